@@ -1,0 +1,80 @@
+"""Predict the next Hebrew word from the command line.
+
+    python -m tall_model "בראשית ברא אלהים את"
+    python -m tall_model --preset tiny --sample --seed 3 "ויאמר אלהים"
+    python -m tall_model --preset paper-bloomz --params      # parameter table, no download needed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .config import PRESETS
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m tall_model", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("prefix", nargs="*", help="Hebrew prefix(es); the next word is predicted")
+    p.add_argument("--preset", default="demo", choices=PRESETS)
+    p.add_argument("--checkpoint", help="adapter checkpoint directory (default: the preset's shipped one)")
+    p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--translation", help="use this English translation instead of translating the prefix")
+    p.add_argument("--params", action="store_true", help="print the trainable-parameter report")
+    p.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.params and not args.prefix and not args.checkpoint:
+        from .config import preset_config
+        from .params import meta_model, parameter_report
+
+        print(parameter_report(meta_model(preset_config(args.preset))))
+        return 0
+    if not args.prefix:
+        print("error: give a Hebrew prefix, e.g. python -m tall_model \"בראשית ברא אלהים את\"", file=sys.stderr)
+        return 2
+    from transformers.utils import logging as hf_logging
+
+    from .loading import load_model
+    from .predict import predict
+
+    hf_logging.disable_progress_bar()
+
+    model, description = load_model(args.preset, args.checkpoint)
+    print(f"# {description}", file=sys.stderr)
+    if args.params:
+        from .params import parameter_report
+
+        print(parameter_report(model), file=sys.stderr)
+    for prefix in args.prefix:
+        try:
+            r = predict(model, prefix, translations=args.translation, sample=args.sample, seed=args.seed,
+                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                        output_attentions=False)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        if args.json:
+            print(json.dumps({"prefix": r.prefix_used, "truncated": r.truncated, "translation": r.translation,
+                              "word": r.word, "pieces": [(p.piece, p.prob) for p in r.pieces],
+                              "candidates": [(c.word, c.prob) for c in r.candidates],
+                              "llm_next": r.llm_next}, ensure_ascii=False))
+            continue
+        print(f"{r.prefix_used} ⟶ {r.word}")
+        print(f"  English: {r.translation}")
+        print("  LLM next: " + ", ".join(f"{t!r} {p:.2f}" for t, p in r.llm_next[:3]))
+        print("  candidates: " + ", ".join(f"{c.word} {c.prob:.3f}" for c in r.candidates))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Loading the frozen backbones (he→en Marian, the LLM, en→he Marian) from a hub id or a local directory.
+
+A missing model fails at once with a message that names it and says how to provide it: with
+``HF_HUB_OFFLINE=1`` we never touch the network, and we look in the local cache before any download.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, MarianMTModel, PreTrainedModel
+
+from .config import REPO_ROOT, TallConfig
+from .known_configs import KNOWN_CONFIGS
+
+ROLES = {
+    "lr_hr_translator": "the LR→HR (Hebrew→English) translator",
+    "llm": "the LLM",
+    "hr_lr_translator": "the HR→LR (English→Hebrew) translator",
+}
+FLAGS = {"lr_hr_translator": "--lr-hr", "llm": "--llm", "hr_lr_translator": "--hr-lr"}
+
+
+class BackboneNotFoundError(OSError):
+    """A backbone is neither a local directory nor available from the Hugging Face cache or hub."""
+
+
+@dataclass
+class Backbones:
+    """The three frozen models and their tokenizers (tokenizers are None for `meta` builds)."""
+
+    lr_hr: MarianMTModel
+    llm: PreTrainedModel
+    hr_lr: MarianMTModel
+    lr_hr_tokenizer: Any = None
+    llm_tokenizer: Any = None
+    hr_lr_tokenizer: Any = None
+
+    def dims(self) -> dict:
+        """What a checkpoint's trainable tensors were fitted to; compared on load. Sizes and parameter
+        counts fingerprint the backbones, so a checkpoint for another LLM of the same width is refused too."""
+        def count(module) -> int:
+            return sum(p.numel() for p in module.parameters())
+
+        return {
+            "lr_hr_d_model": int(self.lr_hr.config.d_model),
+            "lr_hr_parameters": count(self.lr_hr),
+            "llm_model_type": str(self.llm.config.model_type),
+            "llm_hidden_size": int(self.llm.config.hidden_size),
+            "llm_vocab_size": int(self.llm.get_input_embeddings().weight.shape[0]),
+            "llm_parameters": count(self.llm),
+            "hr_lr_d_model": int(self.hr_lr.config.d_model),
+            "hr_lr_vocab_size": int(self.hr_lr.lm_head.weight.shape[0]),
+            "hr_lr_parameters": count(self.hr_lr),
+        }
+
+
+def is_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def resolve_local(name: str) -> Path | None:
+    """A local directory for `name` if it names one (absolute, relative to the cwd, or to the repo)."""
+    for candidate in (Path(name).expanduser(), REPO_ROOT / name):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+
+
+def _missing(role: str, name: str, detail: str) -> BackboneNotFoundError:
+    what = ROLES[role]
+    return BackboneNotFoundError(
+        f"{what} '{name}' is not available: {detail}. Provide it as a local directory (save_pretrained "
+        f"format: config.json, weights, tokenizer files) with {FLAGS[role]} PATH or `{role}` in the config, "
+        f"or download it on a machine with network access (`hf download {name}`) and copy the Hugging Face "
+        f"cache (~/.cache/huggingface) here. Offline, use the shipped demo (--preset demo) or --preset tiny."
+    )
+
+
+def resolve_source(role: str, name: str) -> tuple[str, bool]:
+    """Where to load `name` from: (path or hub id, local_files_only). Raises at once if it cannot exist."""
+    local = resolve_local(name)
+    if local is not None:
+        if not (local / "config.json").is_file():
+            raise _missing(role, name, f"the directory {local} has no config.json")
+        return str(local), True
+    if _looks_like_path(name):
+        raise _missing(role, name, "no such local directory")
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name, "config.json")
+    if isinstance(cached, str):
+        return name, True
+    if is_offline():
+        raise _missing(role, name, "it is not in the local Hugging Face cache and HF_HUB_OFFLINE=1 is set")
+    return name, False
+
+
+def _load(role: str, name: str, loader, **kwargs):
+    source, local_only = resolve_source(role, name)
+    try:
+        return loader(source, local_files_only=local_only, **kwargs)
+    except (OSError, TypeError, ValueError) as err:  # what transformers raises for missing/partial files
+        raise _missing(role, name, f"loading failed ({type(err).__name__}: {err})") from err
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    """Frozen means no gradients *and* eval mode (the authors left dropout on in the frozen Marian models)."""
+    module.requires_grad_(False)
+    module.eval()
+    return module
+
+
+def load_backbones(config: TallConfig, dtype: torch.dtype | None = None) -> Backbones:
+    """Load the three backbones and their tokenizers, frozen. The HR→LR model uses eager attention because
+    the app shows its cross-attention (SDPA returns no weights)."""
+    kw = {"dtype": dtype} if dtype is not None else {}
+    lr_hr = _load("lr_hr_translator", config.lr_hr_translator, MarianMTModel.from_pretrained, **kw)
+    llm = _load("llm", config.llm, AutoModelForCausalLM.from_pretrained, **kw)
+    hr_lr = _load("hr_lr_translator", config.hr_lr_translator, MarianMTModel.from_pretrained,
+                  attn_implementation="eager", **kw)
+    backbones = Backbones(
+        lr_hr=freeze(lr_hr), llm=freeze(llm), hr_lr=freeze(hr_lr),
+        lr_hr_tokenizer=_load("lr_hr_translator", config.lr_hr_translator, AutoTokenizer.from_pretrained),
+        llm_tokenizer=_load("llm", config.llm, AutoTokenizer.from_pretrained),
+        hr_lr_tokenizer=_load("hr_lr_translator", config.hr_lr_translator, AutoTokenizer.from_pretrained),
+    )
+    if backbones.llm_tokenizer.pad_token is None:  # batching English needs a pad id; it is always masked
+        backbones.llm_tokenizer.pad_token = backbones.llm_tokenizer.eos_token
+    return backbones
+
+
+def _config_for(role: str, name: str):
+    if name in KNOWN_CONFIGS:
+        values = dict(KNOWN_CONFIGS[name])
+        return AutoConfig.for_model(values.pop("model_type"), **values)
+    source, local_only = resolve_source(role, name)
+    return AutoConfig.from_pretrained(source, local_files_only=local_only)
+
+
+def build_meta_backbones(config: TallConfig) -> Backbones:
+    """The backbones with their exact shapes but no weights (on the `meta` device): for parameter counts."""
+    with torch.device("meta"):
+        lr_hr = MarianMTModel(_config_for("lr_hr_translator", config.lr_hr_translator))
+        llm = AutoModelForCausalLM.from_config(_config_for("llm", config.llm))
+        hr_lr = MarianMTModel(_config_for("hr_lr_translator", config.hr_lr_translator))
+    return Backbones(lr_hr=freeze(lr_hr), llm=freeze(llm), hr_lr=freeze(hr_lr))

@@ -1,0 +1,169 @@
+"""Adapter checkpoints in PEFT's spirit: only the trainable tensors (safetensors), config.json and a model card.
+
+Loading never unpickles, checks the backbones and every dimension, and refuses any mismatch with a message
+that names both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .backbones import Backbones, load_backbones
+from .config import REPO_ROOT, TallConfig
+from .model import TallModel
+from .params import parameter_report
+
+FORMAT = "tall-adapters"
+FORMAT_VERSION = 1
+WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "README.md"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt, or does not fit the backbones it is loaded onto."""
+
+
+def _portable(name: str) -> str:
+    """Backbone paths inside the repository are stored relative to it, so checkpoints travel with clones."""
+    path = Path(name)
+    if path.is_absolute():
+        try:
+            return str(path.resolve().relative_to(REPO_ROOT))
+        except ValueError:
+            return name
+    return name
+
+
+def save_pretrained(model: TallModel, directory, *, dtype: torch.dtype | None = None,
+                    extra: dict | None = None) -> Path:
+    """Write model.safetensors (trainable tensors only), config.json and README.md, atomically: a crash
+    mid-write leaves the previous checkpoint, never half a new one."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
+               for k, v in model.trainable_state_dict().items()}
+    config = model.config.to_dict()
+    for key in ("lr_hr_translator", "llm", "hr_lr_translator"):
+        config[key] = _portable(config[key])
+    report = parameter_report(model)
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": config,
+            "backbone_dims": model.tokenizers.dims(), "parameters": report.as_dict(),
+            "dtype": str(dtype or next(iter(tensors.values())).dtype).replace("torch.", "")}
+    if extra:
+        meta["extra"] = extra
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    try:
+        save_file(tensors, str(staging / WEIGHTS), metadata={"format": FORMAT})
+        (staging / CONFIG).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+        (staging / CARD).write_text(model_card(meta, report), encoding="utf-8")
+        old = None
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+            directory.rename(old)
+        staging.rename(directory)
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return directory
+
+
+def model_card(meta: dict, report) -> str:
+    cfg = meta["config"]
+    extra = meta.get("extra") or {}
+    lines = [
+        "---", "library_name: tall", "language: [he, en]", "tags: [tall, hebrew, adapters]", "---", "",
+        f"# TALL adapters ({cfg['preset']})", "",
+        "Trainable parts (alignment adapters and bridges) of TALL (arXiv 2506.05057) for predicting the next "
+        "Hebrew word. Only these tensors are stored; the frozen backbones are loaded from:", "",
+        f"- LR→HR translator (he→en): `{cfg['lr_hr_translator']}`",
+        f"- LLM: `{cfg['llm']}`",
+        f"- HR→LR translator (en→he): `{cfg['hr_lr_translator']}`", "",
+        f"Task framing: `{cfg['framing']}`, loss: `{cfg['loss']}`, bridge-in: `{cfg['bridge_in_mode']}`"
+        f"{', LLM bypassed' if cfg['bypass_llm'] else ''}. Seed {cfg['seed']}.", "",
+        "## Parameters", "", "```", str(report), "```", "",
+    ]
+    if extra:
+        lines += ["## Training", "", "```json", json.dumps(extra, indent=2, ensure_ascii=False)[:4000], "```", ""]
+    lines += ["## Use", "", "```python", "from tall_model.checkpoint import from_pretrained",
+              "from tall_model.predict import predict", "model = from_pretrained('PATH')",
+              "print(predict(model, 'בראשית ברא אלהים את').word)", "```", ""]
+    return "\n".join(lines)
+
+
+def read_checkpoint_config(directory) -> dict:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"No checkpoint directory at {directory}.")
+    for name in (CONFIG, WEIGHTS):
+        if not (directory / name).is_file():
+            raise CheckpointError(f"{directory} is not a TALL checkpoint: {name} is missing.")
+    try:
+        meta = json.loads((directory / CONFIG).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{directory / CONFIG} is not valid JSON: {err}") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{directory / CONFIG} is not a TALL adapter config (format {FORMAT!r} expected).")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{directory} was written by a newer version (format {meta['format_version']}).")
+    return meta
+
+
+def check_dims(expected: dict, actual: dict, config: TallConfig) -> None:
+    owner = {"lr_hr": config.lr_hr_translator, "llm": config.llm, "hr_lr": config.hr_lr_translator}
+    problems = [f"{key} is {value} in the checkpoint but {actual.get(key)} in the loaded backbone "
+                f"{owner[key[:5] if key[:5] in owner else 'llm']!r}"
+                for key, value in expected.items() if value != actual.get(key)]
+    if problems:
+        raise CheckpointError("This checkpoint was trained for other backbones: " + "; ".join(problems) + ".")
+
+
+def load_tensors(model: TallModel, path: Path) -> None:
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path} is not a readable safetensors file: {err}") from err
+    expected = model.trainable_state_dict()
+    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{path} does not match this model's trainable parts: "
+                              f"missing {missing[:8]}{'…' if len(missing) > 8 else ''}, "
+                              f"unexpected {unexpected[:8]}{'…' if len(unexpected) > 8 else ''}.")
+    for key, value in tensors.items():
+        if value.shape != expected[key].shape:
+            raise CheckpointError(f"{path}: tensor {key} has shape {tuple(value.shape)} in the checkpoint but "
+                                  f"{tuple(expected[key].shape)} in the model.")
+    with torch.no_grad():
+        for key, target in expected.items():
+            target.copy_(tensors[key].to(target.dtype))
+
+
+def from_pretrained(directory, backbones: Backbones | None = None, dtype: torch.dtype | None = None,
+                    **overrides) -> TallModel:
+    """Load an adapter checkpoint onto its backbones (loaded from its config unless given).
+
+    `overrides` may change decoding settings (temperature, top_k, …), not the architecture."""
+    directory = Path(directory)
+    meta = read_checkpoint_config(directory)
+    try:
+        config = TallConfig.from_dict(meta["config"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{directory / CONFIG} has an invalid TALL config: {err}") from err
+    architectural = {"adapter_hidden_factor", "bridge_in", "bridge_out", "bridge_in_mode", "lr_hr_translator",
+                     "llm", "hr_lr_translator"}
+    if architectural & set(overrides):
+        raise CheckpointError(f"cannot override {sorted(architectural & set(overrides))} when loading a checkpoint")
+    config = config.replace(**overrides)
+    backbones = backbones or load_backbones(config, dtype=dtype)
+    check_dims(meta.get("backbone_dims", {}), backbones.dims(), config)
+    model = TallModel(config, backbones)
+    load_tensors(model, directory / WEIGHTS)
+    return model.eval()

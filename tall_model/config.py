@@ -1,0 +1,157 @@
+"""One config dataclass for the whole TALL model, and its presets.
+
+Widths are not configured: they come from the backbones (bridge-in is as wide as the LLM, bridge-out as wide
+as the HR→LR decoder), so one config fits any Marian pair and any BLOOM- or Qwen-style LLM.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FRAMINGS = ("word", "subword")
+LOSSES = ("word", "last")
+BRIDGE_IN_MODES = ("cross_attention", "concat")
+
+
+@dataclass
+class BridgeConfig:
+    """Size of one new transformer stack (bridge-in or bridge-out)."""
+
+    layers: int
+    heads: int
+    ffn: int
+    max_positions: int
+    activation: str = "gelu"
+
+
+@dataclass
+class TallConfig:
+    # Backbones: hub ids or local directories.
+    lr_hr_translator: str = "Helsinki-NLP/opus-mt-tc-big-he-en"
+    llm: str = "bigscience/bloomz-560m"
+    hr_lr_translator: str = "Helsinki-NLP/opus-mt-en-he"
+
+    # Trainable parts.
+    adapter_hidden_factor: float = 2.0  # adapter hidden width = factor * its output width (spec: 2)
+    dropout: float = 0.1
+    bridge_in: BridgeConfig = field(default_factory=lambda: BridgeConfig(6, 16, 4096, 1024, "gelu"))
+    bridge_out: BridgeConfig = field(default_factory=lambda: BridgeConfig(6, 8, 2048, 512, "silu"))
+    # Ours, not the paper's: bring LLM embeddings to unit scale before adding unit-scale sinusoids, and
+    # bridge-in's unit-scale output back to the LLM's embedding scale (Qwen has no input LayerNorm).
+    match_llm_scale: bool = True
+
+    # Task and loss.
+    framing: str = "word"  # "word": predict the whole missing word; "subword": the paper's last piece
+    loss: str = "word"  # "word": every piece of the missing word plus its end; "last": the paper's one position
+
+    # Ablations.
+    bridge_in_mode: str = "cross_attention"  # or "concat": self-attention over [Hebrew states; English]
+    bypass_llm: bool = False
+
+    # Translation of the prefix (frozen he→en model) and decoding defaults.
+    translation_beams: int = 1
+    translation_max_new_tokens: int = 128
+    temperature: float = 0.7
+    top_k: int = 50
+    top_p: float = 0.95
+    max_word_pieces: int = 8
+    seed: int = 0
+
+    preset: str = "custom"
+
+    def __post_init__(self) -> None:
+        for name in ("bridge_in", "bridge_out"):
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                setattr(self, name, BridgeConfig(**value))
+        self.validate()
+
+    def validate(self) -> None:
+        _check_choice("framing", self.framing, FRAMINGS)
+        _check_choice("loss", self.loss, LOSSES)
+        _check_choice("bridge_in_mode", self.bridge_in_mode, BRIDGE_IN_MODES)
+        if self.adapter_hidden_factor <= 0:
+            raise ValueError(f"adapter_hidden_factor must be positive, got {self.adapter_hidden_factor}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0 or self.max_word_pieces < 1:
+            raise ValueError("top_k must be >= 0 and max_word_pieces >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TallConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"Unknown TALL config field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> "TallConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+# --------------------------------------------------------------------------- presets
+
+def _paper(llm: str, preset: str) -> TallConfig:
+    return TallConfig(llm=llm, preset=preset)
+
+
+def _local(directory: Path, preset: str, bridge_in: BridgeConfig, bridge_out: BridgeConfig,
+           llm_dir: str = "lm", **kw) -> TallConfig:
+    return TallConfig(**kw,
+        lr_hr_translator=str(directory / "he-en"),
+        llm=str(directory / llm_dir),
+        hr_lr_translator=str(directory / "en-he"),
+        bridge_in=bridge_in,
+        bridge_out=bridge_out,
+        preset=preset,
+    )
+
+
+def demo_dir() -> Path:
+    return REPO_ROOT / "checkpoints" / "demo"
+
+
+def preset_config(name: str) -> TallConfig:
+    """The config of a named preset. Local presets (tiny, mid) build their random backbones on first use."""
+    if name == "paper-bloomz":
+        return _paper("bigscience/bloomz-560m", name)
+    if name == "paper-qwen":
+        return _paper("Qwen/Qwen2.5-0.5B", name)
+    if name == "demo":
+        return _local(demo_dir(), name, BridgeConfig(2, 4, 512, 256, "gelu"),
+                      BridgeConfig(2, 4, 1024, 256, "silu"))
+    if name in ("tiny", "tiny-qwen", "mid"):
+        from .tiny import ensure_local_backbones  # local import: builds files, only when asked for
+
+        size = "mid" if name == "mid" else "tiny"
+        directory = ensure_local_backbones(size)
+        llm_dir = "qwen" if name == "tiny-qwen" else "lm"
+        if size == "tiny":
+            return _local(directory, name, BridgeConfig(2, 4, 64, 128, "gelu"),
+                          BridgeConfig(2, 4, 64, 128, "silu"), llm_dir, translation_max_new_tokens=24)
+        return _local(directory, name, BridgeConfig(4, 8, 1024, 256, "gelu"),
+                      BridgeConfig(4, 8, 1024, 256, "silu"), llm_dir)
+    raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+
+
+PRESETS = ("demo", "paper-bloomz", "paper-qwen", "tiny", "tiny-qwen", "mid")

@@ -1,0 +1,145 @@
+"""The TALL model: seven stages, four of them trainable.
+
+    Hebrew prefix ─▶ [1 he→en encoder] ─▶ [2 align_in] ─┐ keys/values
+    English translation ─▶ LLM input embeddings ─▶ [3 bridge_in] ─▶ [4 LLM body] ─▶ [5 align_out]
+        ─▶ [6 bridge_out] ─▶ cross-attended by [7 en→he decoder] ─▶ Hebrew pieces
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .backbones import Backbones, load_backbones
+from .batching import TallBatch
+from .config import TallConfig
+from .modules import AlignmentAdapter, BridgeIn, BridgeOut
+
+TRAINABLE = ("align_in", "bridge_in", "align_out", "bridge_out")
+FROZEN = ("lr_hr", "llm", "hr_lr")
+
+
+@dataclass
+class PrefixEncoding:
+    """What stages 1–6 make of a prefix: everything the final decoder needs, computed once per request."""
+
+    memory: torch.Tensor  # [B,S2,d_dec] stage-6 output, read by the decoder's cross-attention
+    memory_mask: torch.Tensor  # [B,S2]
+    llm_states: torch.Tensor  # [B,S2,d] stage-4 output (the LLM's final hidden states)
+    bridge_in_attentions: list[torch.Tensor] = field(default_factory=list)  # per layer [B,H,S2,S1]
+
+
+@dataclass
+class TallOutput:
+    loss: torch.Tensor
+    logits: torch.Tensor  # [N, vocab] at the N supervised positions of the batch (row-major order)
+    labels: torch.Tensor  # [N]
+
+
+class TallModel(nn.Module):
+    def __init__(self, config: TallConfig, backbones: Backbones):
+        super().__init__()
+        self.config = config
+        self.lr_hr, self.llm, self.hr_lr = backbones.lr_hr, backbones.llm, backbones.hr_lr
+        self.tokenizers = backbones  # the tokenizers travel with the models they belong to
+        enc_dim, llm_dim, dec_dim = (backbones.lr_hr.config.d_model, backbones.llm.config.hidden_size,
+                                     backbones.hr_lr.config.d_model)
+        f, p = config.adapter_hidden_factor, config.dropout
+        self.align_in = AlignmentAdapter(enc_dim, llm_dim, f, p)
+        self.bridge_in = BridgeIn(llm_dim, config.bridge_in, p, config.bridge_in_mode)
+        self.align_out = AlignmentAdapter(llm_dim, dec_dim, f, p)
+        self.bridge_out = BridgeOut(dec_dim, config.bridge_out, p)
+        self.register_buffer("llm_embed_scale", self._embedding_scale(), persistent=False)
+
+    @classmethod
+    def from_config(cls, config: TallConfig, dtype: torch.dtype | None = None) -> "TallModel":
+        """Load the backbones the config names and build fresh (randomly initialised) trainable parts."""
+        torch.manual_seed(config.seed)
+        return cls(config, load_backbones(config, dtype=dtype))
+
+    # ----------------------------------------------------------------------- modes and parameters
+
+    def _embedding_scale(self) -> torch.Tensor:
+        weight = self.llm.get_input_embeddings().weight
+        if weight.is_meta or not self.config.match_llm_scale:
+            return torch.ones((), device="cpu" if weight.is_meta else weight.device)
+        return weight.detach().float().std().clamp_min(1e-6)
+
+    def train(self, mode: bool = True) -> "TallModel":
+        super().train(mode)
+        for name in FROZEN:  # frozen modules never leave eval mode (no dropout in them)
+            getattr(self, name).eval()
+        return self
+
+    def trainable_modules(self) -> dict[str, nn.Module]:
+        return {name: getattr(self, name) for name in TRAINABLE}
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for m in self.trainable_modules().values() for p in m.parameters() if p.requires_grad]
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Only the trainable tensors, keyed `align_in.net.0.weight` etc. (position tables are buffers that
+        are rebuilt, never saved)."""
+        return {f"{name}.{key}": value for name, module in self.trainable_modules().items()
+                for key, value in module.state_dict().items()}
+
+    @property
+    def device(self) -> torch.device:
+        return self.align_in.net[0].weight.device
+
+    # ----------------------------------------------------------------------- stages
+
+    def encode_prefix(self, src_ids, src_mask, en_ids, en_mask) -> PrefixEncoding:
+        """Stages 1–6. Depends only on the prefix and its translation, so inference runs it once."""
+        with torch.no_grad():  # frozen and upstream of every trainable part: no graph needed
+            hebrew = self.lr_hr.get_encoder()(input_ids=src_ids, attention_mask=src_mask).last_hidden_state
+            english = self.llm.get_input_embeddings()(en_ids)
+        aligned = self.align_in(hebrew, src_mask)  # stage 2
+        scale = self.llm_embed_scale.to(english.dtype)
+        bridged, mask, attentions = self.bridge_in(english / scale, en_mask, aligned, src_mask)  # stage 3
+        bridged = bridged * scale
+        if self.config.bypass_llm:  # ablation
+            llm_states = bridged
+        else:  # stage 4: frozen, but gradients flow through it to stages 2–3
+            llm_states = self.llm.base_model(inputs_embeds=bridged, attention_mask=mask).last_hidden_state
+        memory = self.bridge_out(self.align_out(llm_states, mask), mask)  # stages 5–6
+        return PrefixEncoding(memory, mask, llm_states, attentions)
+
+    def decode(self, encoding: PrefixEncoding, decoder_input_ids, cache=None, output_attentions=False,
+               hidden_positions: torch.Tensor | None = None):
+        """Stage 7: the frozen en→he decoder cross-attending to stage 6. Returns (logits, cache, cross-attn).
+
+        `hidden_positions` (a boolean [B,T] mask) restricts the LM head to those positions."""
+        out = self.hr_lr.get_decoder()(
+            input_ids=decoder_input_ids, encoder_hidden_states=encoding.memory,
+            encoder_attention_mask=encoding.memory_mask, cache=cache, use_cache=cache is not None,
+            output_attentions=output_attentions,
+        )
+        hidden = out.last_hidden_state
+        if hidden_positions is not None:
+            hidden = hidden[hidden_positions]
+        logits = self.hr_lr.lm_head(hidden) + self.hr_lr.final_logits_bias.to(hidden.dtype).squeeze(0)
+        return logits, out.cache, (out.cross_attentions if output_attentions else None)
+
+    def llm_next_token_logits(self, encoding: PrefixEncoding) -> torch.Tensor:
+        """What the LLM's own head would say next in English, at each sequence's last real position [B,V]."""
+        mask = encoding.memory_mask.long()
+        last = mask.shape[1] - 1 - mask.flip(1).argmax(dim=1)  # last 1 even when padding sits mid-sequence
+        states = encoding.llm_states[torch.arange(len(last), device=last.device), last]
+        return self.llm.get_output_embeddings()(states)
+
+    def forward(self, batch: TallBatch) -> TallOutput:
+        """Training forward: teacher-forced stage 7, cross-entropy on the supervised positions only."""
+        encoding = self.encode_prefix(batch.src_ids, batch.src_mask, batch.en_ids, batch.en_mask)
+        supervised = batch.loss_mask.bool()
+        logits, _, _ = self.decode(encoding, batch.decoder_input_ids, hidden_positions=supervised)
+        labels = batch.labels[supervised]
+        return TallOutput(F.cross_entropy(logits.float(), labels), logits, labels)
+
+    def make_batch(self, prefixes, translations, targets, sentences=None) -> TallBatch:
+        from .batching import make_training_batch
+
+        return make_training_batch(self, prefixes, translations, targets, sentences).to(self.device)

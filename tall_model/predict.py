@@ -1,0 +1,275 @@
+"""Predicting the next Hebrew word: stages 1–6 once per request, then stage 7 stepped with its KV cache.
+
+A word is decoded piece by piece until the next word-start piece (`▁…`) or `</s>`; its first piece must
+start a word. `predict_uncached` is the paper's way (re-translate and re-run all seven stages for every
+piece), kept for benchmarks and as a reference that the cached path must agree with.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .batching import decoder_limit, english_ids, pad, source_ids, source_limit, target_pieces
+from .sampling import SamplingSettings, choose_piece, piece_masks
+from .text import truncate_words, validate_prefix
+from .translate import translate
+
+
+@dataclass
+class PieceProb:
+    piece: str
+    token_id: int
+    prob: float  # the model's probability of this piece (temperature 1, full vocabulary)
+
+
+@dataclass
+class CandidateWord:
+    word: str
+    prob: float  # P(first piece) · P(each next piece) · P(word ends there)
+    pieces: list[str]
+
+
+@dataclass
+class AttentionMap:
+    weights: torch.Tensor  # [layers, heads, queries, keys], rows sum to 1
+    query_tokens: list[str]
+    key_tokens: list[str]
+
+
+@dataclass
+class Prediction:
+    prefix: str  # as given
+    prefix_used: str  # after left truncation
+    truncated: bool
+    translation: str
+    word: str
+    pieces: list[PieceProb]
+    candidates: list[CandidateWord]
+    llm_next: list[tuple[str, float]]  # what the LLM's own head says next, in English
+    sampled: bool
+    seed: int | None
+    bridge_in_attention: AttentionMap | None = None  # English tokens × Hebrew tokens
+    decoder_attention: AttentionMap | None = None  # predicted Hebrew pieces × LLM positions
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def word_prob(self) -> float:
+        prob = 1.0
+        for p in self.pieces:
+            prob *= p.prob
+        return prob
+
+
+def fit_prefix(model, prefix: str) -> tuple[str, bool]:
+    """Drop words from the left until the prefix fits the encoder and leaves room for a whole word in the
+    decoder."""
+    room = decoder_limit(model) - 1 - model.config.max_word_pieces - 1
+    if room < 1:
+        raise ValueError("the HR→LR decoder's position limit is smaller than max_word_pieces")
+
+    def fits(text: str) -> bool:
+        return (len(model.tokenizers.lr_hr_tokenizer(text)["input_ids"]) <= source_limit(model)
+                and len(target_pieces(model, text)) <= room)
+
+    return truncate_words(prefix, fits)
+
+
+def _token_labels(tokenizer, ids: list[int]) -> list[str]:
+    return [tokenizer.decode([i]) or tokenizer.convert_ids_to_tokens(i) for i in ids]
+
+
+class WordDecoder:
+    """Stage 7 for one prefix: the teacher-forced prefix pieces once, then one cached step per piece."""
+
+    def __init__(self, model, encoding, row: int, prefix_ids: list[int], output_attentions: bool):
+        length = int(encoding.memory_mask[row].sum())
+        self.encoding = type(encoding)(encoding.memory[row:row + 1, :length],
+                                       encoding.memory_mask[row:row + 1, :length],
+                                       encoding.llm_states[row:row + 1, :length])
+        self.model, self.output_attentions = model, output_attentions
+        start = model.hr_lr.config.decoder_start_token_id
+        ids = torch.tensor([[start] + prefix_ids], device=model.device)
+        from transformers import DynamicCache, EncoderDecoderCache
+
+        self.cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        self.rows: list[torch.Tensor] = []
+        self.logits = self._run(ids)
+
+    def _run(self, ids: torch.Tensor) -> torch.Tensor:
+        logits, self.cache, cross = self.model.decode(self.encoding, ids, cache=self.cache,
+                                                      output_attentions=self.output_attentions)
+        if cross is not None:  # keep the row that produced the next piece: [layers, heads, keys]
+            self.rows.append(torch.stack([layer[0, :, -1, :] for layer in cross]))
+        return logits[:, -1, :]
+
+    def step(self, token_id: int) -> torch.Tensor:
+        self.logits = self._run(torch.tensor([[token_id]], device=self.model.device))
+        return self.logits
+
+
+def generate_word(first_logits: torch.Tensor, next_logits: Callable[[int], torch.Tensor], masks,
+                  settings: SamplingSettings, generator: torch.Generator | None, max_pieces: int,
+                  subword: bool) -> list[PieceProb]:
+    """Choose pieces until a word boundary. Shared by the cached and the uncached paths."""
+    pieces: list[PieceProb] = []
+    logits = first_logits
+    word_start, end_of_word, never = masks
+    for step in range(max_pieces):
+        allowed = word_start if (step == 0 and not subword) else ~never
+        token_id, prob = choose_piece(logits, allowed, settings, generator)
+        if step > 0 and bool(end_of_word[token_id]):
+            break
+        pieces.append(PieceProb("", token_id, prob))
+        if subword or step == max_pieces - 1:
+            break
+        logits = next_logits(token_id)
+    return pieces
+
+
+def _candidates(decoder: WordDecoder, masks, n: int, max_pieces: int, tokenizer) -> list[CandidateWord]:
+    """Top-n first pieces, each completed greedily in one batched pass over a copied KV cache."""
+    word_start, end_of_word, never = masks
+    probs = decoder.logits.float().softmax(-1)[0]
+    first = probs.masked_fill(~word_start, 0).topk(min(n, int(word_start.sum()))).indices
+    cache = copy.deepcopy(decoder.cache)
+    cache.reorder_cache(torch.zeros(len(first), dtype=torch.long, device=first.device))
+    memory = decoder.encoding
+    batch_memory = type(memory)(memory.memory.expand(len(first), -1, -1),
+                                memory.memory_mask.expand(len(first), -1), memory.llm_states)
+    seqs = [[int(t)] for t in first]
+    scores = probs[first].clone()
+    alive = torch.ones(len(first), dtype=torch.bool, device=first.device)
+    ids = first.unsqueeze(1)
+    for _ in range(max_pieces):
+        logits, cache, _ = decoder.model.decode(batch_memory, ids, cache=cache)
+        step = logits[:, -1].float().softmax(-1).masked_fill(never, 0)
+        best = step.masked_fill(end_of_word, 0).argmax(-1)
+        lengths = torch.tensor([len(s) for s in seqs], device=step.device)
+        ending = end_of_word[step.argmax(-1)] | (lengths >= max_pieces)
+        for i in range(len(seqs)):
+            if not alive[i]:
+                continue
+            if ending[i]:
+                scores[i] *= step[i, end_of_word].sum()
+                alive[i] = False
+            else:
+                scores[i] *= step[i, best[i]]
+                seqs[i].append(int(best[i]))
+        if not alive.any():
+            break
+        ids = best.unsqueeze(1)
+    merged: dict[str, CandidateWord] = {}
+    for seq, score in zip(seqs, scores.tolist()):
+        word = tokenizer.decode(seq, skip_special_tokens=True).strip()
+        if word in merged:
+            merged[word].prob += score
+        else:
+            merged[word] = CandidateWord(word, score, tokenizer.convert_ids_to_tokens(seq))
+    return sorted(merged.values(), key=lambda c: -c.prob)
+
+
+@torch.no_grad()
+def predict(model, prefixes, *, translations=None, sample: bool = False, temperature=None, top_k=None,
+            top_p=None, seed=None, num_candidates: int = 5, output_attentions: bool = True):
+    """Predict the next Hebrew word of one prefix (returns a Prediction) or of a list (returns a list)."""
+    single = isinstance(prefixes, str)
+    texts = [prefixes] if single else list(prefixes)
+    cfg = model.config
+    settings = SamplingSettings.from_config(cfg, sample, temperature, top_k, top_p)
+    seed = cfg.seed if seed is None else seed
+    model.eval()
+    fitted = [fit_prefix(model, validate_prefix(t)) for t in texts]
+    used = [f[0] for f in fitted]
+    if translations is None:
+        translations = translate(model, used)
+    elif isinstance(translations, str):
+        translations = [translations]
+    src = [source_ids(model, t)[0] for t in used]
+    eng = [english_ids(model, t) for t in translations]
+    src_ids, src_mask = pad(src, model.lr_hr.config.pad_token_id)
+    en_ids, en_mask = pad([e[0] for e in eng], model.tokenizers.llm_tokenizer.pad_token_id)
+    dev = model.device
+    encoding = model.encode_prefix(src_ids.to(dev), src_mask.to(dev), en_ids.to(dev), en_mask.to(dev))
+    llm_probs = model.llm_next_token_logits(encoding).float().softmax(-1)
+    hr_tok = model.tokenizers.hr_lr_tokenizer
+    masks = piece_masks(hr_tok, model.hr_lr.lm_head.weight.shape[0], dev)
+    results = []
+    for i, text in enumerate(texts):
+        decoder = WordDecoder(model, encoding, i, target_pieces(model, used[i]), output_attentions)
+        generator = torch.Generator(device=dev).manual_seed(seed) if settings.sample else None
+        candidates = (_candidates(decoder, masks, num_candidates, cfg.max_word_pieces, hr_tok)
+                      if num_candidates > 0 else [])
+        pieces = generate_word(decoder.logits, decoder.step, masks, settings, generator,
+                               cfg.max_word_pieces, cfg.framing == "subword")
+        for p in pieces:
+            p.piece = hr_tok.convert_ids_to_tokens(p.token_id)
+        word = hr_tok.decode([p.token_id for p in pieces], skip_special_tokens=True).strip()
+        top = llm_probs[i].topk(5)
+        llm_next = [(model.tokenizers.llm_tokenizer.decode([int(t)]), float(p))
+                    for p, t in zip(top.values, top.indices)]
+        result = Prediction(text, used[i], fitted[i][1] or eng[i][1], translations[i], word, pieces,
+                            candidates[:num_candidates], llm_next, settings.sample,
+                            seed if settings.sample else None)
+        if output_attentions:
+            _attach_attention(model, result, encoding, i, src[i], eng[i][0], decoder)
+        if result.truncated:
+            result.notes.append("The input was longer than the model's limits and was cut from the left.")
+        results.append(result)
+    return results[0] if single else results
+
+
+def _attach_attention(model, result, encoding, row, src, eng, decoder) -> None:
+    toks = model.tokenizers
+    en_labels = _token_labels(toks.llm_tokenizer, eng)
+    he_labels = _token_labels(toks.lr_hr_tokenizer, src)
+    if encoding.bridge_in_attentions:
+        weights = torch.stack([a[row, :, : len(eng), : len(src)] for a in encoding.bridge_in_attentions])
+        result.bridge_in_attention = AttentionMap(weights.float().cpu(), en_labels, he_labels)
+    if decoder.rows and result.pieces:
+        weights = torch.stack(decoder.rows[: len(result.pieces)], dim=2)  # [layers, heads, pieces, S2]
+        keys = en_labels if model.config.bridge_in_mode == "cross_attention" else he_labels + en_labels
+        result.decoder_attention = AttentionMap(weights.float().cpu(), [p.piece for p in result.pieces],
+                                                keys[: weights.shape[-1]])
+
+
+@torch.no_grad()
+def predict_uncached(model, prefix: str, *, sample: bool = False, seed=None, temperature=None, top_k=None,
+                     top_p=None) -> Prediction:
+    """The paper's inference: for every piece, translate the prefix again and re-run all seven stages on
+    the whole sequence without a cache. Slow by design; the reference for `predict`."""
+    cfg = model.config
+    settings = SamplingSettings.from_config(cfg, sample, temperature, top_k, top_p)
+    seed = cfg.seed if seed is None else seed
+    model.eval()
+    used, truncated = fit_prefix(model, validate_prefix(prefix))
+    prefix_ids = target_pieces(model, used)
+    start = model.hr_lr.config.decoder_start_token_id
+    generated: list[int] = []
+    dev = model.device
+
+    def full_pass(_: int | None = None) -> torch.Tensor:
+        if _ is not None:
+            generated.append(_)
+        translation = translate(model, [used])[0]
+        src_ids, src_mask = pad([source_ids(model, used)[0]], model.lr_hr.config.pad_token_id)
+        en_ids, en_mask = pad([english_ids(model, translation)[0]], model.tokenizers.llm_tokenizer.pad_token_id)
+        encoding = model.encode_prefix(src_ids.to(dev), src_mask.to(dev), en_ids.to(dev), en_mask.to(dev))
+        ids = torch.tensor([[start] + prefix_ids + generated], device=dev)
+        logits, _, _ = model.decode(encoding, ids)
+        full_pass.translation = translation
+        return logits[:, -1, :]
+
+    hr_tok = model.tokenizers.hr_lr_tokenizer
+    masks = piece_masks(hr_tok, model.hr_lr.lm_head.weight.shape[0], dev)
+    generator = torch.Generator(device=dev).manual_seed(seed) if settings.sample else None
+    pieces = generate_word(full_pass(), full_pass, masks, settings, generator, cfg.max_word_pieces,
+                           cfg.framing == "subword")
+    for p in pieces:
+        p.piece = hr_tok.convert_ids_to_tokens(p.token_id)
+    word = hr_tok.decode([p.token_id for p in pieces], skip_special_tokens=True).strip()
+    return Prediction(prefix, used, truncated, full_pass.translation, word, pieces, [], [], settings.sample,
+                      seed if settings.sample else None)

@@ -1,0 +1,63 @@
+"""Choosing one Hebrew piece: greedy, or seeded sampling with temperature, top-k and top-p."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+WORD_START = "\u2581"  # SentencePiece's word-start marker
+
+
+@dataclass
+class SamplingSettings:
+    sample: bool
+    temperature: float
+    top_k: int
+    top_p: float
+
+    @classmethod
+    def from_config(cls, config, sample, temperature=None, top_k=None, top_p=None) -> "SamplingSettings":
+        settings = cls(bool(sample),
+                       config.temperature if temperature is None else float(temperature),
+                       config.top_k if top_k is None else int(top_k),
+                       config.top_p if top_p is None else float(top_p))
+        if settings.temperature <= 0 or not 0 < settings.top_p <= 1 or settings.top_k < 0:
+            raise ValueError("temperature must be > 0, top_p in (0, 1] and top_k >= 0 (0 = no limit)")
+        return settings
+
+
+def piece_masks(tokenizer, vocab_size: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Boolean masks over the decoder vocabulary: (word-start pieces, pieces that end the current word,
+    pieces never to emit). A word ends at the next word-start piece or at </s>."""
+    tokens = tokenizer.convert_ids_to_tokens(list(range(vocab_size)))
+    special = set(tokenizer.all_special_ids)
+    word_start = torch.tensor([bool(t) and t.startswith(WORD_START) and i not in special
+                               for i, t in enumerate(tokens)], device=device)
+    never = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+    never[[i for i in special if i < vocab_size and i != tokenizer.eos_token_id]] = True
+    end_of_word = word_start.clone()
+    end_of_word[tokenizer.eos_token_id] = True
+    return word_start, end_of_word, never
+
+
+def choose_piece(logits: torch.Tensor, allowed: torch.Tensor, settings: SamplingSettings,
+                 generator: torch.Generator | None) -> tuple[int, float]:
+    """Pick a piece among `allowed`; returns (id, the model's own probability of it)."""
+    logits = logits.reshape(-1).float()
+    model_probs = logits.softmax(-1)
+    masked = logits.masked_fill(~allowed, float("-inf"))
+    if not settings.sample:
+        token = int(masked.argmax())
+        return token, float(model_probs[token])
+    scores = masked / settings.temperature
+    if settings.top_k:
+        kth = scores.topk(min(settings.top_k, int(allowed.sum()))).values[-1]
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    if settings.top_p < 1.0:
+        sorted_scores, order = scores.sort(descending=True)
+        cumulative = sorted_scores.softmax(-1).cumsum(-1)
+        drop = cumulative - sorted_scores.softmax(-1) >= settings.top_p  # keep the piece that crosses top_p
+        scores = scores.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
+    token = int(torch.multinomial(scores.softmax(-1), 1, generator=generator))
+    return token, float(model_probs[token])

@@ -1,0 +1,24 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+HEBREW_PREFIX = "בראשית ברא אלהים את השמים ואת"
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    from tall_model import preset_config
+
+    return preset_config("tiny").replace(translation_max_new_tokens=12)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_config):
+    from tall_model import TallModel
+
+    torch.manual_seed(0)
+    return TallModel.from_config(tiny_config).eval()

@@ -1,0 +1,94 @@
+"""Inference: word boundaries, cached == uncached, attention maps, bad input."""
+
+import pytest
+import torch
+
+from tall_model.predict import predict, predict_uncached
+from tall_model.sampling import WORD_START
+
+from conftest import HEBREW_PREFIX
+
+
+def test_prediction_has_every_part(tiny_model):
+    r = predict(tiny_model, HEBREW_PREFIX, translations="In the beginning God created the heaven and")
+    assert r.translation.startswith("In the beginning")
+    assert r.word and r.pieces and " " not in r.word
+    assert len(r.candidates) == 5
+    probs = [c.prob for c in r.candidates]
+    assert probs == sorted(probs, reverse=True) and all(0 < p <= 1 for p in probs)
+    assert len(r.llm_next) == 5 and all(0 <= p <= 1 for _, p in r.llm_next)
+    assert not r.sampled and r.seed is None
+
+
+def test_word_stops_at_a_word_boundary(tiny_model):
+    tok = tiny_model.tokenizers.hr_lr_tokenizer
+    for seed in range(6):
+        r = predict(tiny_model, HEBREW_PREFIX, translations="And God", sample=True, seed=seed,
+                    temperature=1.5, top_k=0, top_p=1.0)
+        pieces = [p.piece for p in r.pieces]
+        assert pieces[0].startswith(WORD_START), pieces
+        assert not any(p.startswith(WORD_START) for p in pieces[1:]), pieces
+        assert tok.eos_token not in pieces and tok.pad_token not in pieces
+        assert len(pieces) <= tiny_model.config.max_word_pieces
+
+
+@pytest.mark.parametrize("sample", [False, True])
+def test_cached_prediction_equals_paper_recomputation(tiny_model, sample):
+    for seed in (0, 1, 2):
+        fast = predict(tiny_model, HEBREW_PREFIX, sample=sample, seed=seed, output_attentions=False)
+        slow = predict_uncached(tiny_model, HEBREW_PREFIX, sample=sample, seed=seed)
+        assert fast.translation == slow.translation
+        assert [p.token_id for p in fast.pieces] == [p.token_id for p in slow.pieces]
+        assert [p.prob for p in fast.pieces] == pytest.approx([p.prob for p in slow.pieces], rel=1e-4)
+
+
+def test_sampling_is_seeded(tiny_model):
+    kw = dict(translations="And God", sample=True, temperature=2.0, top_k=0, top_p=1.0)
+    words = [predict(tiny_model, HEBREW_PREFIX, seed=s, **kw).word for s in range(8)]
+    assert words == [predict(tiny_model, HEBREW_PREFIX, seed=s, **kw).word for s in range(8)]
+    assert len(set(words)) > 1  # high temperature over a random model: seeds must matter
+
+
+def test_batch_equals_single(tiny_model):
+    prefixes = [HEBREW_PREFIX, "ויאמר אלהים יהי"]
+    batch = predict(tiny_model, prefixes, translations=["In the beginning", "And God said"])
+    for prefix, translation, b in zip(prefixes, ["In the beginning", "And God said"], batch):
+        single = predict(tiny_model, prefix, translations=translation)
+        assert single.word == b.word
+        assert single.pieces[0].prob == pytest.approx(b.pieces[0].prob, rel=1e-4)
+
+
+def test_attention_maps_are_distributions_with_labels(tiny_model):
+    r = predict(tiny_model, HEBREW_PREFIX, translations="In the beginning God")
+    cfg = tiny_model.config
+    a = r.bridge_in_attention
+    assert a.weights.shape[:2] == (cfg.bridge_in.layers, cfg.bridge_in.heads)
+    assert a.weights.shape[2:] == (len(a.query_tokens), len(a.key_tokens))
+    assert torch.allclose(a.weights.sum(-1), torch.ones(a.weights.shape[:-1]), atol=1e-5)
+    d = r.decoder_attention
+    dec = tiny_model.hr_lr.config
+    assert d.weights.shape[:2] == (dec.decoder_layers, dec.decoder_attention_heads)
+    assert d.weights.shape[2] == len(r.pieces) == len(d.query_tokens)
+    assert d.weights.shape[3] == len(a.query_tokens) == len(d.key_tokens)
+    assert torch.allclose(d.weights.sum(-1), torch.ones(d.weights.shape[:-1]), atol=1e-5)
+
+
+def test_greedy_word_is_the_top_candidate(tiny_model):
+    r = predict(tiny_model, HEBREW_PREFIX, translations="In the beginning")
+    assert r.candidates[0].word == r.word
+
+
+@pytest.mark.parametrize("bad, message", [("", "empty"), ("   \n\t ", "empty"),
+                                          ("hello world", "no Hebrew"), ("1234 !?", "no Hebrew")])
+def test_bad_prefix_gets_a_clear_error(tiny_model, bad, message):
+    with pytest.raises(ValueError, match=message):
+        predict(tiny_model, bad)
+
+
+def test_long_prefix_is_cut_from_the_left_and_says_so(tiny_model):
+    long_prefix = " ".join([HEBREW_PREFIX] * 40)
+    r = predict(tiny_model, long_prefix, translations="In the beginning")
+    assert r.truncated and r.notes
+    assert long_prefix.endswith(r.prefix_used) and len(r.prefix_used) < len(long_prefix)
+    short = predict(tiny_model, HEBREW_PREFIX, translations="In the beginning")
+    assert not short.truncated
