@@ -2,8 +2,9 @@
 
 Ours: translate once, stages 1–6 once, then step the final decoder with its KV cache.
 Paper's: for every generated piece, translate the prefix again and re-run all seven stages without a cache.
-Both are forced to produce exactly `--pieces` pieces (the word-end test is switched off), so the ratio is
-for a word of that length.
+Both are forced to produce a word of exactly `--pieces` pieces and then evaluate the decoder once more, as
+deciding that a word has ended takes (the word-end test is switched off and the cap set to pieces + 1, so
+both paths do pieces + 1 decoder evaluations).
 
     python benchmarks/bench_predict.py                 # tiny and mid presets
     python benchmarks/bench_predict.py --presets mid --repeats 5
@@ -51,13 +52,14 @@ def timed(fn, repeats: int) -> tuple[float, object]:
 
 def run(preset: str, pieces: int, repeats: int, max_new_tokens: int) -> dict:
     torch.manual_seed(0)
-    config = preset_config(preset).replace(max_word_pieces=pieces, translation_max_new_tokens=max_new_tokens)
+    config = preset_config(preset).replace(max_word_pieces=pieces + 1,
+                                           translation_max_new_tokens=max_new_tokens)
     model = TallModel.from_config(config).eval()
     ours, r1 = timed(lambda: P.predict(model, PREFIX, num_candidates=0, output_attentions=False), repeats)
     with_extras, _ = timed(lambda: P.predict(model, PREFIX), repeats)
     paper, r2 = timed(lambda: P.predict_uncached(model, PREFIX), repeats)
     assert [p.token_id for p in r1.pieces] == [p.token_id for p in r2.pieces], "paths disagree"
-    assert len(r1.pieces) == pieces
+    assert len(r1.pieces) == pieces + 1
     return dict(preset=preset, pieces=pieces, ours=ours, with_extras=with_extras, paper=paper,
                 ratio=paper / ours, trainable=sum(p.numel() for p in model.trainable_parameters()),
                 total=sum(p.numel() for p in model.parameters()))

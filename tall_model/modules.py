@@ -137,9 +137,12 @@ class BridgeIn(nn.Module):
 
     def forward(self, queries, query_mask, memory, memory_mask):
         """Returns (states [B,Q,d], mask [B,Q], cross-attention weights per layer [B,H,Q,K] or [])."""
-        if self.mode == "concat":
+        if self.mode == "concat":  # pack each row as [real Hebrew; real English; padding]
             queries = torch.cat([memory, queries], dim=1)
             query_mask = torch.cat([memory_mask, query_mask], dim=1)
+            order = torch.argsort((query_mask == 0).to(torch.int8), dim=1, stable=True)
+            queries = queries.gather(1, order.unsqueeze(-1).expand_as(queries))
+            query_mask = query_mask.gather(1, order)
         x = self.dropout(queries + self.positions(queries.shape[1]))
         self_bias = causal_bias(x.shape[1], x.device, x.dtype) + padding_bias(query_mask, x.dtype)
         memory_bias = padding_bias(memory_mask, x.dtype)

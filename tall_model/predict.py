@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
+from transformers import DynamicCache, EncoderDecoderCache
 
 from .batching import decoder_limit, english_ids, pad, source_ids, source_limit, target_pieces
+from .model import PrefixEncoding
 from .sampling import SamplingSettings, choose_piece, piece_masks
 from .text import truncate_words, validate_prefix
 from .translate import translate
@@ -86,15 +88,13 @@ class WordDecoder:
     """Stage 7 for one prefix: the teacher-forced prefix pieces once, then one cached step per piece."""
 
     def __init__(self, model, encoding, row: int, prefix_ids: list[int], output_attentions: bool):
-        length = int(encoding.memory_mask[row].sum())
-        self.encoding = type(encoding)(encoding.memory[row:row + 1, :length],
-                                       encoding.memory_mask[row:row + 1, :length],
-                                       encoding.llm_states[row:row + 1, :length])
+        real = encoding.memory_mask[row].bool()  # this row's real positions (padding may sit mid-sequence)
+        self.encoding = PrefixEncoding(encoding.memory[row:row + 1, real],
+                                       encoding.memory_mask[row:row + 1, real],
+                                       encoding.llm_states[row:row + 1, real])
         self.model, self.output_attentions = model, output_attentions
         start = model.hr_lr.config.decoder_start_token_id
         ids = torch.tensor([[start] + prefix_ids], device=model.device)
-        from transformers import DynamicCache, EncoderDecoderCache
-
         self.cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
         self.rows: list[torch.Tensor] = []
         self.logits = self._run(ids)
@@ -138,7 +138,7 @@ def _candidates(decoder: WordDecoder, masks, n: int, max_pieces: int, tokenizer)
     cache = copy.deepcopy(decoder.cache)
     cache.reorder_cache(torch.zeros(len(first), dtype=torch.long, device=first.device))
     memory = decoder.encoding
-    batch_memory = type(memory)(memory.memory.expand(len(first), -1, -1),
+    batch_memory = PrefixEncoding(memory.memory.expand(len(first), -1, -1),
                                 memory.memory_mask.expand(len(first), -1), memory.llm_states)
     seqs = [[int(t)] for t in first]
     scores = probs[first].clone()

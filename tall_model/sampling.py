@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
@@ -29,7 +30,13 @@ class SamplingSettings:
 
 def piece_masks(tokenizer, vocab_size: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Boolean masks over the decoder vocabulary: (word-start pieces, pieces that end the current word,
-    pieces never to emit). A word ends at the next word-start piece or at </s>."""
+    pieces never to emit). A word ends at the next word-start piece or at </s>. Computed once per tokenizer
+    (a pass over a 65k vocabulary is not free)."""
+    return _piece_masks(tokenizer, vocab_size, str(device))
+
+
+@lru_cache(maxsize=16)
+def _piece_masks(tokenizer, vocab_size: int, device: str):
     tokens = tokenizer.convert_ids_to_tokens(list(range(vocab_size)))
     special = set(tokenizer.all_special_ids)
     word_start = torch.tensor([bool(t) and t.startswith(WORD_START) and i not in special

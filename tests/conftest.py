@@ -6,6 +6,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+# Tiny models run fastest on one thread, and the suite must not fight other processes for 2 cores.
+torch.set_num_threads(1)
+
 HEBREW_PREFIX = "בראשית ברא אלהים את השמים ואת"
 
 

@@ -92,3 +92,17 @@ def test_long_prefix_is_cut_from_the_left_and_says_so(tiny_model):
     assert long_prefix.endswith(r.prefix_used) and len(r.prefix_used) < len(long_prefix)
     short = predict(tiny_model, HEBREW_PREFIX, translations="In the beginning")
     assert not short.truncated
+
+
+def test_concat_ablation_batch_equals_single(tiny_model):
+    from tall_model import TallModel
+
+    torch.manual_seed(0)
+    model = TallModel(tiny_model.config.replace(bridge_in_mode="concat"), tiny_model.tokenizers).eval()
+    prefixes = ["ויאמר", HEBREW_PREFIX]  # different Hebrew lengths: padding sits between Hebrew and English
+    batch = predict(model, prefixes, translations=["And", "In the beginning"])
+    for prefix, translation, b in zip(prefixes, ["And", "In the beginning"], batch):
+        single = predict(model, prefix, translations=translation)
+        assert single.word == b.word
+        assert single.pieces[0].prob == pytest.approx(b.pieces[0].prob, rel=1e-4)
+    assert batch[0].bridge_in_attention is None and batch[0].decoder_attention is not None
