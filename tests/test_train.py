@@ -1,0 +1,270 @@
+"""training.train on the tiny preset: learning, exact resume, translate-once, stopping, checkpoints, two processes.
+
+Every run uses one torch thread: on a shared 2-core machine, torch's default thread pool spins against the other
+processes and makes a tiny step ~50x slower.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tall_model import preset_config
+from tall_model.backbones import load_backbones
+from tall_model.checkpoint import from_pretrained
+from tall_model.tiny import bible_lines
+from training import train as train_module
+from training.examples import make_examples
+from training.train import Callbacks, TrainConfig, TrainError, train
+
+REPO = Path(__file__).resolve().parent.parent
+VOLATILE = ("elapsed_s", "examples_per_s")  # wall-clock fields of history rows
+
+
+@pytest.fixture(scope="module")
+def verses() -> list[str]:
+    return bible_lines(60)[0][:12]
+
+
+@pytest.fixture(scope="module")
+def backbones():
+    return load_backbones(preset_config("tiny"))
+
+
+def config(tmp: Path, name: str, **changes) -> TrainConfig:
+    base = TrainConfig(preset="tiny", out=str(tmp / name), translation_cache=str(tmp / "translations.sqlite"),
+                       model={"translation_max_new_tokens": 8}, threads=1, batch_size=4, lr=1e-3,
+                       dev_fraction=0.25, log_every=1, seed=0)
+    return dataclasses.replace(base, **changes)
+
+
+class StopAt(Callbacks):
+    """What the app's Stop button does: should_stop() turns True after `step`."""
+
+    def __init__(self, step: int) -> None:
+        self.stop_step, self.step, self.events = step, 0, []
+
+    def on_start(self, total_steps, first_step):
+        self.events.append(("start", total_steps, first_step))
+
+    def on_step(self, step, loss, lr):
+        self.step = step
+
+    def on_eval(self, step, metrics):
+        self.events.append(("eval", step))
+
+    def on_end(self, summary):
+        self.events.append(("end", summary["step"]))
+
+    def should_stop(self) -> bool:
+        return self.step >= self.stop_step
+
+
+def rows(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k not in VOLATILE} for row in history]
+
+
+# --------------------------------------------------------------------------- shared runs
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, verses, backbones):
+    """Three runs on 9 train / 3 dev verses (3 batches an epoch, 7 steps = 2⅓ epochs, eval every 2 steps):
+    `full` trains 7 steps; `cut` is stopped by should_stop() after 4 (mid-epoch); `resumed` continues `cut`.
+    `full` counts every text given to the translator; `again` reruns `full`'s data in a new run directory."""
+    tmp = tmp_path_factory.mktemp("runs")
+    sent: list[str] = []
+    real_translate = train_module.translate
+
+    def counting_translate(model, texts):
+        sent.extend(texts)
+        return real_translate(model, texts)
+
+    common = dict(max_steps=7, eval_every=2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train_module, "translate", counting_translate)
+        full = train(config(tmp, "full", **common), sentences=verses, backbones=backbones)
+        sent_by_full = list(sent)
+        stopper = StopAt(4)
+        cut = train(config(tmp, "cut", **common), stopper, sentences=verses, backbones=backbones)
+        cut_state = json.loads((tmp / "cut" / "last" / "trainer_state.json").read_text())
+        cut_files = sorted(p.name for p in (tmp / "cut" / "last").iterdir())
+        resumed = train(config(tmp, "ignored", resume=str(tmp / "cut" / "last")), sentences=verses,
+                        backbones=backbones)
+        again = train(config(tmp, "again", max_steps=1), sentences=verses, backbones=backbones)
+    return dict(tmp=tmp, full=full, cut=cut, resumed=resumed, again=again, stopper=stopper, sent=sent_by_full,
+                sent_total=list(sent), cut_state=cut_state, cut_files=cut_files)
+
+
+def test_should_stop_leaves_a_resumable_checkpoint(runs):
+    cut = runs["cut"]
+    assert cut.stopped and cut.step == 4 and cut.total_steps == 7
+    assert cut.resume_command == f"python -m training.train --resume {runs['tmp'] / 'cut' / 'last'}"
+    assert {"model.safetensors", "config.json", "optimizer.safetensors", "trainer_state.json",
+            "rng-0.safetensors", "rng-0.json"} <= set(runs["cut_files"])
+    state = runs["cut_state"]
+    assert state["progress"]["step"] == 4 and state["progress"]["epoch"] == 1 and state["progress"]["position"] == 1
+    assert runs["stopper"].events[0] == ("start", 7, 0) and runs["stopper"].events[-1] == ("end", 4)
+    assert cut.final_metrics is None  # a stop saves at once, without a final evaluation
+
+
+def test_resume_is_exact(runs):
+    full, resumed = runs["full"], runs["resumed"]
+    assert not resumed.stopped and resumed.step == full.step == 7
+    assert resumed.run_dir == str(runs["tmp"] / "cut")  # a resume continues in the run's own directory
+    for name in ("model.safetensors", "optimizer.safetensors"):
+        a = load_file(str(Path(full.last_checkpoint) / name))
+        b = load_file(str(Path(resumed.last_checkpoint) / name))
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], rtol=1e-6, atol=1e-7, msg=f"{name}: {key}")
+    assert rows(resumed.history) == rows(full.history)
+    assert [r["step"] for r in full.history] == list(range(1, 8))
+    assert full.history[-1]["dev_accuracy"] is not None and full.history[-1]["dev_loss"] > 0
+    on_disk = json.loads((Path(resumed.run_dir) / "history.json").read_text())
+    assert rows(on_disk) == rows(full.history)
+    assert set(on_disk[0]) == {"step", "epoch", "train_loss", "dev_loss", "dev_accuracy", "lr", "elapsed_s",
+                               "examples_per_s"}
+
+
+def test_each_distinct_prefix_is_translated_once(runs, verses):
+    distinct = {ex.prefix for ex in make_examples(verses)}
+    assert sorted(runs["sent"]) == sorted(distinct)  # two epochs + evaluations, yet each prefix exactly once
+    assert runs["full"].translation_stats["sent"] == len(distinct)
+    assert runs["sent_total"] == runs["sent"]  # the stopped, resumed and second runs translated nothing
+    assert runs["again"].translation_stats == {"requested": len(distinct), "hits": len(distinct), "sent": 0,
+                                               "calls": 0}
+
+
+def test_best_and_last_load_with_from_pretrained(runs, backbones):
+    full = runs["full"]
+    assert full.best_checkpoint and full.best_metrics["step"] in (2, 4, 6, 7)
+    for path in (full.best_checkpoint, full.last_checkpoint):
+        model = from_pretrained(path, backbones=backbones)
+        saved = load_file(str(Path(path) / "model.safetensors"))
+        for key, value in model.trainable_state_dict().items():
+            assert torch.equal(value, saved[key])
+        extra = json.loads((Path(path) / "config.json").read_text())["extra"]
+        assert extra["train"]["lr"] == 1e-3 and extra["train_examples"] == 9
+    assert json.loads((Path(full.best_checkpoint) / "config.json").read_text())["extra"]["dev_accuracy"] \
+        == full.best_metrics["dev_accuracy"]
+
+
+# --------------------------------------------------------------------------- separate runs
+
+def test_loss_decreases_when_overfitting(tmp_path, verses, backbones):
+    # The tiny preset's random en→he decoder barely listens to its cross-attention (projections initialised with
+    # std 0.02), so whatever the bridges learn moves its loss by only ~0.004. Amplifying that path ×10 gives a
+    # decoder that depends on the bridges' output, as a trained one does, and the learning becomes visible.
+    decoder = copy.deepcopy(backbones.hr_lr)
+    with torch.no_grad():
+        for layer in decoder.model.decoder.layers:
+            layer.encoder_attn.v_proj.weight.mul_(10)
+            layer.encoder_attn.out_proj.weight.mul_(10)
+    listening = dataclasses.replace(backbones, hr_lr=decoder)
+    result = train(config(tmp_path, "overfit", batch_size=8, lr=3e-3, dev_fraction=0.0, epochs=30,
+                          warmup_fraction=0.0, log_every=5), sentences=verses[:8], backbones=listening)
+    losses = [row["train_loss"] for row in result.history]
+    assert result.step == 30 and result.best_checkpoint is None  # no dev split: nothing to choose a best by
+    assert losses[-1] < losses[0] - 0.1, losses
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, verses, backbones):
+    class CtrlC(Callbacks):
+        messages: list[str] = []
+
+        def on_step(self, step, loss, lr):
+            if step == 2:
+                signal.raise_signal(signal.SIGINT)  # as if the user pressed Ctrl-C during step 2
+
+        def on_log(self, message):
+            self.messages.append(message)
+
+    before = signal.getsignal(signal.SIGINT)
+    result = train(config(tmp_path, "ctrl-c", max_steps=5, dev_fraction=0.0), CtrlC(), sentences=verses,
+                   backbones=backbones)
+    assert result.stopped and result.step == 2
+    assert any("Ctrl-C" in m for m in CtrlC.messages)
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is removed again
+    resumed = train(config(tmp_path, "x", resume=result.last_checkpoint), sentences=verses, backbones=backbones)
+    assert resumed.step == 5 and not resumed.stopped
+
+
+def test_train_runs_in_a_worker_thread(tmp_path, verses, backbones):
+    # the app trains in a thread: no signal handler may be installed there (signal.signal would raise)
+    import threading
+
+    results = []
+    worker = threading.Thread(target=lambda: results.append(train(
+        config(tmp_path, "thread", max_steps=2, dev_fraction=0.0), sentences=verses, backbones=backbones)))
+    worker.start()
+    worker.join(timeout=60)
+    assert results and results[0].step == 2 and not results[0].stopped
+
+
+def test_refusals(tmp_path, verses, backbones, runs):
+    with pytest.raises(TrainError, match="already holds a run"):
+        train(config(runs["tmp"], "full"), sentences=verses, backbones=backbones)
+    with pytest.raises(TrainError, match="finished run"):
+        train(config(tmp_path, "x", resume=runs["full"].last_checkpoint), sentences=verses, backbones=backbones)
+    with pytest.raises(TrainError, match="examples differ"):
+        train(config(tmp_path, "x", resume=str(runs["tmp"] / "cut" / "last")), sentences=verses[:10],
+              backbones=backbones)
+    with pytest.raises(TrainError, match="cannot change: --lr"):
+        train_module.config_from_args(train_module.parse_args(["--resume", "runs/x/last", "--lr", "1e-3"]))
+    with pytest.raises(TrainError, match="unknown TrainConfig field"):
+        TrainConfig.from_dict({"learning_rate": 1e-3})
+
+
+def test_cli_resume_keeps_the_saved_settings(runs):
+    from training.train_config import resume_config
+    from training.train_state import read_trainer_state
+
+    last = runs["tmp"] / "cut" / "last"
+    typed = train_module.config_from_args(train_module.parse_args(["--resume", str(last), "--eval-every", "3"]))
+    merged = resume_config(typed, read_trainer_state(last))
+    saved = TrainConfig.from_dict(read_trainer_state(last)["config"])
+    assert merged == dataclasses.replace(saved, resume=str(last), eval_every=3)
+
+
+def test_experiment_files_parse():
+    for path in sorted((REPO / "experiments").glob("*.json")):
+        assert isinstance(TrainConfig.from_file(path), TrainConfig)
+
+
+def test_two_processes_save_one_checkpoint(tmp_path, verses):
+    # `accelerate launch --cpu --num_processes 2` starts ONE process in accelerate 1.x (multi-CPU there means
+    # mpirun); `--multi_gpu` launches through torchrun, and train() turns that into a gloo group on the CPU.
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(verses) + "\n", encoding="utf-8")
+    out = tmp_path / "runs" / "two"
+    with socket.socket() as s:  # a free port for the process group's rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+           "-m", "training.train", "--preset", "tiny", "--data", str(corpus), "--out", str(out), "--threads", "1",
+           "--max-steps", "2", "--batch-size", "2", "--dev-fraction", "0.2", "--eval-limit", "2",
+           "--model", '{"translation_max_new_tokens": 8}']
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    log = f"stdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, log
+    # no staging/old leftovers
+    assert sorted(p.name for p in out.iterdir()) == ["best", "history.json", "last"], log
+    last = sorted(p.name for p in (out / "last").iterdir())
+    assert {"rng-0.json", "rng-1.json", "trainer_state.json", "model.safetensors"} <= set(last), log  # both ranks
+    state = json.loads((out / "last" / "trainer_state.json").read_text())
+    assert state["num_processes"] == 2 and state["progress"]["step"] == 2, log
+    assert proc.stdout.count("Done: 2 steps") == 1, log  # only the main process reports
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["translations.sqlite", "two"]

@@ -1,0 +1,381 @@
+"""Train TALL's trainable parts (alignment adapters and bridges) on a Hebrew corpus.
+
+    python -m training.train --preset tiny --data corpus.txt --out runs/tiny
+    python -m training.train --config experiments/tiny-smoke.json --data corpus.txt
+    python -m training.train --resume runs/tiny/last              # continue exactly where it stopped
+    accelerate launch --multi_gpu --num_processes 2 -m training.train --preset tiny --data corpus.txt --threads 1
+
+Several processes: `accelerate launch --multi_gpu` (torchrun underneath) or `torchrun --nproc_per_node N -m ...`.
+Without GPUs, train() then forms a gloo group on the CPU. (`accelerate launch --cpu --num_processes 2` starts ONE
+process in accelerate 1.x: its multi-CPU mode needs mpirun.)
+
+Pipeline: read_corpus → make_examples → dev split by sentence → translate every distinct prefix ONCE (SQLite
+cache, shared by epochs, runs and processes) → AdamW over a seeded shuffle → dev exact match of greedy `predict`
+(every --eval-every steps, or every epoch) → best/ and last/ (trainable tensors only) + history.json in --out.
+last/ is resumable (training/train_state.py) and is rewritten at each evaluation, at the end, and when training
+stops early: Callbacks.should_stop() (the app's Stop button) or Ctrl-C (a second Ctrl-C aborts without saving).
+
+Choices (the paper's protocol is AdamW 5e-5, wd 0.01, batch 8, 5 epochs, cosine per epoch, fp32):
+- schedule "cosine" (default) is cosine per *step* after a linear warmup (2 % of the steps). Stepping per epoch keeps
+  the LR flat for a whole epoch and, for runs of one or two epochs or a --max-steps cap, hardly decays it at all;
+  the warmup protects the freshly initialised post-norm bridges from full-size first updates. "epoch" reproduces
+  the paper (CosineAnnealingLR(T_max=epochs) stepped per epoch, no warmup).
+- --max-steps caps the run, and the schedule spans the capped length.
+- --batch-size is per process (accelerate's convention): with P processes an optimizer step sees P × batch examples.
+  The LR is not rescaled.
+- seed (default 0) seeds python, numpy and torch (+ the process index, so dropout differs between processes), the
+  trainable parts' initialisation, the dev split, the position sampling and each epoch's shuffle ([seed, epoch]).
+- Weight decay applies to every trainable tensor, as in the authors' code.
+- fp32 by default; --bf16 autocasts the forward passes only (on CPUs without bf16 instructions it is much slower).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tall_model.checkpoint import CheckpointError, check_dims, load_tensors, read_checkpoint_config, save_pretrained
+from tall_model.translate import translate
+from training.corpus import CorpusError
+from training.train_config import RESUME_OVERRIDES, Callbacks, TrainConfig, TrainResult, lr_factor, resume_config
+from training.train_data import TrainData, TrainError, epoch_batches, load_data, translate_prefixes
+from training.train_eval import evaluate, metric_key
+from training.train_state import read_trainer_state, restore_optimizer, restore_rng, save_resumable, write_json
+
+__all__ = ["Callbacks", "TrainConfig", "TrainError", "TrainResult", "train", "main"]
+
+
+class _Interrupt:
+    """SIGINT (Ctrl-C) asks for a graceful stop after the current step; a second Ctrl-C aborts at once.
+
+    Installed only in the main thread (signal handlers cannot be set elsewhere, and the app trains in a worker
+    thread and stops through Callbacks.should_stop instead)."""
+
+    def __init__(self, on_log) -> None:
+        self.requested, self.on_log, self.previous = False, on_log, None
+
+    def __enter__(self) -> "_Interrupt":
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the next Ctrl-C raises KeyboardInterrupt
+        self.on_log("Ctrl-C: stopping after this step and saving a resumable checkpoint (Ctrl-C again aborts "
+                    "without saving)")
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def build_model(config: TrainConfig, backbones=None):
+    from tall_model import TallModel, preset_config
+    from tall_model.backbones import load_backbones
+
+    tall = preset_config(config.preset).replace(framing=config.framing, loss=config.loss, seed=config.seed,
+                                                **config.model)
+    backbones = backbones or load_backbones(tall)
+    torch.manual_seed(config.seed)  # the trainable parts' initialisation
+    model = TallModel(tall, backbones)
+    if config.init:
+        meta = read_checkpoint_config(config.init)
+        check_dims(meta.get("backbone_dims", {}), backbones.dims(), tall)
+        load_tensors(model, Path(config.init) / "model.safetensors")
+    return model
+
+
+def train(config: TrainConfig, callbacks: Callbacks | None = None, sentences: list[str] | None = None,
+          backbones=None) -> TrainResult:
+    """Train and return a TrainResult; safe to call from a worker thread. `sentences` replaces reading
+    `config.data`; `backbones` (tall_model.backbones.Backbones) reuses already loaded frozen models."""
+    callbacks = callbacks or Callbacks()
+    state = None
+    if config.resume:
+        state = read_trainer_state(config.resume)
+        config = resume_config(config, state)
+        config.out = str(Path(config.resume).parent)
+    config.validate()
+    previous_threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    try:
+        return _train(config, callbacks, sentences, backbones, state)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(config, callbacks, sentences, backbones, state) -> TrainResult:
+    from accelerate import Accelerator, InitProcessGroupKwargs
+
+    # Launched as several processes (torchrun, `accelerate launch --multi_gpu`) on a machine without GPUs:
+    # accelerate forms a (gloo) process group only when told to use the CPU; otherwise every process would train
+    # alone and all of them would write the same run directory.
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    # Long barrier timeout: the main process translates the whole corpus while the others wait.
+    accelerator = Accelerator(cpu=distributed and not torch.cuda.is_available(),
+                              kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(hours=12))])
+    if distributed and accelerator.num_processes == 1:
+        raise TrainError(f"WORLD_SIZE={os.environ['WORLD_SIZE']} but accelerate formed no process group")
+    main, rank, nproc = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
+    log = callbacks.on_log if main else (lambda message: None)
+    run_dir = Path(config.out)
+    if state is None and (run_dir / "last").exists():
+        raise TrainError(f"{run_dir} already holds a run. Continue it with --resume {run_dir / 'last'}, or choose "
+                         f"another --out.")
+
+    model = build_model(config, backbones).to(accelerator.device)
+    data: TrainData = load_data(config, model, sentences, log)
+    if state is not None and state["data_fingerprint"] != data.fingerprint:
+        raise TrainError("the training examples differ from those of the checkpoint (another corpus, or other "
+                         "data options): an exact resume is impossible. Start a new run with --init instead.")
+    translations, stats = translate_prefixes(config, accelerator, model, data, callbacks.on_translate, log,
+                                             translate_fn=lambda texts: translate(model, texts))
+
+    steps_per_epoch = len(epoch_batches(len(data.train), 0, config.seed, config.batch_size, nproc, rank))
+    total_steps = config.epochs * steps_per_epoch
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+    params = model.trainable_parameters()
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, config, steps_per_epoch, total_steps))
+
+    progress = {"step": 0, "epoch": 0, "position": 0, "elapsed": 0.0, "loss_sum": 0.0, "loss_count": 0,
+                "examples": 0, "train_seconds": 0.0, "best": None, "lr": config.lr}
+    history: list[dict] = []
+    if state is not None:
+        load_tensors(model, Path(config.resume) / "model.safetensors")
+        restore_optimizer(config.resume, optimizer, state)
+        scheduler.load_state_dict(state["scheduler"])
+        progress.update(state["progress"])
+        history = [row for row in state["history"] if row["step"] <= progress["step"]]
+        if not restore_rng(config.resume, rank):
+            log(f"warning: no RNG state for process {rank} (the run used {state['num_processes']} processes); "
+                "dropout will differ from an uninterrupted run")
+            torch.manual_seed(config.seed + rank + progress["step"])
+        if progress["step"] >= total_steps:
+            raise TrainError(f"{config.resume} is the end of a finished run ({progress['step']} steps). To train "
+                             f"further, start a new run from it with --init {config.resume}.")
+        log(f"Resumed {config.resume} at step {progress['step']} (epoch {progress['epoch']}, "
+            f"batch {progress['position']})")
+    else:
+        np.random.seed(config.seed + rank)
+        random.seed(config.seed + rank)
+        torch.manual_seed(config.seed + rank)
+
+    ddp_model = accelerator.prepare(model)  # DDP across processes (a no-op wrapper on one process)
+    ddp_model.train()
+    best_dir, last_dir = run_dir / "best", run_dir / "last"
+    started = time.perf_counter() - progress["elapsed"]
+
+    def summary(metrics=None) -> dict:
+        return {"step": progress["step"], "total_steps": total_steps, "epoch": progress["epoch"],
+                "train": dataclasses.asdict(config), "sentences": data.sentences, "train_examples": len(data.train),
+                "dev_examples": len(data.dev), "processes": nproc,
+                **({k: metrics[k] for k in ("dev_loss", "dev_accuracy")} if metrics else {})}
+
+    def add_row(metrics=None) -> None:
+        totals = torch.tensor([progress["loss_sum"], progress["loss_count"], progress["examples"]],
+                              dtype=torch.float64, device=accelerator.device)
+        totals = accelerator.reduce(totals, "sum") if nproc > 1 else totals
+        row = {"step": progress["step"], "epoch": round(progress["epoch"] + progress["position"] / steps_per_epoch, 4),
+               "train_loss": float(totals[0] / totals[1]) if totals[1] else None,
+               "dev_loss": metrics["dev_loss"] if metrics else None,
+               "dev_accuracy": metrics["dev_accuracy"] if metrics else None,
+               "lr": progress["lr"], "elapsed_s": round(time.perf_counter() - started, 2),
+               "examples_per_s": round(float(totals[2]) / max(progress["train_seconds"], 1e-9), 3)}
+        progress.update(loss_sum=0.0, loss_count=0, examples=0, train_seconds=0.0)
+        history.append(row)
+        if main:
+            write_json(run_dir / "history.json", history)
+
+    def save_last() -> None:
+        progress["elapsed"] = time.perf_counter() - started
+        save_resumable(accelerator, model, optimizer, last_dir,
+                       {"config": dataclasses.asdict(config), "data_fingerprint": data.fingerprint,
+                        "progress": progress, "scheduler": scheduler.state_dict(), "history": history},
+                       extra=summary(progress["best"]))
+
+    def run_eval() -> dict | None:
+        metrics = None
+        if main and data.dev:
+            metrics = evaluate(model, data.dev[:config.eval_limit], translations, batch_size=config.batch_size,
+                               bf16=config.bf16)
+            callbacks.on_eval(progress["step"], metrics)
+            if progress["best"] is None or metric_key(metrics) > metric_key(progress["best"]):
+                progress["best"] = {k: metrics[k] for k in ("dev_loss", "dev_accuracy")} | {"step": progress["step"]}
+                save_pretrained(model, best_dir, extra=summary(metrics))
+        accelerator.wait_for_everyone()
+        return metrics
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if main:
+        callbacks.on_start(total_steps, progress["step"])
+    stopped, final, saved_step = False, None, -1
+    with _Interrupt(log) as interrupt:
+        while progress["step"] < total_steps and not stopped:
+            batches = epoch_batches(len(data.train), progress["epoch"], config.seed, config.batch_size, nproc, rank)
+            for indices in batches[progress["position"]:]:
+                tick = time.perf_counter()
+                examples = [data.train[i] for i in indices]
+                batch = model.make_batch([e.prefix for e in examples], [translations[e.prefix] for e in examples],
+                                         [e.target for e in examples], [e.sentence for e in examples])
+                with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=config.bf16):
+                    out = ddp_model(batch)
+                accelerator.backward(out.loss)
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                lr = progress["lr"] = scheduler.get_last_lr()[0]  # the LR this step used
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                loss = out.loss.detach().item()
+                progress["step"] += 1
+                progress["position"] += 1
+                progress["loss_sum"] += loss
+                progress["loss_count"] += 1
+                progress["examples"] += len(indices)
+                progress["train_seconds"] += time.perf_counter() - tick
+                if progress["position"] == len(batches):
+                    progress["epoch"], progress["position"] = progress["epoch"] + 1, 0
+                if main:
+                    callbacks.on_step(progress["step"], loss, lr)
+                done = progress["step"] >= total_steps
+                eval_now = (config.eval_every and progress["step"] % config.eval_every == 0) or (
+                    not config.eval_every and progress["position"] == 0)
+                if eval_now and not done:
+                    add_row(run_eval())
+                    save_last()
+                    saved_step = progress["step"]
+                elif progress["step"] % config.log_every == 0 and not done:
+                    add_row()
+                if (main and callbacks.should_stop()) or interrupt.requested:
+                    accelerator.set_trigger()
+                if accelerator.check_trigger():  # every process stops at the same step
+                    stopped = not done
+                if done or stopped:
+                    break
+        if not stopped:
+            final = run_eval()
+            add_row(final)
+        if saved_step != progress["step"]:
+            save_last()
+
+    resume_command = f"python -m training.train --resume {last_dir}"
+    result = TrainResult(str(run_dir), progress["step"], total_steps, stopped, str(last_dir),
+                         str(best_dir) if best_dir.exists() else None, progress["best"], final, history,
+                         stats, resume_command)
+    if main:
+        callbacks.on_end(dataclasses.asdict(result))
+    return result
+
+
+# --------------------------------------------------------------------------- command line
+
+class TqdmCallbacks(Callbacks):
+    """The CLI's progress display: one bar for translation, one for steps, eval lines in between."""
+
+    def __init__(self) -> None:
+        from tqdm.auto import tqdm
+
+        self.tqdm, self.bar, self.translate_bar = tqdm, None, None
+
+    def on_log(self, message: str) -> None:
+        self.tqdm.write(message)
+
+    def on_translate(self, done: int, total: int) -> None:
+        if self.translate_bar is None:
+            self.translate_bar = self.tqdm(total=total, desc="translating prefixes", unit="text")
+        self.translate_bar.update(done - self.translate_bar.n)
+        if done >= total:
+            self.translate_bar.close()
+
+    def on_start(self, total_steps: int, first_step: int) -> None:
+        self.bar = self.tqdm(total=total_steps, initial=first_step, desc="training", unit="step")
+
+    def on_step(self, step: int, loss: float, lr: float) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+
+    def on_eval(self, step: int, metrics: dict) -> None:
+        self.tqdm.write(f"step {step}: dev loss {metrics['dev_loss']:.4f}, dev exact match "
+                        f"{100 * metrics['dev_accuracy']:.2f} % of {metrics['dev_examples']}")
+        for s in metrics["samples"][:3]:
+            self.tqdm.write(f"  {s['prefix'][-40:]} → {s['predicted']!r} (gold {s['target']!r})")
+
+    def on_end(self, summary: dict) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Flags default to SUPPRESS, so the namespace holds only what was typed (it overrides --config)."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 argument_default=argparse.SUPPRESS)
+    ap.add_argument("--config", help="experiment file (.json/.yaml) of TrainConfig fields; flags override it")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "model":
+            ap.add_argument(flag, type=json.loads, help='extra TallConfig fields as JSON, e.g. \'{"dropout": 0.2}\'')
+        elif f.type == "bool":
+            ap.add_argument(flag, action=argparse.BooleanOptionalAction, help=f"default {f.default}")
+        else:
+            kind = {"int": int, "float": float}.get(f.type, str)
+            if f.name == "max_sentences":
+                kind = int
+            ap.add_argument(flag, type=kind, help=f"default {f.default}")
+    return ap.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    typed = {k: v for k, v in vars(args).items() if k != "config"}
+    if "resume" in typed:
+        fixed = sorted(set(typed) - set(RESUME_OVERRIDES))
+        if fixed or "config" in vars(args):
+            raise TrainError(f"--resume continues a run with its saved settings; these cannot change: "
+                             f"{', '.join('--' + k.replace('_', '-') for k in fixed) or '--config'}")
+    base = TrainConfig.from_file(args.config) if "config" in vars(args) else TrainConfig()
+    return dataclasses.replace(base, **typed)
+
+
+def main(argv=None) -> int:
+    try:
+        config = config_from_args(parse_args(argv))
+        result = train(config, TqdmCallbacks())
+    except (TrainError, CorpusError, CheckpointError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nAborted without saving. The translations done so far are cached; the last saved checkpoint (if "
+              "any) can be resumed with --resume RUN/last.", file=sys.stderr)
+        return 130
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        if result.stopped:
+            print(f"Stopped at step {result.step}/{result.total_steps}. Resume with:\n  {result.resume_command}")
+        else:
+            final = result.final_metrics or {}
+            print(f"Done: {result.step} steps. Final dev exact match {100 * final.get('dev_accuracy', 0):.2f} %, "
+                  f"dev loss {final.get('dev_loss', float('nan')):.4f}.")
+        print(f"Checkpoints: {result.last_checkpoint} (resumable), best: {result.best_checkpoint}. "
+              f"History: {Path(result.run_dir) / 'history.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

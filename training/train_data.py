@@ -1,0 +1,112 @@
+"""Data for training: examples, the dev split, the translate-once step and the seeded per-epoch batches."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tall_model.text import has_hebrew
+from training.corpus import read_corpus
+from training.examples import Example, make_examples, split_examples
+from training.translation_cache import TranslationCache
+
+# Part of the cache key besides translator_id(model) (which already holds the translator, beams and length):
+# the function that produced the text, so a future change of translation code cannot reuse stale entries.
+TRANSLATION_SETTINGS = {"fn": "tall_model.translate.translate"}
+
+
+class TrainError(ValueError):
+    """A bad option, bad data, a run directory in the way, or a resume that cannot be exact; the message says
+    what to do."""
+
+
+@dataclass
+class TrainData:
+    train: list[Example]
+    dev: list[Example]
+    sentences: int
+    fingerprint: str  # of every example, so a resume can prove it sees the same data
+
+
+def load_data(config, model, sentences: list[str] | None, log: Callable[[str], None]) -> TrainData:
+    if sentences is None:
+        if not config.data:
+            raise TrainError("no training data: pass --data FILE (or give train() a list of sentences)")
+        corpus = read_corpus(config.data, strip_marks=config.strip_marks, min_words=config.min_words,
+                             max_sentences=config.max_sentences)
+        log(corpus.report.summary())
+        sentences = corpus.sentences
+    elif config.max_sentences:
+        sentences = sentences[:config.max_sentences]
+    positions = int(config.positions) if str(config.positions).isdigit() else config.positions
+    examples = make_examples(sentences, framing=config.framing, positions=positions, seed=config.seed,
+                             piece_tokenizer=model.tokenizers.lr_hr_tokenizer)
+    # predict() refuses a prefix without a Hebrew letter, so such examples could never be scored
+    kept = [ex for ex in examples if has_hebrew(ex.prefix)]
+    if len(kept) < len(examples):
+        log(f"dropped {len(examples) - len(kept)} examples whose prefix has no Hebrew letter")
+    train, dev = split_examples(kept, config.dev_fraction, config.seed)
+    if not train:
+        raise TrainError(f"no training examples from {len(sentences)} sentences (framing={config.framing!r}, "
+                         f"positions={config.positions!r}); every sentence needs at least two words")
+    log(f"{len(sentences)} sentences → {len(train)} training and {len(dev)} dev examples "
+        f"(dev split by sentence, seed {config.seed})")
+    digest = hashlib.sha256(json.dumps([[asdict(ex) for ex in train], [asdict(ex) for ex in dev]],
+                                       ensure_ascii=False).encode("utf-8")).hexdigest()
+    return TrainData(train, dev, len(sentences), digest)
+
+
+def cache_path(config) -> Path:
+    """Default: one cache beside all runs (runs/translations.sqlite), shared by every run of the same translator."""
+    if config.translation_cache:
+        return Path(config.translation_cache)
+    return Path(config.out).parent / "translations.sqlite"
+
+
+def translate_prefixes(config, accelerator, model, data: TrainData, on_translate, log,
+                       translate_fn) -> tuple[dict[str, str], dict]:
+    """{prefix: English} for every distinct train and dev prefix, translated once, before the first epoch.
+
+    Only the main process translates; the others wait at a barrier and then read the cache."""
+    prefixes = list(dict.fromkeys(ex.prefix for ex in data.train + data.dev))
+    path = cache_path(config)
+    stats: dict = {}
+    if accelerator.is_main_process:
+        with TranslationCache(path, translator_id=translator_id_of(model), settings=TRANSLATION_SETTINGS) as cache:
+            log(f"translating {len(prefixes)} distinct prefixes (cache {path}, {len(cache)} entries)")
+            cache.translate(prefixes, translate_fn, batch_size=config.translation_batch_size,
+                            progress=lambda done, total, desc: on_translate(done, total), tqdm=False)
+            stats = asdict(cache.stats)
+        log(f"translations: {stats['hits']} cached, {stats['sent']} translated now")
+    accelerator.wait_for_everyone()
+    with TranslationCache(path, translator_id=translator_id_of(model), settings=TRANSLATION_SETTINGS) as cache:
+        found = cache.get_many(prefixes)
+    missing = [p for p in prefixes if p not in found]
+    if missing:
+        raise RuntimeError(f"process {accelerator.process_index}: {len(missing)} prefixes are missing from the "
+                           f"translation cache {path} after the main process filled it (is {path} on a disk that "
+                           f"all processes share?)")
+    return found, stats
+
+
+def translator_id_of(model) -> str:
+    from tall_model.translate import translator_id
+
+    return translator_id(model)
+
+
+def epoch_batches(n: int, epoch: int, seed: int, batch_size: int, num_processes: int, rank: int) -> list[list[int]]:
+    """This process's batches (example indices) for one epoch.
+
+    The shuffle depends only on (seed, epoch), so a resumed run rebuilds it and skips the batches already done.
+    The order is padded by wrapping around to a multiple of the process count, so every process gets the same
+    number of batches and none is ever empty (the DistributedSampler recipe)."""
+    order = np.random.default_rng([seed, epoch]).permutation(n).tolist()
+    order += [order[i % n] for i in range((-n) % num_processes)]
+    step = batch_size * num_processes
+    return [order[start:start + step][rank::num_processes] for start in range(0, len(order), step)]
