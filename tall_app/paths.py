@@ -1,0 +1,207 @@
+"""Checkpoints the app may load, found under one root and addressed only by sanitized names.
+
+A user never gives a path: the Predict selector lists what `list_checkpoints` found, and `resolve_checkpoint`
+maps a listed name back to its directory (refusing anything else, `..` included). Run names for training are
+sanitized to letters, digits, `-` and `_`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tall_model.config import REPO_ROOT
+
+CHECKPOINTS_ROOT = REPO_ROOT / "checkpoints"
+RESULTS_ROOTS = (REPO_ROOT / "runs", REPO_ROOT / "results")
+_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+MAX_DEPTH = 3
+ADAPTER_FORMAT = "tall-adapters"
+BASELINE_FORMAT = "tall-baseline-adapter"
+
+
+class NameError_(ValueError):
+    """A run or checkpoint name that is not allowed."""
+
+
+def sanitize_run_name(raw: str | None, *, default: str = "") -> str:
+    """A safe run name: letters, digits, `-` and `_`, at most 64 characters, starting with a letter or digit.
+
+    Other characters (spaces, dots, slashes, Hebrew …) become `-`; runs of separators collapse; `..` and path
+    separators can therefore never survive. Raises NameError_ if nothing usable is left and there is no default."""
+    text = str(raw or "").strip()
+    text = re.sub(r"[^A-Za-z0-9_-]+", "-", text)
+    text = re.sub(r"-{2,}", "-", text).strip("-_")[:64].strip("-_")
+    if not text:
+        if default:
+            return default
+        raise NameError_("The run name is empty: use letters, digits, '-' or '_' (e.g. my-run-1).")
+    if not _RUN_NAME.match(text):  # cannot happen after the substitutions; kept as a guard
+        raise NameError_(f"The run name {raw!r} is not allowed.")
+    return text
+
+
+def is_safe_name(name: str) -> bool:
+    """A relative, '/'-separated name of 1..MAX_DEPTH safe components (no '.', '..', hidden or empty parts)."""
+    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name:
+        return False
+    parts = name.split("/")
+    return len(parts) <= MAX_DEPTH and all(_COMPONENT.match(p) and p not in (".", "..") for p in parts)
+
+
+def _within(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except (ValueError, OSError):
+        return False
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    name: str  # relative to the root, '/'-separated
+    path: Path
+    preset: str
+    mtime: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}  ({self.preset})"
+
+
+def _walk(root: Path, depth: int = 0):
+    if depth > MAX_DEPTH:
+        return
+    try:
+        children = sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError:
+        return
+    for child in children:
+        if not _COMPONENT.match(child.name) or not _within(child, root if depth == 0 else child.parent):
+            continue
+        yield child
+        yield from _walk(child, depth + 1)
+
+
+def list_checkpoints(root: Path | None = None) -> list[CheckpointInfo]:
+    """TALL adapter checkpoints under `root` (directories with a TALL config.json and model.safetensors),
+    sorted by name. Unsafe names, links out of the root and unreadable configs are skipped."""
+    root = Path(root or CHECKPOINTS_ROOT)
+    if not root.is_dir():
+        return []
+    found = []
+    for directory in _walk(root):
+        config, weights = directory / "config.json", directory / "model.safetensors"
+        if not (config.is_file() and weights.is_file()) or not _within(directory, root):
+            continue
+        meta = _read_json(config)
+        if not meta or meta.get("format") != ADAPTER_FORMAT:
+            continue
+        name = directory.relative_to(root).as_posix()
+        if not is_safe_name(name):
+            continue
+        preset = str((meta.get("config") or {}).get("preset", "custom"))
+        found.append(CheckpointInfo(name, directory, preset, config.stat().st_mtime))
+    return sorted(found, key=lambda c: c.name)
+
+
+def resolve_checkpoint(name: str, root: Path | None = None) -> CheckpointInfo:
+    """The listed checkpoint called `name`; ValueError for anything that is not listed (never a raw path)."""
+    if not is_safe_name(name):
+        raise NameError_(f"{str(name)[:80]!r} is not a checkpoint name (choose one from the list).")
+    for info in list_checkpoints(root):
+        if info.name == name:
+            return info
+    raise NameError_(f"No checkpoint named {name!r} under {Path(root or CHECKPOINTS_ROOT).name}/ "
+                     "(it may have been removed; refresh the list).")
+
+
+def list_baseline_adapters(root: Path | None = None) -> dict[str, list[Path]]:
+    """PEFT baseline adapters (baseline.json of format tall-baseline-adapter) by kind, under `root`."""
+    root = Path(root or CHECKPOINTS_ROOT)
+    out: dict[str, list[Path]] = {}
+    if not root.is_dir():
+        return out
+    for directory in _walk(root):
+        meta = _read_json(directory / "baseline.json") if (directory / "baseline.json").is_file() else None
+        if meta and meta.get("format") == BASELINE_FORMAT and isinstance(meta.get("baseline"), str):
+            out.setdefault(meta["baseline"], []).append(directory)
+    return out
+
+
+def run_directory(name: str, root: Path | None = None) -> Path:
+    """Where a training run called `name` (sanitized) writes: root/name, guaranteed inside root."""
+    safe = sanitize_run_name(name)
+    root = Path(root or CHECKPOINTS_ROOT)
+    path = root / safe
+    if not _within(path, root):
+        raise NameError_(f"The run name {name!r} would leave {root.name}/.")
+    return path
+
+
+def zip_checkpoint(directory: Path, out_dir: Path | None = None, root: Path | None = None) -> Path:
+    """A zip of a run or checkpoint directory (inside `root`), for download; written to a temporary folder.
+    Hidden staging folders (.name.tmp-…) are left out."""
+    directory = Path(directory)
+    root = Path(root or CHECKPOINTS_ROOT)
+    if not directory.is_dir() or not _within(directory, root):
+        raise NameError_(f"Nothing to download at {directory.name!r}.")
+    out_dir = Path(out_dir or tempfile.mkdtemp(prefix="tall-zip-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="tall-zip-src-"))
+    try:
+        target = staging / directory.name
+        shutil.copytree(directory, target, ignore=shutil.ignore_patterns(".*"), symlinks=False)
+        archive = shutil.make_archive(str(out_dir / directory.name), "zip", root_dir=staging,
+                                      base_dir=directory.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return Path(archive)
+
+
+def find_results(checkpoint: Path, roots=RESULTS_ROOTS) -> tuple[Path, dict] | None:
+    """The newest evaluation results JSON (training.evaluate's metrics.json: it has "rows") of a checkpoint:
+    one inside the checkpoint or its run directory, else one under runs/ or results/ whose TALL model names
+    this checkpoint. None if there is none."""
+    checkpoint = Path(checkpoint).resolve()
+    candidates: list[Path] = []
+    for base in (checkpoint, checkpoint.parent):
+        for rel in ("metrics.json", "results.json", "eval/metrics.json", "results/metrics.json"):
+            if (base / rel).is_file():
+                candidates.append(base / rel)
+    for root in roots:
+        root = Path(root)
+        if root.is_dir():
+            candidates += sorted(root.glob("*/metrics.json")) + sorted(root.glob("*/*/metrics.json"))
+    best: tuple[str, Path, dict] | None = None
+    for path in candidates:
+        data = _read_json(path)
+        if not data or not isinstance(data.get("rows"), list):
+            continue
+        near = path.resolve().is_relative_to(checkpoint.parent)
+        source = ((data.get("models") or {}).get("tall") or {}).get("checkpoint")
+        if not near:
+            if not source:
+                continue
+            source_path = Path(source)
+            if not source_path.is_absolute():
+                source_path = REPO_ROOT / source_path
+            if source_path.resolve() != checkpoint:
+                continue
+        key = str(data.get("started", "")) + f"{path.stat().st_mtime:020.6f}"
+        if best is None or key > best[0]:
+            best = (key, path, data)
+    return None if best is None else (best[1], best[2])

@@ -1,0 +1,155 @@
+"""Everything the app's callbacks do, as plain methods (no Gradio): one `AppService` per app.
+
+`app.py` only maps these methods onto components and turns a ValueError into a message box; the methods are
+unit-tested on their own and the benchmark calls `AppService.predict` directly to measure the server's overhead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tall_model.config import REPO_ROOT
+
+from .examples import example_prefixes
+from .jobs import MAX_UPLOAD_BYTES, TrainingJobs, parse_train_params, preview_corpus
+from .models import NO_CHECKPOINT, ModelCache, available_presets, choose_preset
+from .paths import CHECKPOINTS_ROOT, list_checkpoints, resolve_checkpoint, run_directory, zip_checkpoint
+from .predicting import attention_shape, parse_decoding, render_attention, render_prediction, run_prediction
+
+
+@dataclass
+class PredictOutcome:
+    prediction: object  # tall_model.predict.Prediction (kept in gr.State)
+    view: object  # predicting.PredictionView
+    details: dict  # JSON-ready summary (the API's plain answer)
+    bridge_shape: tuple[int, int]
+    decoder_shape: tuple[int, int]
+
+
+def prediction_details(pred) -> dict:
+    def att(amap):
+        if amap is None:
+            return None
+        return {"shape": list(amap.weights.shape), "queries": list(amap.query_tokens), "keys": list(amap.key_tokens)}
+
+    return {"prefix": pred.prefix, "prefix_used": pred.prefix_used, "truncated": pred.truncated,
+            "translation": pred.translation, "word": pred.word,
+            "pieces": [{"piece": p.piece, "token_id": p.token_id, "prob": p.prob} for p in pred.pieces],
+            "candidates": [{"word": c.word, "prob": c.prob} for c in pred.candidates],
+            "llm_next": [{"token": t, "prob": p} for t, p in pred.llm_next], "sampled": pred.sampled,
+            "seed": pred.seed, "notes": list(pred.notes),
+            "bridge_in_attention": att(pred.bridge_in_attention), "decoder_attention": att(pred.decoder_attention)}
+
+
+class AppService:
+    def __init__(self, preset: str = "demo", *, root: Path | None = None, overrides: dict | None = None,
+                 runner=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, demo_directory: Path | None = None,
+                 train_options: dict | None = None):
+        """`overrides`: decoding settings for every loaded model; `train_options`: extra TrainConfig fields for
+        runs started from the app (default: the shared translation cache in .cache/)."""
+        self.root = Path(root or CHECKPOINTS_ROOT)
+        self.preset, self.notice = choose_preset(preset, demo_directory)
+        self.cache = ModelCache(self.root, overrides)
+        options = {"translation_cache": str(REPO_ROOT / ".cache" / "translations.sqlite"), **(train_options or {})}
+        self.jobs = TrainingJobs(runner, self.root, options)
+        self.max_upload_bytes = max_upload_bytes
+        self.examples, self.examples_source = example_prefixes(demo_directory)
+
+    # ------------------------------------------------------------------ model selection
+
+    def presets(self) -> list[str]:
+        presets = available_presets()
+        return presets if self.preset in presets else [self.preset, *presets]
+
+    def checkpoint_choices(self) -> list[tuple[str, str]]:
+        return [(NO_CHECKPOINT, NO_CHECKPOINT)] + [(c.label, c.name) for c in list_checkpoints(self.root)]
+
+    def default_checkpoint(self) -> str:
+        if self.preset == "demo":
+            for c in list_checkpoints(self.root):
+                if c.name == "demo/tall":
+                    return c.name
+        return NO_CHECKPOINT
+
+    def preset_of(self, checkpoint: str | None, current: str) -> str:
+        """The preset a checkpoint was trained on (for the preset selector), else `current`."""
+        if not checkpoint or checkpoint == NO_CHECKPOINT:
+            return current
+        preset = resolve_checkpoint(checkpoint, self.root).preset
+        return preset if preset in self.presets() else current
+
+    def checkpoint_path(self, checkpoint: str | None) -> Path | None:
+        if not checkpoint or checkpoint == NO_CHECKPOINT:
+            return None
+        return resolve_checkpoint(checkpoint, self.root).path
+
+    # ------------------------------------------------------------------ predict
+
+    def predict(self, prefix, preset, checkpoint, mode="greedy", temperature=0.7, top_k=50, top_p=0.95,
+                seed=0) -> PredictOutcome:
+        decoding = parse_decoding(mode, temperature, top_k, top_p, seed)
+        loaded = self.cache.get(preset, checkpoint)
+        pred = run_prediction(loaded, prefix, decoding)
+        view = render_prediction(pred, loaded.description, decoding.describe())
+        return PredictOutcome(pred, view, prediction_details(pred), attention_shape(pred, "bridge"),
+                              attention_shape(pred, "decoder"))
+
+    @staticmethod
+    def attention(pred, which: str, layer, head, mean_over_heads: bool):
+        return render_attention(pred, which, layer, head, mean_over_heads)
+
+    # ------------------------------------------------------------------ compare
+
+    def compare(self, prefix, preset, checkpoint, mode="greedy", temperature=0.7, top_k=50, top_p=0.95, seed=0):
+        from .compare import compare
+
+        decoding = parse_decoding(mode, temperature, top_k, top_p, seed)
+        return compare(self.cache.get(preset, checkpoint), prefix, decoding, root=self.root)
+
+    def results(self, checkpoint):
+        from .compare import results_table
+
+        return results_table(self.checkpoint_path(checkpoint))
+
+    # ------------------------------------------------------------------ train
+
+    def check_corpus(self, path, max_sentences=None):
+        """(corpus, report markdown); CorpusError / ValueError for a bad file."""
+        from .formatting import report_markdown
+
+        cap = parse_train_params("x", max_sentences=max_sentences).max_sentences
+        corpus = preview_corpus(path, max_sentences=cap, max_bytes=self.max_upload_bytes)
+        return corpus, report_markdown(corpus.report)
+
+    def train_start(self, path, run_name, preset, epochs, lr, batch_size, max_sentences, eval_every=0, seed=0,
+                    *, resume: bool = False):
+        params = parse_train_params(run_name, preset, epochs, lr, batch_size, max_sentences, eval_every, seed)
+        if params.preset not in self.presets():
+            raise ValueError(f"Preset {params.preset!r} is not available here; choose one of "
+                             f"{', '.join(self.presets())}.")
+        if self.jobs.is_running():  # say so before reading the corpus again
+            return self.jobs.start(params, None, None, resume=resume)
+        out_dir = run_directory(params.run_name, self.root)
+        if not resume and (out_dir / "last").exists():
+            raise ValueError(f"Run {params.run_name!r} already exists (checkpoints/{params.run_name}): press Resume "
+                             "to continue it, or choose another run name.")
+        sentences, data_path = None, None
+        if path:
+            corpus, _ = self.check_corpus(path, params.max_sentences)
+            sentences, data_path = corpus.sentences, str(path)
+        elif not resume:
+            raise ValueError("No corpus file: upload a .txt, .csv, .tsv or .jsonl file of Hebrew sentences.")
+        return self.jobs.start(params, sentences, data_path, resume=resume)
+
+    def train_stop(self):
+        return self.jobs.stop()
+
+    def train_snapshot(self):
+        return self.jobs.snapshot()
+
+    def run_zip(self, run_name: str) -> Path:
+        directory = run_directory(run_name, self.root)
+        if not directory.is_dir():
+            raise ValueError(f"Run {directory.name!r} has no saved checkpoint yet.")
+        return zip_checkpoint(directory, root=self.root)

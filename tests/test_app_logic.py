@@ -1,0 +1,412 @@
+"""The app's plain functions (tall_app/): figures, formatting, names, checkpoints, decoding, corpus checks,
+the training job manager (with a fake trainer) and one real tiny-model prediction path. No server here."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tall_app import figures, formatting, jobs, paths
+from tall_app.examples import BUILTIN_EXAMPLES, example_prefixes
+from tall_app.models import NO_CHECKPOINT, choose_preset
+from tall_app.predicting import check_prefix, parse_decoding
+from tall_model.predict import AttentionMap
+
+HE = "ויהי דבר יהוה אל יונה בן אמתי"
+RLI, LRI, PDI = "\u2067", "\u2066", "\u2069"
+
+
+def softmax_map(layers=2, heads=3, queries=4, keys=5, seed=0, q_tokens=None, k_tokens=None) -> AttentionMap:
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(layers, heads, queries, keys, generator=g).softmax(-1)
+    return AttentionMap(w, q_tokens or [f"q{i}" for i in range(queries)],
+                        k_tokens or ["בר", "א", "בר", "▁", "ית"][:keys] + [f"k{i}" for i in range(max(0, keys - 5))])
+
+
+# --------------------------------------------------------------------------- labels and figures
+
+def test_labels_are_isolated_unique_and_directional():
+    labels = figures.axis_labels(["בר", "בר", " Israel", "", "12"])
+    assert len(set(labels)) == 5  # duplicates stay separate categories
+    assert labels[0].startswith(RLI) and PDI in labels[0]  # Hebrew: right-to-left isolate
+    assert labels[2].startswith(LRI) and "·Israel" in labels[2]  # spaces made visible
+    assert figures.strip_isolates(labels[3]).startswith("∅")  # empty token still visible
+    assert labels[4].endswith(" 5")  # position index makes a numeric-looking token a unique category
+    assert figures.clean_token("a\u202eb") == "ab"  # bidi overrides inside tokens are dropped
+    assert "&lt;/s&gt;" in figures.axis_labels(["</s>"])[0]  # not read as Plotly markup
+
+
+def test_heatmap_rows_sum_to_one_and_mean_over_heads():
+    amap = softmax_map()
+    fig, note = figures.attention_figure(amap, 1, None, title="t", query_name="q", key_name="k", keys_rtl=True)
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (4, 5) and note == ""
+    assert np.allclose(z.sum(axis=1), 1.0, atol=1e-5)
+    assert np.allclose(z, amap.weights[1].mean(0).numpy(), atol=1e-6)
+    assert fig.layout.xaxis.autorange == "reversed"  # Hebrew keys read right to left
+    assert len(set(fig.data[0].x)) == 5 and all(x.startswith((RLI, LRI)) for x in fig.data[0].x)
+    fig2, _ = figures.attention_figure(amap, 0, 2, title="t", query_name="q", key_name="k")
+    assert np.allclose(np.asarray(fig2.data[0].z), amap.weights[0, 2].numpy(), atol=1e-6)
+    assert "head 3" in fig2.layout.title.text and "layer 1" in fig2.layout.title.text
+
+
+def test_long_maps_are_capped_and_rows_still_sum_to_one():
+    amap = softmax_map(1, 2, queries=60, keys=90)
+    fig, note = figures.attention_figure(amap, 0, None, title="t", query_name="q", key_name="k", max_tokens=20)
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (20, 20)
+    assert np.allclose(z.sum(axis=1), 1.0, atol=1e-5)  # earlier keys summed into one column
+    assert "last 20 of 60" in note and "first 71 of 90" in note
+    assert note in fig.layout.title.text
+
+
+def test_attention_matrix_refuses_missing_layer_or_head():
+    amap = softmax_map()
+    with pytest.raises(ValueError, match="layer 3"):
+        figures.attention_matrix(amap.weights, 2, None)
+    with pytest.raises(ValueError, match="head 4"):
+        figures.attention_matrix(amap.weights, 0, 3)
+
+
+def test_candidate_and_training_figures():
+    fig = figures.candidate_figure([("לאמר", 0.5), ("אל", 0.2), ("לאמר", 0.1)])
+    assert list(fig.data[0].x) == [0.5, 0.2, 0.1] and len(set(fig.data[0].y)) == 3
+    assert fig.layout.yaxis.autorange == "reversed"
+    tf = figures.training_figure([{"step": 1, "loss": 3.0}, {"step": 2, "loss": 2.5}],
+                                 [{"step": 2, "metrics": {"accuracy": 0.25}}])
+    assert [t.name for t in tf.data] == ["training loss", "held-out accuracy (%)"]
+    assert list(tf.data[1].y) == [25.0]
+    assert figures.accuracy_of({"dev_exact_match_pct": 12.5}) == pytest.approx(0.125)
+    assert figures.training_figure([], []).layout.annotations  # an empty plot says so
+
+
+# --------------------------------------------------------------------------- formatting
+
+def test_html_is_escaped_and_hebrew_is_rtl():
+    class P:  # the fields pipeline_html reads
+        prefix_used, translation, word, truncated = "<b>שלום</b>", "<script>x</script>", "עולם", True
+        llm_next = [(" the", 0.5), ("<i>", 0.1)]
+
+    html = formatting.pipeline_html(P)
+    assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;" in html
+    assert html.count('dir="rtl"') >= 2 and "cut from the left" in html
+    assert 'dir="rtl"' in formatting.word_html("עולם", 0.25) and "25.00%" in formatting.word_html("עולם", 0.25)
+    assert "(no word)" in formatting.word_html("")
+    assert "&lt;" in formatting.status_html("<x>", "error")
+
+
+# --------------------------------------------------------------------------- names and checkpoints
+
+@pytest.mark.parametrize("raw, expected", [
+    ("my run 1", "my-run-1"), ("../../etc/passwd", "etc-passwd"), ("a/../b", "a-b"), ("run_2-x", "run_2-x"),
+    ("..", None), ("", None), ("ריצה", None), ("x" * 100, "x" * 64), ("-_-ok-_-", "ok"),
+])
+def test_sanitize_run_name(raw, expected):
+    if expected is None:
+        with pytest.raises(ValueError, match="run name"):
+            paths.sanitize_run_name(raw)
+    else:
+        assert paths.sanitize_run_name(raw) == expected
+
+
+def fake_checkpoint(directory: Path, preset="tiny") -> Path:
+    directory.mkdir(parents=True)
+    (directory / "config.json").write_text(json.dumps({"format": "tall-adapters", "config": {"preset": preset}}))
+    (directory / "model.safetensors").write_bytes(b"not really")
+    return directory
+
+
+def test_checkpoints_are_listed_by_safe_name_and_never_resolved_from_paths(tmp_path):
+    root = tmp_path / "checkpoints"
+    fake_checkpoint(root / "run-a" / "best")
+    fake_checkpoint(root / "run-a" / "last")
+    fake_checkpoint(root / ".hidden-tmp" / "best")  # staging folders are skipped
+    fake_checkpoint(root / "bad name" / "best")  # unsafe names are skipped
+    (root / "demo" / "he-en").mkdir(parents=True)
+    (root / "demo" / "he-en" / "config.json").write_text("{}")  # a backbone, not adapters
+    outside = fake_checkpoint(tmp_path / "elsewhere")
+    (root / "link").symlink_to(outside)
+    names = [c.name for c in paths.list_checkpoints(root)]
+    assert names == ["run-a/best", "run-a/last"]
+    assert paths.resolve_checkpoint("run-a/best", root).path == root / "run-a" / "best"
+    for bad in ("../elsewhere", "/etc", "link", "run-a/../run-a/best", str(outside), "run-a"):
+        with pytest.raises(ValueError):
+            paths.resolve_checkpoint(bad, root)
+    assert paths.run_directory("new run", root) == root / "new-run"
+
+
+def test_zip_checkpoint(tmp_path):
+    root = tmp_path / "checkpoints"
+    fake_checkpoint(root / "run-z" / "best")
+    archive = paths.zip_checkpoint(root / "run-z", tmp_path / "out", root)
+    with zipfile.ZipFile(archive) as z:
+        assert {"run-z/best/config.json", "run-z/best/model.safetensors"} <= set(z.namelist())
+    with pytest.raises(ValueError):
+        paths.zip_checkpoint(tmp_path, tmp_path / "out", root)  # outside the root
+
+
+def test_results_table_finds_the_last_evaluation(tmp_path):
+    from tall_app.compare import results_table
+
+    ckpt = fake_checkpoint(tmp_path / "checkpoints" / "run-r" / "best")
+    rows, note = results_table(ckpt)
+    assert rows == [] and "No evaluation results" in note
+    row = {"dataset": "test", "approach": "tall", "examples": 10, "accuracy": 0.1, "sampled_accuracy": 0.05,
+           "sampled_ci_half_width": 0.01, "top5_accuracy": 0.3, "mean_log_prob": -5.5, "empty_greedy": 0.0}
+    (ckpt.parent / "eval").mkdir()
+    (ckpt.parent / "eval" / "metrics.json").write_text(json.dumps({"rows": [row], "started": "x", "seeds": [0, 1]}))
+    rows, note = results_table(ckpt)
+    assert rows == [["test", "tall", 10, "10.00", "5.00 ± 1.00", "30.00", "-5.500", "0.00"]]
+    assert "metrics.json" in note
+    assert "untrained" in results_table(None)[1]
+
+
+# --------------------------------------------------------------------------- presets, examples, decoding
+
+def test_demo_falls_back_to_tiny_with_a_notice(tmp_path):
+    preset, notice = choose_preset("demo", tmp_path / "missing")
+    assert preset == "tiny" and "not built yet" in notice
+    for sub in ("tall", "he-en", "lm", "en-he"):
+        (tmp_path / "demo" / sub).mkdir(parents=True)
+        (tmp_path / "demo" / sub / "config.json").write_text("{}")
+    assert choose_preset("demo", tmp_path / "demo") == ("demo", "")
+    assert choose_preset("tiny", tmp_path / "missing") == ("tiny", "")
+    with pytest.raises(ValueError, match="Unknown preset"):
+        choose_preset("../x")
+
+
+def test_examples_from_a_test_list_else_builtin(tmp_path):
+    prefixes, source = example_prefixes(tmp_path)
+    assert prefixes == BUILTIN_EXAMPLES and "Ruth" in source
+    lines = [json.dumps({"text": "ו/יהי דבר יהוה אל יונה בן אמתי ל/אמר"}), json.dumps({"prefix": "קום לך"}), "{bad"]
+    (tmp_path / "test.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    prefixes, source = example_prefixes(tmp_path)
+    assert prefixes == [HE, "קום לך"] and "test.jsonl" in source
+    manifest = tmp_path / "demo"
+    manifest.mkdir()
+    (manifest / "split_manifest.json").write_text(json.dumps({"test_books": ["Jonah"]}))
+    prefixes, source = example_prefixes(manifest)
+    assert prefixes[0] == HE and "test-book verses" in source  # Jonah 1:1 without its last word
+
+
+def test_parse_decoding():
+    assert parse_decoding("greedy").kwargs() == {"sample": False}
+    d = parse_decoding("sampling", "0.5", 10, 0.9, 7.0)
+    assert d.kwargs() == {"sample": True, "temperature": 0.5, "top_k": 10, "top_p": 0.9, "seed": 7}
+    assert "seed 7" in d.describe()
+    for args, match in [((0, 50, 0.9, 0), "Temperature"), ((0.7, -1, 0.9, 0), "Top-k"),
+                        ((0.7, 5, 1.5, 0), "Top-p"), (("x", 5, 0.9, 0), "Temperature must be a number"),
+                        ((0.7, 5, 0.9, -3), "Seed")]:
+        with pytest.raises(ValueError, match=match):
+            parse_decoding("sampling", *args)
+
+
+@pytest.mark.parametrize("text, match", [("", "empty"), ("   ", "empty"), ("hello world", "no Hebrew"),
+                                         (None, "must be text"), ("א" * 3000, "at most")])
+def test_bad_prefixes_have_clear_messages(text, match):
+    with pytest.raises(ValueError, match=match):
+        check_prefix(text)
+
+
+# --------------------------------------------------------------------------- corpus and hyper-parameters
+
+GOOD = "ויהי דבר יהוה אל יונה בן אמתי לאמר\nקום לך אל נינוה העיר הגדולה\nhello world only\nקצר\n"
+
+
+@pytest.mark.parametrize("name, content, match", [
+    ("empty.txt", b"", "empty"), ("bin.txt", b"\x00\x01\x02binary\x00" * 10, "binary"),
+    ("legacy.txt", "שלום עולם ומלואו".encode("cp1255"), "UTF-8"),
+    ("english.txt", b"hello there my friend\n", "no usable"),
+    ("corpus.pdf", b"%PDF", "unsupported file type"),
+])
+def test_bad_corpus_files_have_clear_messages(tmp_path, name, content, match):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=match):
+        jobs.preview_corpus(path)
+
+
+def test_oversize_and_missing_corpus(tmp_path):
+    path = tmp_path / "big.txt"
+    path.write_text(GOOD * 50, encoding="utf-8")
+    with pytest.raises(ValueError, match="over the cap"):
+        jobs.preview_corpus(path, max_bytes=1000)
+    with pytest.raises(ValueError, match="No corpus file"):
+        jobs.preview_corpus(None)
+
+
+def test_corpus_report_shows_kept_and_dropped(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text(GOOD, encoding="utf-8")
+    corpus = jobs.preview_corpus(path)
+    text = formatting.report_markdown(corpus.report)
+    assert corpus.report.kept == 2 and "**2 kept**" in text
+    assert "no Hebrew letter: 1" in text and "fewer than 3 words: 1" in text
+
+
+def test_parse_train_params():
+    p = jobs.parse_train_params("my run", "tiny", 2, "1e-4", 4, 0, 0, 3)
+    assert (p.run_name, p.epochs, p.lr, p.batch_size, p.max_sentences, p.seed) == ("my-run", 2, 1e-4, 4, None, 3)
+    for kwargs, match in [(dict(epochs=0), "Epochs"), (dict(lr=0), "Learning rate"), (dict(lr="x"), "Learning"),
+                          (dict(batch_size=1.5), "Batch size"), (dict(max_sentences=-2), "Max sentences")]:
+        with pytest.raises(ValueError, match=match):
+            jobs.parse_train_params("r", **kwargs)
+    with pytest.raises(ValueError, match="run name"):
+        jobs.parse_train_params("../..")
+
+
+# --------------------------------------------------------------------------- the job manager
+
+class FakeTrainer:
+    """Steps until told to stop (or `steps` are done); writes last/ like the real trainer."""
+
+    def __init__(self, steps=1000, fail=False):
+        self.steps, self.fail, self.calls, self.stopped_at = steps, fail, [], 0
+        self.running = threading.Event()
+
+    def __call__(self, params, out_dir, sentences, data_path, resume, cb):
+        self.calls.append((params.run_name, len(sentences), resume))
+        done = self.stopped_at if resume else 0
+        cb.on_start(self.steps, done)
+        self.running.set()
+        if self.fail:
+            raise ValueError("the corpus is too small for one batch")
+        for step in range(done + 1, self.steps + 1):
+            if cb.should_stop():
+                break
+            cb.on_step(step, 5.0 / step, 1e-4)
+            done = step
+            if step % 5 == 0:
+                cb.on_eval(step, {"accuracy": 0.1, "note": "x"})
+            time.sleep(0.002)
+        (out_dir / "last").mkdir(parents=True, exist_ok=True)
+        self.stopped_at = done
+        cb.on_end({"steps": done})
+        return {"steps": done}
+
+
+def test_jobs_one_at_a_time_stop_and_resume(tmp_path):
+    fake = FakeTrainer()
+    manager = jobs.TrainingJobs(fake, tmp_path)
+    params = jobs.parse_train_params("run-1")
+    with pytest.raises(ValueError, match="Nothing to resume"):
+        manager.start(params, ["א ב ג"], resume=True)
+    with pytest.raises(ValueError, match="No sentences"):
+        manager.start(params, [])
+    snap = manager.start(params, ["א ב ג", "ד ה ו"])
+    assert snap.state == jobs.RUNNING and snap.out_dir == str(tmp_path / "run-1")
+    assert fake.running.wait(10)
+    with pytest.raises(jobs.JobBusy, match="already running"):
+        manager.start(jobs.parse_train_params("run-2"), ["א ב ג"])
+    while manager.snapshot().step < 5:
+        time.sleep(0.01)
+    assert manager.stop().state == jobs.STOPPING
+    assert manager.wait(10)
+    snap = manager.snapshot()
+    assert snap.state == jobs.STOPPED and 5 <= snap.step < 1000 and snap.total_steps == 1000
+    assert snap.steps[0] == {"step": 1, "loss": 5.0} and snap.evals[0]["metrics"] == {"accuracy": 0.1}
+    assert "resume" in snap.message and snap.summary["steps"] == snap.step
+    html = jobs.progress_html(snap)
+    assert 'data-state="stopped"' in html and "run-1" in html
+    stopped_at = snap.step
+    fake.steps = stopped_at + 4
+    manager.start(params, None, resume=True)  # the run's corpus is remembered
+    assert manager.wait(10)
+    snap = manager.snapshot()
+    assert snap.state == jobs.FINISHED and snap.fraction == 1.0 and snap.step == stopped_at + 4
+    assert [p["step"] for p in snap.steps] == list(range(1, stopped_at + 5))  # the curve goes on
+    assert fake.calls[-1] == ("run-1", 2, True)
+
+
+def test_failed_job_reports_its_error(tmp_path):
+    finished = []
+    manager = jobs.TrainingJobs(FakeTrainer(fail=True), tmp_path)
+    manager.on_finish.append(finished.append)
+    manager.start(jobs.parse_train_params("bad"), ["א ב ג"])
+    assert manager.wait(10)
+    snap = manager.snapshot()
+    assert snap.state == jobs.FAILED and "too small" in snap.error
+    assert finished and finished[0].state == jobs.FAILED
+    assert "too small" in jobs.progress_html(snap)
+
+
+def test_default_runner_without_trainer_says_so(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_train(name, *args, **kwargs):
+        if name == "training" and args and args[2] and "train" in args[2]:
+            raise ImportError("no module named training.train")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_train)
+    with pytest.raises(jobs.TrainingUnavailable, match="not available"):
+        jobs.default_runner(jobs.parse_train_params("x"), tmp_path, ["א ב ג"], None, False, None)
+
+
+# --------------------------------------------------------------------------- the real tiny model
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    from tall_app.service import AppService
+
+    root = tmp_path_factory.mktemp("checkpoints")
+    return AppService("tiny", root=root, overrides={"translation_max_new_tokens": 6},
+                      demo_directory=root / "no-demo")
+
+
+def test_predict_with_tiny_model_and_redraw_without_rerunning(service, monkeypatch):
+    out = service.predict(HE, "tiny", NO_CHECKPOINT)
+    pred = out.prediction
+    assert out.details["word"] == pred.word and pred.word
+    assert out.bridge_shape == (2, 4) and out.decoder_shape[0] == 2
+    assert out.details["bridge_in_attention"]["shape"][2:] == [len(pred.bridge_in_attention.query_tokens),
+                                                                len(pred.bridge_in_attention.key_tokens)]
+    assert "tiny" in out.view.notes and out.view.pieces[0][0] == pred.pieces[0].piece
+
+    import tall_app.predicting as predicting
+
+    monkeypatch.setattr(predicting, "predict", lambda *a, **k: pytest.fail("the model must not run again"))
+    fig, _ = service.attention(pred, "bridge", 2, 3, False)
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == tuple(pred.bridge_in_attention.weights.shape[2:])
+    assert np.allclose(z.sum(axis=1), 1.0, atol=1e-4)
+    fig, _ = service.attention(pred, "decoder", 9, 9, True)  # out-of-range selectors are clamped
+    assert "layer 2" in fig.layout.title.text and "mean over heads" in fig.layout.title.text
+    assert service.cache.get("tiny", None) is service.cache.get("tiny", NO_CHECKPOINT)  # cached
+
+
+def test_checkpoint_round_trip_mismatch_and_corruption(service):
+    from tall_model.checkpoint import save_pretrained
+
+    loaded = service.cache.get("tiny", None)
+    save_pretrained(loaded.model, service.root / "unit-run" / "best")
+    assert ("unit-run/best  (tiny)", "unit-run/best") in service.checkpoint_choices()
+    assert service.preset_of("unit-run/best", "mid") == "tiny"
+    out = service.predict(HE, "tiny", "unit-run/best")
+    assert out.details["word"]
+    with pytest.raises(ValueError, match="trained on preset 'tiny'.*selected preset is 'tiny-qwen'"):
+        service.cache.get("tiny-qwen", "unit-run/best")
+    bad = service.root / "broken" / "best"
+    save_pretrained(loaded.model, bad)
+    (bad / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="not a readable safetensors"):
+        service.predict(HE, "tiny", "broken/best")
+    with pytest.raises(ValueError, match="not a checkpoint name|No checkpoint named"):
+        service.predict(HE, "tiny", "../../etc")
+
+
+def test_compare_shares_the_translation(service):
+    result = service.compare(HE, "tiny", NO_CHECKPOINT)
+    names = [r[0] for r in result.rows]
+    assert names[0] == "tall" and "naive" in names and "direct" in names
+    assert result.translation and result.translation in result.notes_markdown()
+    assert "soft-prompt" in result.unavailable and "no adapter" in result.unavailable["soft-prompt"]
