@@ -59,6 +59,7 @@ def save_pretrained(model: TallModel, directory, *, dtype: torch.dtype | None = 
     if extra:
         meta["extra"] = extra
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    staging.chmod(0o755)  # mkdtemp makes it owner-only; a checkpoint is meant to be shared
     try:
         save_file(tensors, str(staging / WEIGHTS), metadata={"format": FORMAT})
         (staging / CONFIG).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")

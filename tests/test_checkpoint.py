@@ -128,3 +128,8 @@ def test_architecture_cannot_be_overridden_at_load(trained, tmp_path):
         from_pretrained(out, backbones=trained.tokenizers, llm="other")
     model = from_pretrained(out, backbones=trained.tokenizers, temperature=1.3)
     assert model.config.temperature == 1.3
+
+
+def test_checkpoint_directory_is_readable_by_others(trained, tmp_path):
+    out = save_pretrained(trained, tmp_path / "ckpt")
+    assert out.stat().st_mode & 0o755 == 0o755
