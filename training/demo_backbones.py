@@ -260,9 +260,11 @@ def train_translator(*, direction: str, tok, train_pairs, dev_pairs, stage_dir: 
     def lr_at(step, elapsed):
         # warmup is counted in STEPS only: a post-LN Marian warmed up in ~45 steps (an earlier time-based warmup on
         # the slow shared machine) collapsed its encoder to a constant output (decoder = unconditional LM).
-        w = min(1.0, (step + 1) / warmup)
-        frac = min(1.0, elapsed / budget)
-        return lr * w * (1.0 - (1.0 - final_lr_frac) * frac)
+        if step + 1 < warmup:
+            return lr * (step + 1) / warmup
+        t_w = state.setdefault("warmup_end_elapsed", elapsed)  # decay runs from the end of warmup to the deadline
+        frac = min(1.0, max(0.0, elapsed - t_w) / max(1.0, budget - t_w))
+        return lr * (1.0 - (1.0 - final_lr_frac) * frac)
 
     def save_ckpt():
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state}, ckpt_path.with_suffix(".tmp"))
