@@ -170,18 +170,13 @@ def memory_child(preset: str, batch: int, seq: int, drop_translation_parts: bool
     backbones = build_meta_backbones(config)
     model = TallModel(config, backbones)  # trainable parts are real (CPU) tensors; the backbones are on meta
     if drop_translation_parts:
-        # What a training run needs once every prefix is in the translation cache: stage 1 uses only the he→en
-        # encoder and stage 7 only the en→he decoder. Dropping the other halves (not possible in tall_model
-        # today) shows what that change would save.
-        backbones.lr_hr.model.decoder = torch.nn.Module()
-        backbones.hr_lr.model.encoder = torch.nn.Module()
+        # What training does once every prefix is in the translation cache (training/train.py): stage 1 uses
+        # only the he→en encoder and stage 7 only the en→he decoder, so the other halves' layers are released.
+        model.release_translation_parts()
     with torch.no_grad():
         for module in (backbones.lr_hr, backbones.llm, backbones.hr_lr):
             module.to_empty(device="cpu")
-            if not drop_translation_parts:
-                module.tie_weights()  # to_empty unties shared embeddings (one copy per module): tie them again
-            else:  # tie by hand: the translators' tie_weights expects both halves
-                _retie(module)
+            module.tie_weights()  # to_empty unties shared embeddings (one copy per module): tie them again
             for name, p in module.named_parameters():  # values only need to be finite and small
                 p.uniform_(-0.03, 0.03) if p.dim() >= 2 else p.fill_(1.0 if name.endswith("weight") else 0.0)
             for b in module.buffers():
@@ -209,17 +204,6 @@ def memory_child(preset: str, batch: int, seq: int, drop_translation_parts: bool
     out.update(step_s=time.perf_counter() - start, loss=loss.item(), after_step_gb=current_rss_gb(),
                peak_gb=peak_rss_gb())
     return out
-
-
-def _retie(module) -> None:
-    if hasattr(module, "model") and hasattr(module.model, "shared"):  # Marian: one table for all three uses
-        shared = module.model.shared
-        for half in (module.model.encoder, module.model.decoder):
-            if hasattr(half, "embed_tokens"):
-                half.embed_tokens.weight = shared.weight
-        module.lm_head.weight = shared.weight
-    else:
-        module.tie_weights()
 
 
 def bench_memory(args, drop: bool) -> dict:

@@ -43,20 +43,21 @@ class Backbones:
 
     def dims(self) -> dict:
         """What a checkpoint's trainable tensors were fitted to; compared on load. Sizes and parameter
-        counts fingerprint the backbones, so a checkpoint for another LLM of the same width is refused too."""
+        counts fingerprint the backbones, so a checkpoint for another LLM of the same width is refused too.
+        Only the halves TALL uses are counted (training may release the others)."""
         def count(module) -> int:
             return sum(p.numel() for p in module.parameters())
 
         return {
             "lr_hr_d_model": int(self.lr_hr.config.d_model),
-            "lr_hr_parameters": count(self.lr_hr),
+            "lr_hr_encoder_parameters": count(self.lr_hr.get_encoder()),
             "llm_model_type": str(self.llm.config.model_type),
             "llm_hidden_size": int(self.llm.config.hidden_size),
             "llm_vocab_size": int(self.llm.get_input_embeddings().weight.shape[0]),
             "llm_parameters": count(self.llm),
             "hr_lr_d_model": int(self.hr_lr.config.d_model),
             "hr_lr_vocab_size": int(self.hr_lr.lm_head.weight.shape[0]),
-            "hr_lr_parameters": count(self.hr_lr),
+            "hr_lr_decoder_parameters": count(self.hr_lr.get_decoder()),
         }
 
 

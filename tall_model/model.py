@@ -53,6 +53,7 @@ class TallModel(nn.Module):
         self.align_out = AlignmentAdapter(llm_dim, dec_dim, f, p)
         self.bridge_out = BridgeOut(dec_dim, config.bridge_out, p)
         self.register_buffer("llm_embed_scale", self._embedding_scale(), persistent=False)
+        self.translation_released = False
 
     @classmethod
     def from_config(cls, config: TallConfig, dtype: torch.dtype | None = None) -> "TallModel":
@@ -85,6 +86,20 @@ class TallModel(nn.Module):
         are rebuilt, never saved)."""
         return {f"{name}.{key}": value for name, module in self.trainable_modules().items()
                 for key, value in module.state_dict().items()}
+
+    def release_translation_parts(self) -> int:
+        """Drop the he→en decoder's and the en→he encoder's layers; returns the parameters freed.
+
+        TALL itself uses only the he→en encoder (stage 1) and the en→he decoder (stage 7); the other halves serve
+        translation. A training run whose prefixes are all in the translation cache can let them go (≈121M
+        parameters, ≈0.5 GB fp32, with the paper's models). Afterwards `translate` refuses to run."""
+        freed = 0
+        for translator, half in ((self.lr_hr, "decoder"), (self.hr_lr, "encoder")):
+            layers = getattr(translator.model, half).layers
+            freed += sum(p.numel() for p in layers.parameters())
+            getattr(translator.model, half).layers = nn.ModuleList()
+        self.translation_released = True
+        return freed
 
     @property
     def device(self) -> torch.device:

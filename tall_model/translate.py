@@ -10,6 +10,9 @@ from .batching import source_ids, pad
 @torch.no_grad()
 def translate(model, texts: list[str], batch_size: int = 16) -> list[str]:
     """Translate Hebrew texts to English with the full he→en model (greedy or beam, per the config)."""
+    if getattr(model, "translation_released", False):
+        raise RuntimeError("this model's translation layers were released to save memory (training on cached "
+                           "translations); pass translations=… or load the model again to translate")
     cfg, tok = model.config, model.tokenizers.lr_hr_tokenizer
     out: list[str] = []
     for start in range(0, len(texts), batch_size):

@@ -135,3 +135,20 @@ def test_missing_backbone_fails_fast_with_a_helpful_message(tiny_config, monkeyp
     assert "bigscience/bloomz-560m-not-here" in str(err.value) and "LLM" in str(err.value)
     with pytest.raises(BackboneNotFoundError, match="no such local directory"):
         load_backbones(tiny_config.replace(lr_hr_translator="./no/such/dir"))
+
+
+def test_releasing_translation_parts_keeps_tall_working(tiny_config):
+    from tall_model.translate import translate
+
+    torch.manual_seed(0)
+    model = TallModel.from_config(tiny_config).eval()  # no dropout: the two losses must be comparable
+    dims = model.tokenizers.dims()
+    before = sum(p.numel() for p in model.parameters())
+    batch = model.make_batch([HEBREW_PREFIX], ["In the beginning"], ["השמים"])
+    loss_before = model(batch).loss
+    freed = model.release_translation_parts()
+    assert freed > 0 and sum(p.numel() for p in model.parameters()) == before - freed
+    assert torch.allclose(model(batch).loss, loss_before)  # stages 1 and 7 untouched
+    assert model.tokenizers.dims() == dims  # checkpoints saved afterwards still match full backbones
+    with pytest.raises(RuntimeError, match="released"):
+        translate(model, [HEBREW_PREFIX])

@@ -144,6 +144,8 @@ def _train(config, callbacks, sentences, backbones, state) -> TrainResult:
                          "data options): an exact resume is impossible. Start a new run with --init instead.")
     translations, stats = translate_prefixes(config, accelerator, model, data, callbacks.on_translate, log,
                                              translate_fn=lambda texts: translate(model, texts))
+    if backbones is None:  # ours alone: every prefix is translated, so the translation-only halves can go
+        log(f"released {model.release_translation_parts():,} translation-only parameters (all prefixes cached)")
 
     steps_per_epoch = len(epoch_batches(len(data.train), 0, config.seed, config.batch_size, nproc, rank))
     total_steps = config.epochs * steps_per_epoch
