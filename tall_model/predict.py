@@ -81,7 +81,13 @@ def fit_prefix(model, prefix: str) -> tuple[str, bool]:
 
 
 def _token_labels(tokenizer, ids: list[int]) -> list[str]:
-    return [tokenizer.decode([i]) or tokenizer.convert_ids_to_tokens(i) for i in ids]
+    """Readable labels: the decoded token, or its raw piece where decoding alone gives nothing or a broken
+    character (a byte-level BPE token holding half of a multi-byte letter decodes to U+FFFD)."""
+    labels = []
+    for i in ids:
+        text = tokenizer.decode([i])
+        labels.append(text if text.strip() and "\ufffd" not in text else tokenizer.convert_ids_to_tokens(i))
+    return labels
 
 
 class WordDecoder:

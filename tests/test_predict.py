@@ -106,3 +106,10 @@ def test_concat_ablation_batch_equals_single(tiny_model):
         assert single.word == b.word
         assert single.pieces[0].prob == pytest.approx(b.pieces[0].prob, rel=1e-4)
     assert batch[0].bridge_in_attention is None and batch[0].decoder_attention is not None
+
+
+def test_attention_labels_never_show_broken_characters(tiny_model):
+    # Hebrew inside the English makes byte-level BPE split letters in half; such a token alone decodes to U+FFFD
+    r = predict(tiny_model, HEBREW_PREFIX, translations="God said אור and there was")
+    labels = r.bridge_in_attention.query_tokens + r.decoder_attention.key_tokens
+    assert labels and all(label and "\ufffd" not in label for label in labels)
