@@ -215,8 +215,8 @@ def predict(model, prefixes, *, translations=None, sample: bool = False, tempera
             p.piece = hr_tok.convert_ids_to_tokens(p.token_id)
         word = hr_tok.decode([p.token_id for p in pieces], skip_special_tokens=True).strip()
         top = llm_probs[i].topk(5)
-        llm_next = [(model.tokenizers.llm_tokenizer.decode([int(t)]), float(p))
-                    for p, t in zip(top.values, top.indices)]
+        labels = _token_labels(model.tokenizers.llm_tokenizer, [int(t) for t in top.indices])
+        llm_next = [(label, float(p)) for label, p in zip(labels, top.values)]
         result = Prediction(text, used[i], fitted[i][1] or eng[i][1], translations[i], word, pieces,
                             candidates[:num_candidates], llm_next, settings.sample,
                             seed if settings.sample else None)

@@ -111,5 +111,5 @@ def test_concat_ablation_batch_equals_single(tiny_model):
 def test_attention_labels_never_show_broken_characters(tiny_model):
     # Hebrew inside the English makes byte-level BPE split letters in half; such a token alone decodes to U+FFFD
     r = predict(tiny_model, HEBREW_PREFIX, translations="God said אור and there was")
-    labels = r.bridge_in_attention.query_tokens + r.decoder_attention.key_tokens
+    labels = r.bridge_in_attention.query_tokens + r.decoder_attention.key_tokens + [t for t, _ in r.llm_next]
     assert labels and all(label and "\ufffd" not in label for label in labels)
