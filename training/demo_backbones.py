@@ -251,7 +251,8 @@ def train_translator(*, direction: str, tok, train_pairs, dev_pairs, stage_dir: 
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.01)
     state = dict(step=0, elapsed=0.0, epoch=0, pos=0, history=[])
     if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        # our own mid-stage checkpoint; weights_only=True still refuses anything but tensors and plain containers
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         state = ck["state"]
