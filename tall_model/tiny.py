@@ -22,7 +22,7 @@ SIZES = {
     "mid": dict(verses=6000, spm_vocab=4000, marian_d=256, marian_layers=3, marian_heads=4, marian_ffn=1024,
                 marian_positions=256, bpe_vocab=4000, lm_hidden=512, lm_layers=6, lm_heads=8),
 }
-VERSION = "v1"
+VERSION = "v2"
 SEED = 1234
 
 
@@ -42,23 +42,23 @@ def bible_lines(limit: int) -> tuple[list[str], list[str]]:
 def write_marian_tokenizer(spm_model: Path, out_dir: Path, source_lang: str, target_lang: str,
                            max_length: int) -> dict[str, int]:
     """A MarianTokenizer directory around one joint SentencePiece model. Ids: </s>=0, <unk>=1, pieces,
-    <pad> last (the OPUS-MT layout, where the pad id doubles as the decoder start id)."""
+    <pad> last (the OPUS-MT layout, where the pad id doubles as the decoder start id). Shared by the tiny
+    backbones and the demo build."""
     import sentencepiece as spm
+    from transformers import MarianTokenizer
 
     proc = spm.SentencePieceProcessor(model_file=str(spm_model))
-    pieces = [proc.id_to_piece(i) for i in range(proc.get_piece_size())]
     vocab = {"</s>": 0, "<unk>": 1}
-    for piece in pieces:
-        vocab.setdefault(piece, len(vocab))
+    for i in range(proc.get_piece_size()):
+        vocab.setdefault(proc.id_to_piece(i), len(vocab))
     vocab["<pad>"] = len(vocab)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("source.spm", "target.spm"):
-        shutil.copyfile(spm_model, out_dir / name)
-    (out_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    (out_dir / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "MarianTokenizer", "source_lang": source_lang, "target_lang": target_lang,
-        "model_max_length": max_length, "unk_token": "<unk>", "eos_token": "</s>", "pad_token": "<pad>",
-    }), encoding="utf-8")
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab_file = Path(tmp) / "vocab.json"
+        vocab_file.write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+        MarianTokenizer(source_spm=str(spm_model), target_spm=str(spm_model), vocab=str(vocab_file),
+                        source_lang=source_lang, target_lang=target_lang,
+                        model_max_length=max_length).save_pretrained(str(out_dir))
     return vocab
 
 

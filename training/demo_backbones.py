@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from tall_model.tiny import write_marian_tokenizer
 from training.demo_data import VersePair
 
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
@@ -36,7 +37,6 @@ def train_marian_tokenizer(train: list[VersePair], workdir: Path, out_dir: Path,
                            vocab_size: int = VOCAB_SIZE) -> Path:
     """Joint he+en unigram SentencePiece -> MarianTokenizer directory (source.spm == target.spm, vocab.json)."""
     import sentencepiece as spm
-    from transformers import MarianTokenizer
 
     spm.set_random_generator_seed(seed)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -52,19 +52,8 @@ def train_marian_tokenizer(train: list[VersePair], workdir: Path, out_dir: Path,
         input_sentence_size=0, shuffle_input_sentence=False, seed_sentencepiece_size=200000,
         num_threads=2, minloglevel=2,
     )
-    sp = spm.SentencePieceProcessor(model_file=f"{prefix}.model")
-    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
-    vocab = {EOS: 0, UNK: 1}
-    for pc in pieces:
-        if pc not in vocab:
-            vocab[pc] = len(vocab)
-    vocab[PAD] = len(vocab)
+    vocab = write_marian_tokenizer(Path(f"{prefix}.model"), out_dir, "he", "en", 256)
     assert len(vocab) == vocab_size, len(vocab)
-    (workdir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    tok = MarianTokenizer(source_spm=f"{prefix}.model", target_spm=f"{prefix}.model",
-                          vocab=str(workdir / "vocab.json"), model_max_length=256)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tok.save_pretrained(str(out_dir))
     return out_dir
 
 
