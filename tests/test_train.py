@@ -270,3 +270,15 @@ def test_two_processes_save_one_checkpoint(tmp_path, verses):
     # one run directory and the shared cache (SQLite may leave its -wal/-shm files while another process closes)
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir() if not p.name.endswith(("-wal", "-shm")))
     assert runs == ["translations.sqlite", "two"]
+
+
+def test_dev_data_file_is_the_dev_set_and_every_sentence_trains(tmp_path, verses, backbones):
+    """--dev-data (e.g. held-out books) replaces the random split: all training sentences train."""
+    dev_file = tmp_path / "dev.jsonl"
+    dev_file.write_text("".join(json.dumps({"text": v}, ensure_ascii=False) + "\n" for v in verses[8:11]),
+                        encoding="utf-8")
+    result = train(config(tmp_path, "devfile", dev_data=str(dev_file), epochs=1, max_steps=1, eval_limit=10),
+                   sentences=verses[:8], backbones=backbones)
+    assert result.final_metrics["dev_examples"] == 3
+    # every prefix translated once: 8 training sentences (none split off) + the 3 dev-file sentences
+    assert result.translation_stats["requested"] == 11

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from training import demo_tall
+
 SEED = 1234
 REPO = Path(__file__).resolve().parent.parent
 
@@ -320,6 +322,15 @@ STAGES: list[Stage] = [
           "train en->he Marian (warm start from he->en)"),
     Stage("eval-translators", stage_eval_translators, lambda c: [c.out / "metrics.json"],
           "chrF/BLEU on held-out books, choose the repetition guard"),
+    Stage("hebrew", demo_tall.stage_hebrew, lambda c: [c.data_dir / "he_test.jsonl", c.out / "test_examples.jsonl"],
+          "Hebrew-only corpora of each split + the app's example prefixes"),
+    Stage("adapters", demo_tall.stage_adapters, lambda c: [c.out / "tall" / "config.json"],
+          "train the TALL adapters and bridges (training.train --preset demo)"),
+    Stage("baselines", demo_tall.stage_baselines,
+          lambda c: [c.out / "baselines" / k / "baseline.json" for k in ("soft-prompt", "fine-tuned")],
+          "train the soft-prompt and fine-tuned baselines (training.train_baseline --preset demo)"),
+    Stage("evaluate", demo_tall.stage_evaluate, lambda c: [c.out / "eval" / "metrics.json"],
+          "the paper's table in miniature on every test-book verse (training.evaluate --preset demo)"),
     Stage("cards", stage_cards, lambda c: [c.out / "he-en" / "README.md"], "model cards + size check"),
 ]
 
@@ -364,6 +375,17 @@ def parse_args(argv=None):
                     help="experimental: one model trained on both directions (see demo_backbones.train_translator)")
     ap.add_argument("--max-tokens", type=int, default=5000, help="padded src+tgt tokens per batch (calibrated: 5000)")
     ap.add_argument("--eval-limit", type=int, default=0, help="evaluate on this many verses only (smoke tests)")
+    ap.add_argument("--adapter-sentences", type=int, default=6000, help="TRAIN verses for TALL and the baselines "
+                    "(a seeded sample; 0 = all ~21k, whose translation alone takes ~30 min on 2 cores)")
+    ap.add_argument("--adapter-positions", default="last", help="training.train --positions")
+    ap.add_argument("--adapter-epochs", type=int, default=3)
+    ap.add_argument("--adapter-steps", type=int, default=0, help="cap on TALL training steps (0: epochs decide)")
+    ap.add_argument("--adapter-batch-size", type=int, default=16)
+    ap.add_argument("--adapter-lr", type=float, default=5e-4)
+    ap.add_argument("--adapter-eval-every", type=int, default=250)
+    ap.add_argument("--tall-preset", default="demo", help="backbones of the TALL stages (smoke tests: tiny)")
+    ap.add_argument("--baseline-steps", type=int, default=300)
+    ap.add_argument("--eval-seeds", type=int, default=5, help="sampled runs in the next-word evaluation")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-adaptive-threads", dest="adaptive_threads", action="store_false",
                     help="do not probe 1 thread vs --threads during training")

@@ -24,6 +24,7 @@ class TrainConfig:
     min_words: int = 3
     strip_marks: bool = False
     dev_fraction: float = 0.05
+    dev_data: str | None = None  # a separate dev corpus (e.g. other books); then dev_fraction is not used
     framing: str = "word"  # "word" (ours) or "subword" (the paper's)
     positions: str | int = "last"  # "last", "all" or N sampled positions per sentence (word framing)
     loss: str = "word"  # "word": all pieces of the missing word + its end; "last": the paper's single position

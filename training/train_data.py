@@ -13,11 +13,8 @@ import numpy as np
 from tall_model.text import has_hebrew
 from training.corpus import read_corpus
 from training.examples import Example, make_examples, split_examples
-from training.translation_cache import TranslationCache
+from training.approach_base import open_prefix_cache
 
-# Part of the cache key besides translator_id(model) (which already holds the translator, beams and length):
-# the function that produced the text, so a future change of translation code cannot reuse stale entries.
-TRANSLATION_SETTINGS = {"fn": "tall_model.translate.translate"}
 
 
 class TrainError(ValueError):
@@ -46,19 +43,31 @@ def load_data(config, model, sentences: list[str] | None, log: Callable[[str], N
     positions = int(config.positions) if str(config.positions).isdigit() else config.positions
     examples = make_examples(sentences, framing=config.framing, positions=positions, seed=config.seed,
                              piece_tokenizer=model.tokenizers.lr_hr_tokenizer)
+    kept = _scorable(examples, log)
+    if config.dev_data:
+        # a fixed dev corpus (e.g. held-out books): every training sentence trains, nothing is split off
+        dev_corpus = read_corpus(config.dev_data, strip_marks=config.strip_marks, min_words=config.min_words)
+        dev = _scorable(make_examples(dev_corpus.sentences, framing=config.framing, positions=positions,
+                                      seed=config.seed, piece_tokenizer=model.tokenizers.lr_hr_tokenizer), log)
+        train, how = kept, f"dev from {Path(config.dev_data).name}"
+    else:
+        train, dev = split_examples(kept, config.dev_fraction, config.seed)
+        how = f"dev split by sentence, seed {config.seed}"
+    if not train:
+        raise TrainError(f"no training examples from {len(sentences)} sentences (framing={config.framing!r}, "
+                         f"positions={config.positions!r}); every sentence needs at least two words")
+    log(f"{len(sentences)} sentences → {len(train)} training and {len(dev)} dev examples ({how})")
+    digest = hashlib.sha256(json.dumps([[asdict(ex) for ex in train], [asdict(ex) for ex in dev]],
+                                       ensure_ascii=False).encode("utf-8")).hexdigest()
+    return TrainData(train, dev, len(sentences), digest)
+
+
+def _scorable(examples: list[Example], log) -> list[Example]:
     # predict() refuses a prefix without a Hebrew letter, so such examples could never be scored
     kept = [ex for ex in examples if has_hebrew(ex.prefix)]
     if len(kept) < len(examples):
         log(f"dropped {len(examples) - len(kept)} examples whose prefix has no Hebrew letter")
-    train, dev = split_examples(kept, config.dev_fraction, config.seed)
-    if not train:
-        raise TrainError(f"no training examples from {len(sentences)} sentences (framing={config.framing!r}, "
-                         f"positions={config.positions!r}); every sentence needs at least two words")
-    log(f"{len(sentences)} sentences → {len(train)} training and {len(dev)} dev examples "
-        f"(dev split by sentence, seed {config.seed})")
-    digest = hashlib.sha256(json.dumps([[asdict(ex) for ex in train], [asdict(ex) for ex in dev]],
-                                       ensure_ascii=False).encode("utf-8")).hexdigest()
-    return TrainData(train, dev, len(sentences), digest)
+    return kept
 
 
 def cache_path(config) -> Path:
@@ -72,19 +81,20 @@ def translate_prefixes(config, accelerator, model, data: TrainData, on_translate
                        translate_fn) -> tuple[dict[str, str], dict]:
     """{prefix: English} for every distinct train and dev prefix, translated once, before the first epoch.
 
-    Only the main process translates; the others wait at a barrier and then read the cache."""
+    Only the main process translates; the others wait at a barrier and then read the cache. The cache entries are
+    those of evaluation and the soft-prompt baseline (open_prefix_cache), so a prefix is translated once for all."""
     prefixes = list(dict.fromkeys(ex.prefix for ex in data.train + data.dev))
     path = cache_path(config)
     stats: dict = {}
     if accelerator.is_main_process:
-        with TranslationCache(path, translator_id=translator_id_of(model), settings=TRANSLATION_SETTINGS) as cache:
+        with open_prefix_cache(model, path) as cache:
             log(f"translating {len(prefixes)} distinct prefixes (cache {path}, {len(cache)} entries)")
             cache.translate(prefixes, translate_fn, batch_size=config.translation_batch_size,
                             progress=lambda done, total, desc: on_translate(done, total), tqdm=False)
             stats = asdict(cache.stats)
         log(f"translations: {stats['hits']} cached, {stats['sent']} translated now")
     accelerator.wait_for_everyone()
-    with TranslationCache(path, translator_id=translator_id_of(model), settings=TRANSLATION_SETTINGS) as cache:
+    with open_prefix_cache(model, path) as cache:
         found = cache.get_many(prefixes)
     missing = [p for p in prefixes if p not in found]
     if missing:
@@ -92,12 +102,6 @@ def translate_prefixes(config, accelerator, model, data: TrainData, on_translate
                            f"translation cache {path} after the main process filled it (is {path} on a disk that "
                            f"all processes share?)")
     return found, stats
-
-
-def translator_id_of(model) -> str:
-    from tall_model.translate import translator_id
-
-    return translator_id(model)
 
 
 def epoch_batches(n: int, epoch: int, seed: int, batch_size: int, num_processes: int, rank: int) -> list[list[int]]:

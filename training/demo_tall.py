@@ -1,0 +1,172 @@
+"""Demo build stages on top of the demo backbones: TALL adapters, the trainable baselines, the miniature paper table.
+
+They use the normal commands' functions (training.train, training.train_baseline, training.evaluate) with
+`--preset demo`, so the demo is trained and scored exactly as a user's run would be:
+
+  hebrew     Hebrew-only corpora of each split (build/demo/data/he_{train,dev,test}.jsonl, {"text": verse}) and the
+             app's example prefixes (checkpoints/demo/test_examples.jsonl)
+  adapters   TALL adapters and bridges on the TRAIN books' Hebrew; dev = a seeded sample of DEV-book verses;
+             the best dev checkpoint is saved in fp16 to checkpoints/demo/tall
+  baselines  soft prompt and LoRA fine-tuning on the same Hebrew → checkpoints/demo/baselines/{soft-prompt,fine-tuned}
+  evaluate   every TEST-book verse without its last word, all five approaches, sampled with seeds 0-4
+             → checkpoints/demo/eval/metrics.{json,csv}
+
+Every he→en translation goes through one cache (build/demo/translations-<he-en weights digest>.sqlite), shared by
+the three stages, so each prefix is translated once and a rebuilt translator never reuses stale entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+from pathlib import Path
+
+ADAPTER_SEED = 0  # training.train / train_baseline seed (batch order, init, dropout); the data split uses ctx.seed
+DEV_SAMPLE = 400  # DEV-book verses scored during adapter training (model selection)
+APP_EXAMPLES = 8
+
+
+def _he_files(ctx) -> dict[str, Path]:
+    return {split: ctx.data_dir / f"he_{split}.jsonl" for split in ("train", "dev", "test")}
+
+
+def translation_cache(ctx) -> Path:
+    """One he→en cache per trained he→en model (keyed by its weights' digest)."""
+    from tall_model import preset_config
+
+    weights = Path(preset_config(ctx.args.tall_preset).lr_hr_translator) / "model.safetensors"
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+    return ctx.workdir / f"translations-{digest}.sqlite"
+
+
+def _write_texts(path: Path, verses) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for v in verses:
+            fh.write(json.dumps({"text": v.he, "id": v.id}, ensure_ascii=False) + "\n")
+
+
+def stage_hebrew(ctx):
+    from training.demo_data import read_jsonl
+
+    splits = {s: read_jsonl(ctx.data_dir / f"{s}.jsonl") for s in ("train", "dev", "test")}
+    files = _he_files(ctx)
+    train = list(splits["train"])
+    random.Random(ctx.seed).shuffle(train)  # so --adapter-sentences N takes verses from every book
+    _write_texts(files["train"], train)
+    dev = random.Random(ctx.seed).sample(splits["dev"], min(DEV_SAMPLE, len(splits["dev"])))
+    _write_texts(files["dev"], dev)
+    _write_texts(files["test"], splits["test"])  # every test-book verse, Song of Songs included (Hebrew only)
+    ctx.add_training_files([files["train"]])  # dev verses only choose checkpoints; the test file is never trained on
+    examples = _app_examples(splits["test"], ctx.seed)
+    with (ctx.out / "test_examples.jsonl").open("w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(e, ensure_ascii=False) + "\n" for e in examples)
+    return {"he_train": len(train), "he_dev": len(dev), "he_test": len(splits["test"]),
+            "app_examples": [e["id"] for e in examples]}
+
+
+def _app_examples(test, seed: int) -> list[dict]:
+    """A seeded pick of short test verses, one or two per book, each as prefix + the missing last word."""
+    rnd = random.Random(seed)
+    by_book: dict[str, list] = {}
+    for v in test:
+        if 4 <= len(v.he.split()) <= 12:
+            by_book.setdefault(v.book, []).append(v)
+    picked = []
+    books = sorted(by_book)
+    while len(picked) < APP_EXAMPLES and any(by_book.values()):
+        for b in books:
+            if by_book[b] and len(picked) < APP_EXAMPLES:
+                picked.append(by_book[b].pop(rnd.randrange(len(by_book[b]))))
+    return [{"id": v.id, "prefix": " ".join(v.he.split()[:-1]), "target": v.he.split()[-1], "en": v.en}
+            for v in picked]
+
+
+def stage_adapters(ctx):
+    import torch
+
+    from tall_model.checkpoint import from_pretrained, save_pretrained
+    from training.train import TqdmCallbacks, TrainConfig, train
+
+    a, files, run = ctx.args, _he_files(ctx), ctx.workdir / "adapters"
+    finished = run / "finished.json"
+    if not finished.exists():
+        if (run / "last").exists():
+            ctx.log(f"[adapters] resuming {run / 'last'}")
+            result = train(TrainConfig(resume=str(run / "last")), TqdmCallbacks())
+        else:
+            if run.exists():
+                shutil.rmtree(run)  # a start that died before its first checkpoint
+            config = TrainConfig(
+                preset=a.tall_preset, data=str(files["train"]), dev_data=str(files["dev"]),
+                max_sentences=a.adapter_sentences or None, positions=a.adapter_positions, epochs=a.adapter_epochs,
+                max_steps=a.adapter_steps, batch_size=a.adapter_batch_size, lr=a.adapter_lr,
+                eval_every=a.adapter_eval_every, eval_limit=DEV_SAMPLE, log_every=20, out=str(run),
+                translation_cache=str(translation_cache(ctx)), threads=a.threads, seed=ADAPTER_SEED)
+            result = train(config, TqdmCallbacks())
+        if result.stopped:
+            raise RuntimeError(f"adapter training stopped at step {result.step}; rerun the build to resume it")
+        finished.write_text(json.dumps({"step": result.step, "best": result.best_metrics,
+                                        "final": result.final_metrics}, default=str))
+    info = json.loads(finished.read_text())
+    best = run / "best" if (run / "best" / "config.json").exists() else run / "last"
+    model = from_pretrained(best)
+    history = json.loads((run / "history.json").read_text()) if (run / "history.json").exists() else []
+    save_pretrained(model, ctx.out / "tall", dtype=torch.float16,
+                    extra={"trained_by": "python -m training.build_demo (stage adapters)",
+                           "selected": best.name, "steps": info["step"],
+                           "dev": "seeded sample of DEV-book verses", "best_dev": info.get("best")})
+    ctx.add_metrics({"adapters": {"steps": info["step"], "best_dev": _slim(info.get("best")),
+                                  "final_dev": _slim(info.get("final")),
+                                  "dev_curve": [{k: r.get(k) for k in ("step", "train_loss", "dev_loss",
+                                                                         "dev_accuracy")} for r in history
+                                                if r.get("dev_loss") is not None]}})
+    return {"steps": info["step"], "selected": best.name, "best_dev": _slim(info.get("best"))}
+
+
+def _slim(metrics: dict | None) -> dict | None:
+    return None if not metrics else {k: metrics[k] for k in ("step", "dev_loss", "dev_accuracy", "dev_examples")
+                                     if k in metrics}
+
+
+def stage_baselines(ctx):
+    from training.train_baseline import main as train_baseline
+
+    a, files, out = ctx.args, _he_files(ctx), {}
+    for kind, steps in (("soft-prompt", a.baseline_steps), ("fine-tuned", a.baseline_steps)):
+        target = ctx.out / "baselines" / kind
+        argv = [kind, "--preset", a.tall_preset, "--data", str(files["train"]), "--out", str(target),
+                "--steps", str(steps), "--seed", str(ADAPTER_SEED), "--batch-size", "16",
+                "--translation-cache", str(translation_cache(ctx))]
+        if a.adapter_sentences:
+            argv += ["--max-sentences", str(a.adapter_sentences)]
+        ctx.log(f"[baselines] {kind}: {' '.join(argv)}")
+        train_baseline(argv)
+        meta = json.loads((target / "baseline.json").read_text())
+        out[kind] = {"steps": steps, "final_loss": meta.get("final_loss"), "seconds": meta.get("seconds"),
+                     "trainable_parameters": meta.get("trainable_parameters")}
+    ctx.add_metrics({"baselines": out})
+    return out
+
+
+def stage_evaluate(ctx):
+    from training.evaluate import main as evaluate
+
+    a, files = ctx.args, _he_files(ctx)
+    work = ctx.workdir / "eval-next-word"
+    argv = ["--preset", a.tall_preset, "--data", str(files["test"]), "--tall", str(ctx.out / "tall"),
+            "--soft-prompt", str(ctx.out / "baselines" / "soft-prompt"),
+            "--fine-tuned", str(ctx.out / "baselines" / "fine-tuned"), "--seeds", str(a.eval_seeds),
+            "--translation-cache", str(translation_cache(ctx)), "--out", str(work)]
+    if a.eval_limit:
+        argv += ["--limit", str(a.eval_limit)]
+    payload = evaluate(argv)
+    dest = ctx.out / "eval"
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("metrics.json", "metrics.csv"):
+        shutil.copyfile(work / name, dest / name)
+    ctx.add_metrics({"next_word": {"datasets": payload["datasets"], "seeds": payload["seeds"],
+                                   "rows": payload["rows"]}})
+    return {"rows": len(payload["rows"]), "skipped": payload.get("skipped")}
