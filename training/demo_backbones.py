@@ -203,14 +203,14 @@ def train_translator(*, direction: str, tok, train_pairs, dev_pairs, stage_dir: 
     mix: {"he-en": w1, "en-he": w2} trains ONE model on both directions (the target language is implied by the
     source script, so no tag is needed); each epoch takes a seeded random fraction w of each direction's pairs.
     Default {direction: 1.0}.  Caution: not validated; a bidirectional run with a too-short warmup collapsed (the
-    encoder kept only a language-identity signal), so the build uses it only as an option.  Saves <stage_dir>/ckpt.pt every ckpt_minutes and resumes from it; final fp32 model in
+    encoder kept only a language-identity signal), so the build uses it only as an option.  Saves <stage_dir>/ckpt/ (safetensors + JSON) every ckpt_minutes and resumes from it; final fp32 model in
     <stage_dir>/final."""
     from tqdm import tqdm
     from transformers import MarianMTModel
 
     stage_dir.mkdir(parents=True, exist_ok=True)
     budget = minutes * 60.0
-    ckpt_path = stage_dir / "ckpt.pt"
+    ckpt_dir = stage_dir / "ckpt"
     eager = direction == "en-he"
     if init_from is not None and (init_from / "config.json").exists():
         # dropout off when continuing: the whole build sees each pair only ~1-2 times (under-fitted regime)
@@ -239,12 +239,8 @@ def train_translator(*, direction: str, tok, train_pairs, dev_pairs, stage_dir: 
     data = epoch_data(0)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.01)
     state = dict(step=0, elapsed=0.0, epoch=0, pos=0, history=[])
-    if ckpt_path.exists():
-        # our own mid-stage checkpoint; weights_only=True still refuses anything but tensors and plain containers
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        state = ck["state"]
+    if (ckpt_dir / "state.json").exists():
+        state = load_translator_ckpt(ckpt_dir, model, opt)
         log(f"[{direction}] resumed at step {state['step']}, {state['elapsed'] / 60:.1f} min")
 
     def lr_at(step, elapsed):
@@ -257,8 +253,7 @@ def train_translator(*, direction: str, tok, train_pairs, dev_pairs, stage_dir: 
         return lr * (1.0 - (1.0 - final_lr_frac) * frac)
 
     def save_ckpt():
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state}, ckpt_path.with_suffix(".tmp"))
-        ckpt_path.with_suffix(".tmp").replace(ckpt_path)
+        save_translator_ckpt(ckpt_dir, model, opt, state)
 
     model.train()
     n_params = sum(p.numel() for p in model.parameters())
@@ -328,6 +323,40 @@ def train_translator(*, direction: str, tok, train_pairs, dev_pairs, stage_dir: 
                 thread_rates={k: (round(v) if v else None) for k, v in tuner.rate.items()})
     (stage_dir / "train_info.json").write_text(json.dumps(info, indent=2))
     return info
+
+
+def save_translator_ckpt(directory: Path, model, opt, state: dict) -> None:
+    """Mid-stage checkpoint without pickle: weights and AdamW tensors in safetensors, the rest JSON; written beside
+    and swapped in, so a crash mid-save keeps the previous one."""
+    from safetensors.torch import save_file, save_model
+
+    from training.train_state import optimizer_state, write_json
+
+    tmp, old = directory.with_name(directory.name + ".tmp"), directory.with_name(directory.name + ".old")
+    for d in (tmp, old):
+        if d.exists():
+            shutil.rmtree(d)
+    tmp.mkdir(parents=True)
+    save_model(model, str(tmp / "model.safetensors"))  # save_model handles the tied embedding matrices
+    tensors, info = optimizer_state(opt)
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    write_json(tmp / "state.json", {"state": state, "optimizer": info})
+    if directory.exists():
+        directory.rename(old)
+    tmp.rename(directory)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def load_translator_ckpt(directory: Path, model, opt) -> dict:
+    from safetensors.torch import load_file, load_model
+
+    from training.train_state import load_optimizer_state
+
+    load_model(model, str(directory / "model.safetensors"))
+    meta = json.loads((directory / "state.json").read_text())
+    load_optimizer_state(opt, load_file(str(directory / "optimizer.safetensors")), meta["optimizer"])
+    return meta["state"]
 
 
 def _read_override(path: Path, budget: float) -> float:
