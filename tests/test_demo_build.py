@@ -29,7 +29,7 @@ def built(tmp_path_factory):
         pairs = splits[name][:n] if name != "test" else [p for b in dd.TEST_BOOKS
                                                           for p in [q for q in splits[name] if q.book == b][:5]]
         dd.write_jsonl(work / "data" / f"{name}.jsonl", pairs)
-    args = ["--workdir", str(work), "--out", str(out), "--stages", "hebrew,adapters,baselines,evaluate",
+    args = ["--workdir", str(work), "--out", str(out), "--stages", "hebrew,adapters,baselines,evaluate,cards",
             "--tall-preset", "tiny", "--threads", "1", "--adapter-sentences", "24", "--adapter-steps", "3",
             "--adapter-eval-every", "2", "--baseline-steps", "2", "--eval-limit", "6", "--eval-seeds", "2"]
     build_demo.main(args)
@@ -51,6 +51,8 @@ def test_stages_write_adapters_baselines_and_table(built):
     assert all(r["examples"] == 6 and r["seeds"] == 2 for r in table["rows"])
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"adapters", "baselines", "next_word"} <= set(metrics)
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert "| he_test | tall | 6 |" in readme and "| he_test | naive | 6 |" in readme
     log = json.loads((out / "build_log.json").read_text())
     assert all(log["stages"][s]["status"] == "done" for s in ("hebrew", "adapters", "baselines", "evaluate"))
 

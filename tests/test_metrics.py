@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 
 import pytest
@@ -105,3 +106,17 @@ def test_result_row_fields_are_the_csv_columns() -> None:
     names = list(ResultRow.__dataclass_fields__)
     assert names[:4] == ["dataset", "approach", "examples", "accuracy"]
     assert {"sampled_ci_low", "sampled_ci_high", "top5_accuracy", "mean_log_prob"} <= set(names)
+
+
+def test_markdown_table_from_saved_rows() -> None:
+    """The README's table is rebuilt from metrics.json rows: same numbers as the printed table."""
+    from dataclasses import asdict
+
+    from training.eval_report import format_markdown, rows_from_json
+
+    row = make_row("test", "tall", ["א", "ב"], ["א", "ג"], [["א"], ["ב"]], {0: ["א", "ב"], 1: ["א", "ג"]},
+                   None, 1.0)
+    md = format_markdown(rows_from_json([json.loads(json.dumps(asdict(row)))]))
+    header, rule, line = md.splitlines()
+    assert header.count("|") == rule.count("|") == line.count("|") == 9
+    assert "| test | tall | 2 | 50.00 | 75.00 ± " in line and "| 100.00 |  | 0.00 |" in line

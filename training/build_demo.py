@@ -304,9 +304,10 @@ def dir_mb(path: Path) -> float:
 
 
 def stage_cards(ctx: Ctx):
-    from training.demo_cards import write_cards
+    from training.demo_cards import write_cards, write_demo_readme
     sizes = write_cards(ctx)
     ctx.add_metrics({"sizes_mb": sizes})
+    write_demo_readme(ctx)
     return sizes
 
 
@@ -331,7 +332,7 @@ STAGES: list[Stage] = [
           "train the soft-prompt and fine-tuned baselines (training.train_baseline --preset demo)"),
     Stage("evaluate", demo_tall.stage_evaluate, lambda c: [c.out / "eval" / "metrics.json"],
           "the paper's table in miniature on every test-book verse (training.evaluate --preset demo)"),
-    Stage("cards", stage_cards, lambda c: [c.out / "he-en" / "README.md"], "model cards + size check"),
+    Stage("cards", stage_cards, lambda c: [c.out / "he-en" / "README.md"], "model cards, checkpoints/demo/README.md, size check"),
 ]
 
 

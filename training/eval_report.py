@@ -67,18 +67,33 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.2f}"
 
 
+def _cells(r: ResultRow) -> list[str]:
+    sampled = _pct(r.sampled_accuracy)
+    if sampled and r.sampled_ci_half_width is not None:
+        sampled += f" ± {100 * r.sampled_ci_half_width:.2f}"
+    return [r.dataset, r.approach, str(r.examples), _pct(r.accuracy), sampled, _pct(r.top5_accuracy),
+            "" if r.mean_log_prob is None else f"{r.mean_log_prob:.3f}", _pct(r.empty_greedy)]
+
+
+HEADER = ["dataset", "approach", "n", "greedy %", f"sampled % (±{CONFIDENCE:.0%} CI)", f"top-{TOP_K} %",
+          "mean log p", "empty %"]
+
+
 def format_table(rows: Sequence[ResultRow]) -> str:
     """A plain-text table (percentages); the sampled column is mean ± 95 % t-interval half-width."""
-    header = ["dataset", "approach", "n", "greedy %", f"sampled % (±{CONFIDENCE:.0%} CI)", f"top-{TOP_K} %",
-              "mean log p", "empty %"]
-    lines = [header]
-    for r in rows:
-        sampled = _pct(r.sampled_accuracy)
-        if sampled and r.sampled_ci_half_width is not None:
-            sampled += f" ± {100 * r.sampled_ci_half_width:.2f}"
-        lines.append([r.dataset, r.approach, str(r.examples), _pct(r.accuracy), sampled, _pct(r.top5_accuracy),
-                      "" if r.mean_log_prob is None else f"{r.mean_log_prob:.3f}", _pct(r.empty_greedy)])
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    lines = [HEADER] + [_cells(r) for r in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADER))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(text)
+
+
+def format_markdown(rows: Sequence[ResultRow]) -> str:
+    """The same table in Markdown (README, model cards)."""
+    lines = [HEADER, ["---"] * len(HEADER)] + [_cells(r) for r in rows]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
+def rows_from_json(rows: Sequence[dict]) -> list[ResultRow]:
+    """ResultRows back from metrics.json's "rows"."""
+    return [ResultRow(**{f.name: r.get(f.name) for f in fields(ResultRow)}) for r in rows]
