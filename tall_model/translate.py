@@ -4,28 +4,49 @@ from __future__ import annotations
 
 import torch
 
-from .batching import source_ids, pad
+from .batching import pad, source_ids
+
+
+# A translation longer than LENGTH_RATIO × its source + LENGTH_SLACK pieces is a repetition loop, not a
+# translation (Hebrew→English runs ~1.3-1.7 pieces per source piece); capping each batch there keeps one looping
+# row from running the whole batch to the absolute limit.
+LENGTH_RATIO, LENGTH_SLACK = 2.5, 8
 
 
 @torch.no_grad()
+def generate_sorted(model, rows: list[list[int]], pad_id: int, *, batch_size: int, num_beams: int,
+                    max_new_tokens: int) -> list[torch.Tensor]:
+    """Generated ids of every source row, in input order. Rows are batched by length (little padding); each row's
+    new tokens are capped at min(max_new_tokens, LENGTH_RATIO × its length + LENGTH_SLACK), the same whatever
+    its batch (a batch runs to its longest row's cap, then each row is cut to its own)."""
+    device = next(model.parameters()).device
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+    out: list[torch.Tensor | None] = [None] * len(rows)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        ids, mask = pad([rows[i] for i in chunk], pad_id)
+        caps = [min(max_new_tokens, int(LENGTH_RATIO * len(rows[i])) + LENGTH_SLACK) for i in chunk]
+        generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), num_beams=num_beams,
+                                   max_new_tokens=max(caps))
+        for i, cap, row in zip(chunk, caps, generated):
+            out[i] = row[:1 + cap]  # the decoder start token, then at most `cap` new tokens
+    return out
+
+
 def translate(model, texts: list[str], batch_size: int = 16) -> list[str]:
     """Translate Hebrew texts to English with the full he→en model (greedy or beam, per the config)."""
     if getattr(model, "translation_released", False):
         raise RuntimeError("this model's translation layers were released to save memory (training on cached "
                            "translations); pass translations=… or load the model again to translate")
     cfg, tok = model.config, model.tokenizers.lr_hr_tokenizer
-    out: list[str] = []
-    for start in range(0, len(texts), batch_size):
-        rows = [source_ids(model, t)[0] for t in texts[start:start + batch_size]]
-        ids, mask = pad(rows, model.lr_hr.config.pad_token_id)
-        generated = model.lr_hr.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
-                                         num_beams=cfg.translation_beams,
-                                         max_new_tokens=cfg.translation_max_new_tokens)
-        out.extend(t.strip() for t in tok.batch_decode(generated, skip_special_tokens=True))
-    return out
+    rows = [source_ids(model, t)[0] for t in texts]
+    generated = generate_sorted(model.lr_hr, rows, model.lr_hr.config.pad_token_id, batch_size=batch_size,
+                                num_beams=cfg.translation_beams, max_new_tokens=cfg.translation_max_new_tokens)
+    return [tok.decode(g, skip_special_tokens=True).strip() for g in generated]
 
 
 def translator_id(model) -> str:
     """Key for translation caches: which translator, with which decoding settings."""
     cfg = model.config
-    return f"{cfg.lr_hr_translator}|beams={cfg.translation_beams}|max_new={cfg.translation_max_new_tokens}"
+    return (f"{cfg.lr_hr_translator}|beams={cfg.translation_beams}|max_new={cfg.translation_max_new_tokens}"
+            f"|cap={LENGTH_RATIO}x+{LENGTH_SLACK}")

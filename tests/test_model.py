@@ -152,3 +152,20 @@ def test_releasing_translation_parts_keeps_tall_working(tiny_config):
     assert model.tokenizers.dims() == dims  # checkpoints saved afterwards still match full backbones
     with pytest.raises(RuntimeError, match="released"):
         translate(model, [HEBREW_PREFIX])
+
+
+def test_translate_batches_by_length_keeps_order_and_caps_runaway_output(tiny_config):
+    """Sorted batching returns each text's own translation, and a translation never runs past
+    LENGTH_RATIO × source + LENGTH_SLACK pieces (the random tiny translator never stops on its own)."""
+    from tall_model.batching import source_ids
+    from tall_model.translate import LENGTH_RATIO, LENGTH_SLACK, translate
+
+    torch.manual_seed(0)
+    model = TallModel.from_config(tiny_config.replace(translation_max_new_tokens=200)).eval()
+    texts = ["ויאמר אלהים יהי אור ויהי אור וירא", "בראשית", HEBREW_PREFIX, "ויאמר"]
+    together = translate(model, texts, batch_size=2)
+    assert together == [translate(model, [t])[0] for t in texts]
+    tok = model.tokenizers.lr_hr_tokenizer
+    for text, english in zip(texts, together):
+        n_source = len(source_ids(model, text)[0])
+        assert len(tok(english, add_special_tokens=False)["input_ids"]) <= LENGTH_RATIO * n_source + LENGTH_SLACK + 2

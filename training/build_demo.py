@@ -163,7 +163,6 @@ def stage_tokenizers(ctx: Ctx):
 
 def _train_translator(ctx: Ctx, direction: str, minutes: float, init_from=None, **kw):
     kw = {k: v for k, v in kw.items() if v is not None}
-    import torch
     from training.demo_backbones import export_fp16, load_marian_tokenizer, train_translator
     seed_everything(ctx.seed)
     tok = load_marian_tokenizer(ctx.marian_tok_dir)

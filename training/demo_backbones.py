@@ -12,7 +12,6 @@ Size choices (whole checkpoints/demo/ must stay <= 40 MB, these backbones + toke
 from __future__ import annotations
 
 import json
-import math
 import random
 import shutil
 import time
@@ -226,7 +225,6 @@ def train_translator(*, direction: str, tok, train_pairs, dev_pairs, stage_dir: 
     mix = mix or {direction: 1.0}
     data_by = {d: encode_pairs(tok, train_pairs, d) for d in mix}
     dev_by = {d: encode_pairs(tok, dev_pairs, d)[:300] for d in ("he-en", "en-he")}
-    dev = dev_by[direction]
 
     def epoch_data(epoch):
         r = random.Random(seed * 7919 + epoch)

@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-import torch
 
 from tall_model import translate as tall_translate
-from tall_model.batching import pad
+from tall_model.translate import LENGTH_RATIO, LENGTH_SLACK, generate_sorted
 from training.approach_base import GREEDY, Approach, ApproachOutput, BaselineModels, Decoding
 from training.examples import word_core
 from training.lm_words import WordLM
@@ -43,22 +42,18 @@ def last_word(text: str) -> str:
 
 
 def back_translator_id(config) -> str:
-    return f"{config.hr_lr_translator}|beams={config.translation_beams}|max_new={config.translation_max_new_tokens}"
+    return (f"{config.hr_lr_translator}|beams={config.translation_beams}|max_new={config.translation_max_new_tokens}"
+            f"|cap={LENGTH_RATIO}x+{LENGTH_SLACK}")
 
 
-@torch.no_grad()
 def translate_to_hebrew(models: BaselineModels, texts: list[str], batch_size: int = 16) -> list[str]:
     """en→he with the full HR→LR model. Long English is cut from the left: the new word is at its end."""
     tok, cfg, hr_lr = models.tokenizers.hr_lr_tokenizer, models.config, models.hr_lr
-    limit, device = int(hr_lr.config.max_position_embeddings), next(hr_lr.parameters()).device
-    out: list[str] = []
-    for start in range(0, len(texts), batch_size):
-        rows = [tok(t)["input_ids"][-limit:] for t in texts[start:start + batch_size]]
-        ids, mask = pad(rows, hr_lr.config.pad_token_id)
-        generated = hr_lr.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                   num_beams=cfg.translation_beams, max_new_tokens=cfg.translation_max_new_tokens)
-        out.extend(t.strip() for t in tok.batch_decode(generated, skip_special_tokens=True))
-    return out
+    limit = int(hr_lr.config.max_position_embeddings)
+    rows = [tok(t)["input_ids"][-limit:] for t in texts]
+    generated = generate_sorted(hr_lr, rows, hr_lr.config.pad_token_id, batch_size=batch_size,
+                                num_beams=cfg.translation_beams, max_new_tokens=cfg.translation_max_new_tokens)
+    return [tok.decode(g, skip_special_tokens=True).strip() for g in generated]
 
 
 class TranslateTestApproach(Approach):

@@ -1,0 +1,85 @@
+"""The shipped offline demo (checkpoints/demo/): it is the default of the CLI and the app, loads with no network,
+and predicts Hebrew words for held-out (test-book) prefixes.
+
+These tests do not skip: the demo is part of the product, so a clone without it is broken."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from tall_model.config import demo_dir  # noqa: E402
+from training import demo_data as dd  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+HEBREW_WORD = "".join(chr(c) for c in range(0x05D0, 0x05EB))
+
+
+def _examples() -> list[dict]:
+    return [json.loads(line) for line in (demo_dir() / "test_examples.jsonl").open(encoding="utf-8")]
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from tall_model.loading import load_model
+
+    started = time.perf_counter()
+    model, description = load_model("demo")
+    return model, description, time.perf_counter() - started
+
+
+def test_demo_loads_offline_with_its_trained_adapters(demo):
+    model, description, seconds = demo
+    assert str(demo_dir() / "tall") in description
+    assert model.config.preset == "demo"
+    # "a few seconds" on 2 cores (measured ≈ 2 s); the bound only catches a hang such as a hub lookup
+    assert seconds < 30, seconds
+
+
+def test_demo_predicts_hebrew_words_for_test_book_prefixes(demo):
+    from tall_model.predict import predict
+
+    model = demo[0]
+    examples = _examples()
+    assert {e["id"].split(".")[0] for e in examples} <= set(dd.TEST_BOOKS)
+    for pred in predict(model, [e["prefix"] for e in examples[:3]]):
+        assert pred.word and all(ch in HEBREW_WORD for ch in pred.word), pred.word
+        english = pred.translation.split()
+        assert english and sum(w.isascii() for w in english) / len(english) >= 0.9, pred.translation
+
+
+def test_cli_defaults_to_the_demo():
+    prefix = _examples()[0]["prefix"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "tall_model", "--json", prefix], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "checkpoints/demo/tall" in done.stderr
+    record = json.loads(done.stdout.splitlines()[0])  # --json: one object per prefix and line
+    assert record["prefix"] == prefix and record["translation"]
+    assert all(ch in HEBREW_WORD for ch in record["word"]) and record["word"]
+
+
+def test_app_uses_the_demo_without_fallback():
+    from tall_app.models import choose_preset, demo_available
+
+    assert demo_available()
+    preset, notice = choose_preset("demo")
+    assert preset == "demo" and "tiny" not in (notice or "")
+
+
+def test_shipped_evaluation_covers_every_test_verse():
+    table = json.loads((demo_dir() / "eval" / "metrics.json").read_text())
+    n_test = len(dd.split_verses()["test"])
+    rows = {r["approach"]: r for r in table["rows"]}
+    assert set(rows) == {"tall", "direct", "naive", "soft-prompt", "fine-tuned"}
+    # one example per test verse with at least two words (a one-word verse has no prefix)
+    assert all(r["examples"] >= 0.95 * n_test and r["seeds"] == 5 for r in rows.values())
