@@ -124,7 +124,9 @@ def freeze(module: nn.Module) -> nn.Module:
 def load_backbones(config: TallConfig, dtype: torch.dtype | None = None) -> Backbones:
     """Load the three backbones and their tokenizers, frozen. The HR→LR model uses eager attention because
     the app shows its cross-attention (SDPA returns no weights)."""
-    kw = {"dtype": dtype} if dtype is not None else {}
+    # Always an explicit dtype: transformers 5 loads a checkpoint in its stored dtype by default, and fp16 weights
+    # (bloomz-560m's, the demo's) would then meet the adapters' fp32 activations.
+    kw = {"dtype": dtype or torch.get_default_dtype()}
     lr_hr = _load("lr_hr_translator", config.lr_hr_translator, MarianMTModel.from_pretrained, **kw)
     llm = _load("llm", config.llm, AutoModelForCausalLM.from_pretrained, **kw)
     hr_lr = _load("hr_lr_translator", config.hr_lr_translator, MarianMTModel.from_pretrained,

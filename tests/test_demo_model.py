@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -40,6 +41,8 @@ def test_demo_loads_offline_with_its_trained_adapters(demo):
     model, description, seconds = demo
     assert str(demo_dir() / "tall") in description
     assert model.config.preset == "demo"
+    # the backbones are stored in fp16 but load in fp32, the adapters' dtype (transformers 5 would keep fp16)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
     # "a few seconds" on 2 cores (measured ≈ 2 s); the bound only catches a hang such as a hub lookup
     assert seconds < 30, seconds
 

@@ -385,6 +385,8 @@ def parse_args(argv=None):
     ap.add_argument("--adapter-eval-every", type=int, default=250)
     ap.add_argument("--tall-preset", default="demo", help="backbones of the TALL stages (smoke tests: tiny)")
     ap.add_argument("--baseline-steps", type=int, default=300)
+    ap.add_argument("--baseline-sentences", type=int, default=3000,
+                    help="TRAIN verses for the baselines (the soft prompt translates each whole verse too)")
     ap.add_argument("--eval-seeds", type=int, default=5, help="sampled runs in the next-word evaluation")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-adaptive-threads", dest="adaptive_threads", action="store_false",

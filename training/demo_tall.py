@@ -140,8 +140,8 @@ def stage_baselines(ctx):
         argv = [kind, "--preset", a.tall_preset, "--data", str(files["train"]), "--out", str(target),
                 "--steps", str(steps), "--seed", str(ADAPTER_SEED), "--batch-size", "16",
                 "--translation-cache", str(translation_cache(ctx))]
-        if a.adapter_sentences:
-            argv += ["--max-sentences", str(a.adapter_sentences)]
+        if a.baseline_sentences:  # the first N of the same shuffled file: a subset of TALL's training verses
+            argv += ["--max-sentences", str(a.baseline_sentences)]
         ctx.log(f"[baselines] {kind}: {' '.join(argv)}")
         train_baseline(argv)
         meta = json.loads((target / "baseline.json").read_text())
