@@ -137,6 +137,9 @@ def load_backbones(config: TallConfig, dtype: torch.dtype | None = None) -> Back
         llm_tokenizer=_load("llm", config.llm, AutoTokenizer.from_pretrained),
         hr_lr_tokenizer=_load("hr_lr_translator", config.hr_lr_translator, AutoTokenizer.from_pretrained),
     )
+    for translator in (backbones.lr_hr, backbones.hr_lr):
+        # every generate() call here passes max_new_tokens; a stored max_length would only add a warning per call
+        translator.generation_config.max_length = None
     if backbones.llm_tokenizer.pad_token is None:  # batching English needs a pad id; it is always masked
         backbones.llm_tokenizer.pad_token = backbones.llm_tokenizer.eos_token
     return backbones

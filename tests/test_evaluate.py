@@ -198,6 +198,29 @@ def test_adapters_load_back_without_touching_the_shared_llm(adapters, models, tm
         load_adapter("fine-tuned", tampered, models.llm)
 
 
+def test_soft_prompt_generates_on_left_padded_batches(adapters, models) -> None:
+    """A batch of prompts of different lengths (left padding) gives each prompt its own greedy word, and the
+    first token agrees with the prompt-tuned model's own forward pass (PEFT's generate failed on such batches
+    with BLOOM: it prepended the virtual tokens again at every cached step)."""
+    from training.lm_words import WordLM
+
+    soft, _ = adapters
+    soft_lm = load_adapter("soft-prompt", soft, models.llm)
+    lm = WordLM(soft_lm, models.tokenizers.llm_tokenizer)
+    prompts = ["And God said", "In the beginning God created the heaven and the earth. And the"]
+    together = lm.words(prompts)
+    assert together == [lm.words([p])[0] for p in prompts]
+    assert [len(r) for r in lm.top_words(prompts, 3)] == [len(lm.top_words([p], 3)[0]) for p in prompts]
+    tok = models.tokenizers.llm_tokenizer
+    ids = tok(prompts[0], return_tensors="pt")
+    with torch.no_grad():
+        first = int(soft_lm(**ids).logits[0, -1].argmax())
+    one_token = lm._generation_config(do_sample=False, num_beams=1)
+    one_token.max_new_tokens = 1
+    out = lm._generate_prompt_tuned(ids["input_ids"], ids["attention_mask"], one_token)
+    assert out[0] == tok.decode([first], skip_special_tokens=True)
+
+
 # --------------------------------------------------------------------------- evaluation CLI
 
 

@@ -1,7 +1,7 @@
 """Build the offline demo backbones into checkpoints/demo/.
 
     python -m training.build_demo [--stages data,tokenizers,...] [--workdir build/demo] [--out checkpoints/demo]
-                                  [--minutes-he-en 25 --minutes-en-he 45 --minutes-lm 12] [--force STAGE ...]
+                                  [--minutes-he-en 25 --minutes-en-he 46 --minutes-lm 10] [--force STAGE ...]
 
 Stages run in the order of STAGES.  A stage is skipped when its done-marker (<workdir>/stages/<name>.done) and all
 its declared outputs exist, so the build is resumable stage by stage; translator training also checkpoints every few
@@ -364,8 +364,8 @@ def parse_args(argv=None):
     ap.add_argument("--workdir", default="build/demo")
     ap.add_argument("--out", default="checkpoints/demo")
     ap.add_argument("--minutes-he-en", type=float, default=25)
-    ap.add_argument("--minutes-en-he", type=float, default=45)
-    ap.add_argument("--minutes-lm", type=float, default=12)
+    ap.add_argument("--minutes-en-he", type=float, default=46)
+    ap.add_argument("--minutes-lm", type=float, default=10)
     ap.add_argument("--en-he-init", choices=["he-en", "scratch"], default="he-en")
     ap.add_argument("--en-he-lr", type=float, default=1e-3)
     ap.add_argument("--en-he-warmup", type=int, default=200)

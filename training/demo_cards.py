@@ -116,8 +116,8 @@ def write_cards(ctx) -> dict:
 
 
 REBUILD = ("python -m training.build_demo --workdir build/demo --out checkpoints/demo "
-           "--minutes-he-en 45 --minutes-en-he 46 --minutes-lm 10")
-REEVALUATE = ("python -m training.build_demo --stages data,hebrew,evaluate,cards --force evaluate "
+           "--minutes-he-en 25 --minutes-en-he 46 --minutes-lm 10")
+REEVALUATE = ("python -m training.build_demo --stages data,hebrew,evaluate,cards --force evaluate cards "
               "# = python -m training.evaluate --preset demo --data build/demo/data/he_test.jsonl "
               "--tall checkpoints/demo/tall --soft-prompt checkpoints/demo/baselines/soft-prompt "
               "--fine-tuned checkpoints/demo/baselines/fine-tuned --seeds 5")

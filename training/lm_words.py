@@ -109,9 +109,24 @@ class WordLM:
 
     def _generate(self, prompts: Sequence[str], config: GenerationConfig) -> list[str]:
         ids, mask = self._prompts(prompts)
+        if callable(getattr(self.lm, "get_prompt", None)):  # a PEFT prompt-tuned model
+            return self._generate_prompt_tuned(ids, mask, config)
         stop = StoppingCriteriaList([WordComplete(self.tokenizer, ids.shape[1])])
         out = self.lm.generate(input_ids=ids, attention_mask=mask, generation_config=config, stopping_criteria=stop)
         return self.tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
+
+    def _generate_prompt_tuned(self, ids: torch.Tensor, mask: torch.Tensor, config: GenerationConfig) -> list[str]:
+        """Generation with the virtual tokens prepended as embeddings, by the base LM itself. PEFT's own generate
+        (peft 0.19, transformers 5) prepends them again at every cached step once a batch is left-padded, which
+        breaks BLOOM's ALiBi shapes; here they are prepended exactly once, as in training."""
+        base = self.lm.get_base_model()
+        virtual = self.lm.get_prompt(batch_size=ids.shape[0]).to(base.dtype)
+        embeds = torch.cat([virtual, base.get_input_embeddings()(ids)], dim=1)
+        full_mask = torch.cat([mask.new_ones(ids.shape[0], virtual.shape[1]), mask], dim=1)
+        stop = StoppingCriteriaList([WordComplete(self.tokenizer, 0)])  # with inputs_embeds only new ids return
+        out = base.generate(inputs_embeds=embeds, attention_mask=full_mask, generation_config=config,
+                            stopping_criteria=stop)
+        return self.tokenizer.batch_decode(out, skip_special_tokens=True)
 
     @torch.no_grad()
     def words(self, prompts: Sequence[str], decoding: Decoding = GREEDY) -> list[str]:
