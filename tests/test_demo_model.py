@@ -84,5 +84,5 @@ def test_shipped_evaluation_covers_every_test_verse():
     n_test = len(dd.split_verses()["test"])
     rows = {r["approach"]: r for r in table["rows"]}
     assert set(rows) == {"tall", "direct", "naive", "soft-prompt", "fine-tuned"}
-    # one example per test verse with at least two words (a one-word verse has no prefix)
+    # one example per distinct test verse (the reader drops one verbatim repeat of the 732)
     assert all(r["examples"] >= 0.95 * n_test and r["seeds"] == 5 for r in rows.values())
