@@ -8,8 +8,8 @@ from .batching import pad, source_ids
 
 
 # A translation longer than LENGTH_RATIO × its source + LENGTH_SLACK pieces is a repetition loop, not a
-# translation (Hebrew→English runs ~1.3-1.7 pieces per source piece); capping each batch there keeps one looping
-# row from running the whole batch to the absolute limit.
+# translation (Hebrew→English runs ~1.3-1.7 pieces per source piece); with length-sorted batches, the cap keeps one
+# looping row from running its whole batch to the absolute limit.
 LENGTH_RATIO, LENGTH_SLACK = 2.5, 8
 
 

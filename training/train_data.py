@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from tall_model.text import has_hebrew
+from training.approach_base import open_prefix_cache
 from training.corpus import read_corpus
 from training.examples import Example, make_examples, split_examples
-from training.approach_base import open_prefix_cache
-
 
 
 class TrainError(ValueError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-
 from tall_model import translate as tall_translate
 from tall_model.translate import LENGTH_RATIO, LENGTH_SLACK, generate_sorted
 from training.approach_base import GREEDY, Approach, ApproachOutput, BaselineModels, Decoding
