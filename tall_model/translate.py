@@ -47,6 +47,11 @@ def translate(model, texts: list[str], batch_size: int = 16) -> list[str]:
 
 def translator_id(model) -> str:
     """Key for translation caches: which translator, with which decoding settings."""
-    cfg = model.config
-    return (f"{cfg.lr_hr_translator}|beams={cfg.translation_beams}|max_new={cfg.translation_max_new_tokens}"
+    return decoding_id(model.config.lr_hr_translator, model.config)
+
+
+def decoding_id(translator: str, cfg) -> str:
+    """A translator (hub id or path) with the decoding settings of generate_sorted: the cache key of either
+    direction's translations."""
+    return (f"{translator}|beams={cfg.translation_beams}|max_new={cfg.translation_max_new_tokens}"
             f"|cap={LENGTH_RATIO}x+{LENGTH_SLACK}")

@@ -328,22 +328,17 @@ def save_translator_ckpt(directory: Path, model, opt, state: dict) -> None:
     and swapped in, so a crash mid-save keeps the previous one."""
     from safetensors.torch import save_file, save_model
 
-    from training.train_state import optimizer_state, write_json
+    from training.train_state import optimizer_state, replace_dir, write_json
 
-    tmp, old = directory.with_name(directory.name + ".tmp"), directory.with_name(directory.name + ".old")
-    for d in (tmp, old):
-        if d.exists():
-            shutil.rmtree(d)
+    tmp = directory.with_name(directory.name + ".tmp")
+    if tmp.exists():  # left over by a crash during an earlier save
+        shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     save_model(model, str(tmp / "model.safetensors"))  # save_model handles the tied embedding matrices
     tensors, info = optimizer_state(opt)
     save_file(tensors, str(tmp / "optimizer.safetensors"))
     write_json(tmp / "state.json", {"state": state, "optimizer": info})
-    if directory.exists():
-        directory.rename(old)
-    tmp.rename(directory)
-    if old.exists():
-        shutil.rmtree(old)
+    replace_dir(tmp, directory)
 
 
 def load_translator_ckpt(directory: Path, model, opt) -> dict:

@@ -135,7 +135,8 @@ def stage_baselines(ctx):
     from training.train_baseline import main as train_baseline
 
     a, files, out = ctx.args, _he_files(ctx), {}
-    for kind, steps in (("soft-prompt", a.baseline_steps), ("fine-tuned", a.baseline_steps)):
+    steps = a.baseline_steps
+    for kind in ("soft-prompt", "fine-tuned"):
         target = ctx.out / "baselines" / kind
         argv = [kind, "--preset", a.tall_preset, "--data", str(files["train"]), "--out", str(target),
                 "--steps", str(steps), "--seed", str(ADAPTER_SEED), "--batch-size", "16",

@@ -124,16 +124,22 @@ def save_resumable(accelerator, model, optimizer, directory, state: dict, extra:
     write_json(staging / f"rng-{rank}.json", info)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        old = directory.with_name(f".{directory.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        if directory.exists():
-            directory.rename(old)
-        staging.rename(directory)
-        if old.exists():
-            shutil.rmtree(old)
+        replace_dir(staging, directory)
     accelerator.wait_for_everyone()
     return directory
+
+
+def replace_dir(staging: Path, directory: Path) -> None:
+    """Swap a fully written `staging` directory in for `directory` with renames: a crash leaves either the previous
+    directory or the new one (or the previous one under .<name>.old), never a mix."""
+    old = directory.with_name(f".{directory.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if directory.exists():
+        directory.rename(old)
+    staging.rename(directory)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 def read_trainer_state(directory) -> dict:

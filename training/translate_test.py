@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from tall_model import translate as tall_translate
-from tall_model.translate import LENGTH_RATIO, LENGTH_SLACK, generate_sorted
+from tall_model.translate import decoding_id, generate_sorted
 from training.approach_base import GREEDY, Approach, ApproachOutput, BaselineModels, Decoding
 from training.examples import word_core
 from training.lm_words import WordLM
@@ -41,8 +41,7 @@ def last_word(text: str) -> str:
 
 
 def back_translator_id(config) -> str:
-    return (f"{config.hr_lr_translator}|beams={config.translation_beams}|max_new={config.translation_max_new_tokens}"
-            f"|cap={LENGTH_RATIO}x+{LENGTH_SLACK}")
+    return decoding_id(config.hr_lr_translator, config)
 
 
 def translate_to_hebrew(models: BaselineModels, texts: list[str], batch_size: int = 16) -> list[str]:
