@@ -1,7 +1,7 @@
 """Latency of a Predict request through the running app (gradio_client over HTTP) against the same work called
 directly (AppService.predict + both attention figures: everything the callback does).
 
-    python benchmarks/bench_app.py [--preset demo] [--n 20] [--warmup 3]
+    python -m benchmarks.bench_app [--preset demo] [--n 20] [--warmup 3]
 
 The app runs as its own process (`python app.py`), as it does when deployed; the client and the direct calls run
 in this process, on the same preset and checkpoint, each warmed up first (model loaded, translation cached), and
@@ -23,7 +23,6 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 PREFIX = "ויהי דבר יהוה אל יונה בן אמתי"
 TARGET = 1.3
@@ -60,6 +59,7 @@ def main(argv=None) -> dict:
     from transformers.utils import logging as hf_logging
 
     from tall_app.service import AppService
+    from tall_model import Decoding
 
     hf_logging.disable_progress_bar()
     service = AppService(args.preset)
@@ -83,7 +83,9 @@ def main(argv=None) -> dict:
                 raise SystemExit("the app did not start within 300 s")
             time.sleep(0.5)
         client = Client(url, verbose=False)
-        request = (args.prefix, service.preset, checkpoint, "greedy", 0.7, 50, 0.95, 0, 1, 1, True, 1, 1, True)
+        d = Decoding()
+        request = (args.prefix, service.preset, checkpoint, "greedy", d.temperature, d.top_k, d.top_p, d.seed, 1, 1,
+                   True, 1, 1, True)
 
         def direct():
             out = service.predict(*request[:8])

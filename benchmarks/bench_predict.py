@@ -6,8 +6,8 @@ Both are forced to produce a word of exactly `--pieces` pieces and then evaluate
 deciding that a word has ended takes (the word-end test is switched off and the cap set to pieces + 1, so
 both paths do pieces + 1 decoder evaluations).
 
-    python benchmarks/bench_predict.py                 # tiny and mid presets
-    python benchmarks/bench_predict.py --presets mid --repeats 5
+    python -m benchmarks.bench_predict                 # tiny and mid presets
+    python -m benchmarks.bench_predict --presets mid --repeats 5
 """
 
 from __future__ import annotations
@@ -16,18 +16,15 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
 import tall_model.predict as P  # noqa: E402
-from tall_model import TallModel, preset_config  # noqa: E402
+from tall_model import load, preset_config  # noqa: E402
 
 PREFIX = "ויאמר אלהים יהי אור ויהי אור וירא אלהים את האור כי טוב ויבדל אלהים בין האור ובין"
 
@@ -52,9 +49,9 @@ def timed(fn, repeats: int) -> tuple[float, object]:
 
 def run(preset: str, pieces: int, repeats: int, max_new_tokens: int) -> dict:
     torch.manual_seed(0)
-    config = preset_config(preset).replace(max_word_pieces=pieces + 1,
-                                           translation_max_new_tokens=max_new_tokens)
-    model = TallModel.from_config(config).eval()
+    config = preset_config(preset).changed({"decoding": {"max_word_pieces": pieces + 1,
+                                                         "translation_max_new_tokens": max_new_tokens}})
+    model = load(config)
     ours, r1 = timed(lambda: P.predict(model, PREFIX, num_candidates=0, output_attentions=False), repeats)
     with_extras, _ = timed(lambda: P.predict(model, PREFIX), repeats)
     paper, r2 = timed(lambda: P.predict_uncached(model, PREFIX), repeats)

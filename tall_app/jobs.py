@@ -1,16 +1,19 @@
-"""Training from the app: corpus preview, validated hyper-parameters and one background job at a time.
+"""Training from the app: corpus preview, the Train form turned into a `TrainConfig`, and one background job at a
+time.
 
-The job runs `training.train.train` in a daemon thread with callbacks that record progress; the app polls
-`TrainingJobs.snapshot()` from a timer. Stop asks the trainer to stop at its next step (it leaves a resumable
-`last/` checkpoint); Resume starts the same run again with `resume` set. The model being trained is built by
-the trainer in its thread: the models used for prediction (`models.ModelCache`) are never touched.
+The form's fields are TrainConfig fields, and their defaults are TrainConfig's (`form_defaults`); the preset picks
+the model config (`TrainConfig.model`). The job runs `training.train.train` in a daemon thread with callbacks that
+record progress; the app polls `TrainingJobs.snapshot()` from a timer. Stop asks the trainer to stop at its next step
+(it leaves a resumable `last/` checkpoint); Resume starts the same run again with `resume` set. The model being
+trained is built by the trainer in its thread: the models used for prediction (`models.ModelCache`) are never
+touched. A run writes only to checkpoints/<run name>/, never into a shipped checkpoint (`paths.run_directory`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import sys
+import math
 import threading
 import time
 import traceback
@@ -18,22 +21,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.corpus import Corpus, read_corpus
+from tall_data.corpus import Corpus, read_corpus
+from tall_model.config import preset_config
+from training.train import train
+from training.train_config import TrainConfig
 
-from .paths import CHECKPOINTS_ROOT, run_directory, sanitize_run_name
+from .formatting import esc
+from .paths import CHECKPOINTS_ROOT, RunNameError, check_run_name, run_directory
 
 MAX_UPLOAD_BYTES = 20_000_000  # the app's cap on an uploaded corpus (the CLI allows more)
 IDLE, RUNNING, STOPPING, FINISHED, STOPPED, FAILED = "idle", "running", "stopping", "finished", "stopped", "failed"
 ACTIVE_STATES = (RUNNING, STOPPING)
 MAX_POINTS = 5000  # loss points kept for the plot (older ones are thinned)
+FORM_FIELDS = ("epochs", "lr", "batch_size", "max_sentences", "eval_every", "seed")  # TrainConfig fields on the form
 
 
 class JobBusy(RuntimeError):
     """A training job is already running."""
-
-
-class TrainingUnavailable(RuntimeError):
-    """training/train.py is not in this build."""
 
 
 # --------------------------------------------------------------------------- inputs
@@ -46,69 +50,72 @@ def preview_corpus(path, *, max_sentences: int | None = None, max_bytes: int = M
     return read_corpus(path, strip_marks=strip_marks, max_bytes=max_bytes, max_sentences=max_sentences)
 
 
-@dataclass(frozen=True)
-class TrainParams:
-    run_name: str
-    preset: str = "tiny"
-    epochs: int = 1
-    lr: float = 5e-5
-    batch_size: int = 8
-    max_sentences: int | None = None
-    eval_every: int = 0  # 0: the trainer's default
-    seed: int = 0
+def form_defaults() -> dict:
+    """The Train form's initial values: TrainConfig's own defaults (max sentences None, i.e. all, shows as 0)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name in FORM_FIELDS}
+    defaults["max_sentences"] = defaults["max_sentences"] or 0
+    return defaults
 
 
-def parse_train_params(run_name, preset="tiny", epochs=1, lr=5e-5, batch_size=8, max_sentences=None,
-                       eval_every=0, seed=0) -> TrainParams:
-    """Validated hyper-parameters; ValueError naming the field otherwise. The run name is sanitized."""
-    def integer(value, name, low, high, allow_none=False):
-        if allow_none and value in (None, "", 0):
-            return None
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a whole number, got {value!r}.") from None
-        if number != int(number) or not low <= number <= high:
-            raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}.")
-        return int(number)
-
+def _whole(value, name: str, low: int, high: int) -> int:
     try:
-        rate = float(lr)
-    except (TypeError, ValueError):
-        raise ValueError(f"Learning rate must be a number, got {lr!r}.") from None
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name} must be a whole number, got {value!r}.") from None
+    if not math.isfinite(number) or number != int(number) or not low <= number <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}.")
+    return int(number)
+
+
+def parse_max_sentences(value) -> int | None:
+    """The form's "Max sentences" (empty or 0: all) as TrainConfig.max_sentences."""
+    if value is None or value == "" or value == 0:
+        return None
+    return _whole(value, "Max sentences", 1, 10_000_000)
+
+
+def parse_lr(value) -> float:
+    try:
+        rate = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"Learning rate must be a number, got {value!r}.") from None
     if not 0 < rate <= 1:
-        raise ValueError(f"Learning rate must be in (0, 1], got {lr!r}.")
-    return TrainParams(
-        run_name=sanitize_run_name(run_name), preset=str(preset),
-        epochs=integer(epochs, "Epochs", 1, 100), lr=rate, batch_size=integer(batch_size, "Batch size", 1, 256),
-        max_sentences=integer(max_sentences, "Max sentences", 1, 10_000_000, allow_none=True),
-        eval_every=integer(eval_every or 0, "Evaluate every", 0, 1_000_000), seed=integer(seed, "Seed", 0, 2**31 - 1))
+        raise ValueError(f"Learning rate must be in (0, 1], got {value!r}.")
+    return rate
+
+
+def train_config_from_form(run_name, preset, epochs=None, lr=None, batch_size=None, max_sentences=None,
+                           eval_every=None, seed=None, *, root: Path | None = None,
+                           options: dict | None = None) -> tuple[str, TrainConfig]:
+    """(sanitized run name, the TrainConfig of that run) from the Train form; ValueError naming the field
+    otherwise (RunNameError for an empty or reserved run name). A field left empty (None) keeps TrainConfig's
+    default. The run writes to `root`/<run name>. `options`: more TrainConfig fields set by the app (its
+    translation cache; tests shorten evaluation), where "model" is a partial dict of TallConfig changes made on
+    top of the preset (`TallConfig.changed`)."""
+    name = check_run_name(run_name)
+    defaults = form_defaults()
+
+    def pick(key, value):
+        return defaults[key] if value is None or value == "" else value
+
+    values = {"epochs": _whole(pick("epochs", epochs), "Epochs", 1, 100),
+              "lr": parse_lr(pick("lr", lr)),
+              "batch_size": _whole(pick("batch_size", batch_size), "Batch size", 1, 256),
+              "max_sentences": parse_max_sentences(max_sentences),
+              "eval_every": _whole(pick("eval_every", eval_every), "Evaluate every", 0, 1_000_000),
+              "seed": _whole(pick("seed", seed), "Seed", 0, 2**31 - 1)}
+    options = dict(options or {})
+    model = preset_config(str(preset)).changed(options.pop("model", None) or {})
+    config = TrainConfig(model=model, out=str(run_directory(name, root)), **values, **options)
+    config.validate()
+    return name, config
 
 
 # --------------------------------------------------------------------------- the trainer, seen from the app
 
-def default_runner(params: TrainParams, out_dir: Path, sentences: list[str], data_path: str | None,
-                   resume: bool, callbacks, extra: dict | None = None) -> dict:
-    """Run training.train.train with the app's parameters. `extra`: more TrainConfig fields (the app sets the
-    translation cache; tests shorten evaluation). Fields this trainer does not know are left out."""
-    try:
-        from training import train as train_module
-    except ImportError as err:
-        raise TrainingUnavailable("Training is not available in this build (training/train.py is missing): "
-                                  f"{err}") from err
-    config_cls = train_module.TrainConfig
-    known = {f.name for f in dataclasses.fields(config_cls)}
-    values = {"preset": params.preset, "data": data_path, "epochs": params.epochs, "lr": params.lr,
-              "batch_size": params.batch_size, "max_sentences": params.max_sentences, "seed": params.seed,
-              "out": str(out_dir), "resume": str(out_dir / "last") if resume else None, **(extra or {})}
-    if params.eval_every:
-        values["eval_every"] = params.eval_every
-    if resume:  # a resumed run keeps its saved settings; only these may change
-        allowed = set(getattr(sys.modules.get("training.train_config"), "RESUME_OVERRIDES", ())) or known
-        values = {k: v for k, v in values.items() if k in allowed}
-    config = config_cls(**{k: v for k, v in values.items() if k in known})
-    result = train_module.train(config, callbacks=callbacks, sentences=sentences)
-    return _as_dict(result)
+def default_runner(config: TrainConfig, sentences: list[str], callbacks) -> dict:
+    """Run training.train.train on `config` with the corpus read by the app; the scalars of its result."""
+    return _as_dict(train(config, callbacks=callbacks, sentences=sentences))
 
 
 def _as_dict(result) -> dict:
@@ -216,17 +223,14 @@ class _Recorder:
         return self._jobs._stop.is_set()
 
 
-Runner = Callable[..., dict]  # (params, out_dir, sentences, data_path, resume, callbacks) -> summary
+Runner = Callable[..., dict]  # (config: TrainConfig, sentences, callbacks) -> summary
 
 
 class TrainingJobs:
     """At most one training job per process. `runner` is injectable (tests pass a fake)."""
 
-    def __init__(self, runner: Runner | None = None, root: Path | None = None, extra: dict | None = None):
-        if runner is None:
-            def runner(*args):
-                return default_runner(*args, extra=extra)
-        self.runner = runner
+    def __init__(self, runner: Runner | None = None, root: Path | None = None):
+        self.runner = runner or default_runner
         self.root = Path(root or CHECKPOINTS_ROOT)
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -244,31 +248,43 @@ class TrainingJobs:
         with self._lock:
             return self._thread is not None and self._thread.is_alive()
 
-    def start(self, params: TrainParams, sentences: list[str] | None = None, data_path: str | None = None,
-              *, resume: bool = False) -> JobSnapshot:
-        """Start (or resume) a run in the background. JobBusy if one is running; ValueError for bad input."""
-        out_dir = run_directory(params.run_name, self.root)
+    def run_dir(self, config: TrainConfig) -> Path:
+        """The run directory of `config`: one of this manager's run directories (never a shipped checkpoint nor
+        anything outside the root), else RunNameError."""
+        out_dir = Path(config.out)
+        if run_directory(out_dir.name, self.root).resolve() != out_dir.resolve():
+            raise RunNameError(f"A run from the app writes only to {self.root.name}/<run name>/, not to "
+                               f"{config.out!r}.")
+        return out_dir
+
+    def start(self, config: TrainConfig, sentences: list[str] | None = None, *,
+              resume: bool = False) -> JobSnapshot:
+        """Start (or resume) the run `config` describes in the background (`train_config_from_form`); a resumed
+        run keeps its saved settings except those RESUME_OVERRIDES allows. JobBusy if one is running; ValueError
+        for bad input."""
+        out_dir = self.run_dir(config)
+        name = out_dir.name
         with self._lock:
             if self.is_running():
                 raise JobBusy(f"A training job is already running (run {self._snap.run_name!r}, "
                               f"{self._snap.state}): stop it or wait for it to finish.")
             if resume:
-                if sentences is None and params.run_name in self._corpora:
-                    sentences, data_path = self._corpora[params.run_name]
-                if not (out_dir / "last").is_dir() and not (out_dir / "best").is_dir():
-                    raise ValueError(f"Nothing to resume: run {params.run_name!r} has no checkpoint yet "
-                                     f"(start it first).")
+                if sentences is None and name in self._corpora:
+                    sentences, data = self._corpora[name]
+                    config = dataclasses.replace(config, data=config.data or data)
+                if not (out_dir / "last").is_dir():
+                    raise ValueError(f"Nothing to resume: run {name!r} has no checkpoint yet (start it first).")
+                config = dataclasses.replace(config, resume=str(out_dir / "last"))
             if not sentences:
                 raise ValueError("No sentences to train on: upload a corpus and check its report first.")
-            self._corpora[params.run_name] = (list(sentences), data_path)
+            self._corpora[name] = (list(sentences), config.data)
             self._stop.clear()
-            steps, evals = (self._previous_points(params.run_name, out_dir) if resume else ([], []))
-            self._snap = JobSnapshot(state=RUNNING, run_name=params.run_name, preset=params.preset,
-                                     out_dir=str(out_dir), started=time.time(), resumed=resume, steps=steps,
-                                     evals=evals, message="resuming…" if resume else "starting…",
-                                     version=self._snap.version + 1)
-            self._thread = threading.Thread(target=self._run, name=f"tall-train-{params.run_name}",
-                                            args=(params, out_dir, list(sentences), data_path, resume), daemon=True)
+            steps, evals = (self._previous_points(name, out_dir) if resume else ([], []))
+            self._snap = JobSnapshot(state=RUNNING, run_name=name, preset=config.model.preset, out_dir=str(out_dir),
+                                     started=time.time(), resumed=resume, steps=steps, evals=evals,
+                                     message="resuming…" if resume else "starting…", version=self._snap.version + 1)
+            self._thread = threading.Thread(target=self._run, name=f"tall-train-{name}",
+                                            args=(config, list(sentences)), daemon=True)
             self._thread.start()
             return self.snapshot()
 
@@ -288,10 +304,10 @@ class TrainingJobs:
                  if isinstance(r.get("dev_accuracy"), (int, float))]
         return steps, evals
 
-    def _run(self, params, out_dir, sentences, data_path, resume) -> None:
-        recorder = _Recorder(self)
+    def _run(self, config: TrainConfig, sentences: list[str]) -> None:
+        recorder, out_dir = _Recorder(self), Path(config.out)
         try:
-            summary = self.runner(params, out_dir, sentences, data_path, resume, recorder)
+            summary = self.runner(config, sentences, recorder)
             with self._lock:
                 self._snap.summary.update(summary or {})
                 stopped = bool(self._snap.summary.get("stopped", self._stop.is_set()))
@@ -336,8 +352,6 @@ class TrainingJobs:
 # --------------------------------------------------------------------------- display
 
 def progress_html(snap: JobSnapshot) -> str:
-    from .formatting import esc
-
     pct = 100 * snap.fraction
     colors = {RUNNING: "#4f6bed", STOPPING: "#a15c00", FINISHED: "#1f7a3d", STOPPED: "#a15c00", FAILED: "#b42318",
               IDLE: "#8a94a6"}

@@ -1,8 +1,10 @@
 """The models the Predict and Compare tabs use, loaded once and kept.
 
-Backbones are cached per (he→en, LLM, en→he) triple, so switching between checkpoints of one preset only builds
-the small trainable parts and loads their tensors. Each loaded model keeps its he→en translations (the frozen
-translation depends only on the prefix). A model being trained lives in the training thread and never here.
+Every model comes from `tall_model.load`, with this cache as its backbones provider: backbones are cached by the
+content fingerprints of the three folders a config names (`config_fingerprints`), so switching between checkpoints
+of one preset only builds the small trainable parts and loads their tensors, however the folders are spelled. Each
+loaded model keeps its he→en translations (the frozen translation depends only on the prefix). A model being
+trained lives in the training thread and never here.
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
+from tall_model import Decoding, TallModel, load
+from tall_model.backbones import config_fingerprints, load_backbones
+from tall_model.checkpoint import CheckpointError, checkpoint_config, read_checkpoint_config
+from tall_model.config import TallConfig, demo_dir, preset_config
+from tall_model.translate import translate
 
-from tall_model.checkpoint import CheckpointError, from_pretrained, read_checkpoint_config
-from tall_model.config import REPO_ROOT, demo_dir, preset_config
-from tall_model.model import TallModel
-
-from .paths import CHECKPOINTS_ROOT, resolve_checkpoint
+from .paths import CHECKPOINTS_ROOT, CheckpointInfo, resolve_checkpoint
 
 APP_PRESETS = ("demo", "tiny", "tiny-qwen", "mid")  # the presets that work offline (local backbones)
 NO_CHECKPOINT = "(none: untrained adapters)"
 TRANSLATION_CACHE_SIZE = 512
+INIT_SEED = 0  # untrained adapters are initialised from this seed, so "untrained" is the same model every time
 
 
 def demo_available(directory: Path | None = None) -> bool:
@@ -38,7 +41,7 @@ def choose_preset(requested: str, demo_directory: Path | None = None) -> tuple[s
     if requested == "demo" and not demo_available(demo_directory):
         return "tiny", ("The demo model (checkpoints/demo/tall) is not built yet, so the app uses the **tiny** "
                         "preset: random weights, so its predictions are noise. Build the demo with "
-                        "`python -m training.build_demo`, or train adapters in the Train tab.")
+                        "`python -m demo_build`, or train adapters in the Train tab.")
     return requested, ""
 
 
@@ -46,15 +49,18 @@ def available_presets() -> list[str]:
     return [p for p in APP_PRESETS if p != "demo" or demo_available()]
 
 
-def _resolved(name: str) -> str:
-    for candidate in (Path(name).expanduser(), REPO_ROOT / name):
-        if candidate.is_dir():
-            return str(candidate.resolve())
-    return name
+def backbone_key(config: TallConfig) -> tuple:
+    """What identifies a config's backbones: the content fingerprints of their three folders."""
+    return tuple(sorted(config_fingerprints(config).items()))
 
 
-def backbone_key(config) -> tuple[str, str, str]:
-    return (_resolved(config.lr_hr_translator), _resolved(config.llm), _resolved(config.hr_lr_translator))
+def _same_backbones(meta: dict, saved: TallConfig, config: TallConfig) -> bool:
+    """A checkpoint of another preset (or a custom one) still fits when its backbones have the same content."""
+    try:
+        theirs = tuple(sorted((meta.get("backbone_fingerprints") or config_fingerprints(saved)).items()))
+        return theirs == backbone_key(config)
+    except OSError:  # its backbones are not here at all
+        return False
 
 
 @dataclass
@@ -68,8 +74,6 @@ class LoadedModel:
 
     def translation(self, prefix_used: str) -> str:
         """The he→en translation of an (already fitted) prefix, translated once."""
-        from tall_model.translate import translate
-
         with self.lock:
             if prefix_used in self.translations:
                 self.translations.move_to_end(prefix_used)
@@ -82,41 +86,59 @@ class LoadedModel:
         return english
 
 
+class _OnceCache:
+    """A thread-safe LRU table whose values are built at most once at a time per key: a second request for a
+    key being built waits for the first instead of building it again."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.RLock()
+        self._building: dict = {}
+
+    def get(self, key, build):
+        while True:
+            with self.lock:
+                if key in self.items:
+                    self.items.move_to_end(key)
+                    return self.items[key]
+                event = self._building.get(key)
+                if event is None:
+                    event = self._building[key] = threading.Event()
+                    break
+            event.wait()  # another thread is building it: use its result (or build it ourselves if it failed)
+        try:
+            value = build()
+            with self.lock:
+                self.items[key] = value
+                while len(self.items) > self.size:
+                    self.items.popitem(last=False)
+            return value
+        finally:
+            with self.lock:
+                self._building.pop(key, None)
+            event.set()
+
+
 class ModelCache:
     """Thread-safe cache of loaded models keyed by (preset, checkpoint name, checkpoint mtime).
 
-    `overrides` are decoding settings applied to every model (tests shorten translations with them)."""
+    `overrides`: Decoding fields applied to every model on top of its own decoding (tests shorten translations)."""
 
     def __init__(self, root: Path | None = None, overrides: dict | None = None, max_models: int = 4,
                  max_backbones: int = 2):
         self.root = Path(root or CHECKPOINTS_ROOT)
         self.overrides = dict(overrides or {})
-        self.max_models, self.max_backbones = max_models, max_backbones
-        self._models: OrderedDict = OrderedDict()
-        self._backbones: OrderedDict = OrderedDict()
-        self._lock = threading.RLock()
-        self._loading: dict = {}
+        Decoding.from_dict(self.overrides)  # unknown or invalid fields fail here, not at the first request
+        self._models = _OnceCache(max_models)
+        self._backbones = _OnceCache(max_backbones)
 
-    def _backbones_for(self, config):
-        from tall_model.backbones import load_backbones
+    def backbones_for(self, config: TallConfig):
+        """The loaded backbones a config names (the `backbones` provider handed to `tall_model.load`)."""
+        return self._backbones.get(backbone_key(config), lambda: load_backbones(config))
 
-        key = backbone_key(config)
-        with self._lock:
-            if key in self._backbones:
-                self._backbones.move_to_end(key)
-                return self._backbones[key]
-        backbones = load_backbones(config)
-        with self._lock:
-            self._backbones[key] = backbones
-            while len(self._backbones) > self.max_backbones:
-                self._backbones.popitem(last=False)
-        return backbones
-
-    def _key(self, preset: str, checkpoint: str | None):
-        if checkpoint:
-            info = resolve_checkpoint(checkpoint, self.root)
-            return (preset, info.name, info.mtime), info
-        return (preset, None, 0.0), None
+    def _decoding(self, config: TallConfig) -> Decoding:
+        return Decoding.from_dict(self.overrides, base=config.decoding)
 
     def get(self, preset: str, checkpoint: str | None = None) -> LoadedModel:
         """The model for a preset (untrained adapters) or for a listed checkpoint on that preset.
@@ -126,60 +148,33 @@ class ModelCache:
             raise ValueError(f"Unknown preset {preset!r}; choose one of {', '.join(APP_PRESETS)}.")
         if checkpoint in ("", NO_CHECKPOINT):
             checkpoint = None
-        key, info = self._key(preset, checkpoint)
-        with self._lock:
-            if key in self._models:
-                self._models.move_to_end(key)
-                return self._models[key]
-            event = self._loading.get(key)
-            owner = event is None
-            if owner:
-                event = self._loading[key] = threading.Event()
-        if not owner:  # another request is loading the same model: wait for it
-            event.wait()
-            with self._lock:
-                if key in self._models:
-                    return self._models[key]
-            return self.get(preset, checkpoint)
-        try:
-            loaded = self._load(preset, info)
-            with self._lock:
-                self._models[key] = loaded
-                while len(self._models) > self.max_models:
-                    self._models.popitem(last=False)
-            return loaded
-        finally:
-            with self._lock:
-                self._loading.pop(key, None)
-            event.set()
+        info = resolve_checkpoint(checkpoint, self.root) if checkpoint else None
+        key = (preset, info.name, info.mtime) if info else (preset, None, 0.0)
+        return self._models.get(key, lambda: self._load(preset, info))
 
-    def _load(self, preset: str, info) -> LoadedModel:
+    def _load(self, preset: str, info: CheckpointInfo | None) -> LoadedModel:
         if preset == "demo" and not demo_available():
             raise ValueError("The demo model (checkpoints/demo/) is not built yet; choose the tiny preset.")
-        config = preset_config(preset).replace(**self.overrides)
+        config = preset_config(preset)
         if info is None:
-            backbones = self._backbones_for(config)
-            with torch.random.fork_rng(devices=[]):  # seeded init without disturbing a training thread's RNG
-                torch.manual_seed(config.seed)
-                model = TallModel(config, backbones).eval()
-            return LoadedModel(model, f"preset {preset} with untrained adapters (seed {config.seed})", preset, None)
-        meta = read_checkpoint_config(info.path)
-        saved = meta.get("config") or {}
-        theirs = tuple(_resolved(str(saved.get(k, ""))) for k in ("lr_hr_translator", "llm", "hr_lr_translator"))
-        if theirs != backbone_key(config):
+            model = load(config, backbones=self.backbones_for, decoding=self._decoding(config), seed=INIT_SEED)
+            return LoadedModel(model, f"preset {preset} with untrained adapters (seed {INIT_SEED})", preset, None)
+        meta = read_checkpoint_config(info.path)  # read once: for the preset check and the decoding to start from
+        saved = checkpoint_config(info.path, meta)
+        if saved.preset != preset and not _same_backbones(meta, saved, config):
             raise CheckpointError(
-                f"The checkpoint {info.name!r} was trained on preset {saved.get('preset', 'custom')!r} "
-                f"(other backbones), but the selected preset is {preset!r}. Select preset "
-                f"{saved.get('preset', 'custom')!r} to use it, or choose another checkpoint.")
-        backbones = self._backbones_for(config)
-        model = from_pretrained(info.path, backbones=backbones, **self.overrides)
+                f"The checkpoint {info.name!r} was trained on preset {saved.preset!r} (other backbones), but the "
+                f"selected preset is {preset!r}. Select preset {saved.preset!r} to use it, or choose another "
+                "checkpoint.")
+        # On its own preset, load() compares the content fingerprints and names both sides on a mismatch.
+        model = load(info.path, backbones=self.backbones_for, decoding=self._decoding(saved))
         return LoadedModel(model, f"adapters {info.name} on preset {preset}", preset, info.name)
 
     def evict_checkpoint(self, name: str) -> None:
-        with self._lock:
-            for key in [k for k in self._models if k[1] == name]:
-                del self._models[key]
+        with self._models.lock:
+            for key in [k for k in self._models.items if k[1] == name]:
+                del self._models.items[key]
 
     def loaded_keys(self) -> list[tuple]:
-        with self._lock:
-            return list(self._models)
+        with self._models.lock:
+            return list(self._models.items)

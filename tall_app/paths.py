@@ -2,7 +2,8 @@
 
 A user never gives a path: the Predict selector lists what `list_checkpoints` found, and `resolve_checkpoint`
 maps a listed name back to its directory (refusing anything else, `..` included). Run names for training are
-sanitized to letters, digits, `-` and `_`.
+sanitized to letters, digits, `-` and `_`, and may not name a shipped checkpoint folder (SHIPPED_CHECKPOINTS): the
+app never writes inside one.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MAX_DEPTH = 3
 ADAPTER_FORMAT = "tall-adapters"
 BASELINE_FORMAT = "tall-baseline-adapter"
+# Top-level folders of checkpoints/ that the repository ships (git tracks them; a test keeps this list complete).
+# A run may not be called like one of them, so training can never write into a shipped model.
+SHIPPED_CHECKPOINTS = ("demo",)
 
 
-class NameError_(ValueError):
+class RunNameError(ValueError):
     """A run or checkpoint name that is not allowed."""
 
 
@@ -33,16 +37,17 @@ def sanitize_run_name(raw: str | None, *, default: str = "") -> str:
     """A safe run name: letters, digits, `-` and `_`, at most 64 characters, starting with a letter or digit.
 
     Other characters (spaces, dots, slashes, Hebrew …) become `-`; runs of separators collapse; `..` and path
-    separators can therefore never survive. Raises NameError_ if nothing usable is left and there is no default."""
+    separators can therefore never survive. Raises RunNameError if nothing usable is left and there is no default.
+    A shipped checkpoint's name passes here: `check_run_name` refuses it."""
     text = str(raw or "").strip()
     text = re.sub(r"[^A-Za-z0-9_-]+", "-", text)
     text = re.sub(r"-{2,}", "-", text).strip("-_")[:64].strip("-_")
     if not text:
         if default:
             return default
-        raise NameError_("The run name is empty: use letters, digits, '-' or '_' (e.g. my-run-1).")
+        raise RunNameError("The run name is empty: use letters, digits, '-' or '_' (e.g. my-run-1).")
     if not _RUN_NAME.match(text):  # cannot happen after the substitutions; kept as a guard
-        raise NameError_(f"The run name {raw!r} is not allowed.")
+        raise RunNameError(f"The run name {raw!r} is not allowed.")
     return text
 
 
@@ -121,11 +126,11 @@ def list_checkpoints(root: Path | None = None) -> list[CheckpointInfo]:
 def resolve_checkpoint(name: str, root: Path | None = None) -> CheckpointInfo:
     """The listed checkpoint called `name`; ValueError for anything that is not listed (never a raw path)."""
     if not is_safe_name(name):
-        raise NameError_(f"{str(name)[:80]!r} is not a checkpoint name (choose one from the list).")
+        raise RunNameError(f"{str(name)[:80]!r} is not a checkpoint name (choose one from the list).")
     for info in list_checkpoints(root):
         if info.name == name:
             return info
-    raise NameError_(f"No checkpoint named {name!r} under {Path(root or CHECKPOINTS_ROOT).name}/ "
+    raise RunNameError(f"No checkpoint named {name!r} under {Path(root or CHECKPOINTS_ROOT).name}/ "
                      "(it may have been removed; refresh the list).")
 
 
@@ -142,13 +147,33 @@ def list_baseline_adapters(root: Path | None = None) -> dict[str, list[Path]]:
     return out
 
 
+def shipped_folder(name: str) -> str | None:
+    """The shipped checkpoint folder `name` is (or, on a case-insensitive file system, would be), else None."""
+    return next((s for s in SHIPPED_CHECKPOINTS if s.lower() == str(name).strip().lower()), None)
+
+
+def is_shipped(name: str) -> bool:
+    return shipped_folder(name) is not None
+
+
+def check_run_name(raw: str | None) -> str:
+    """The sanitized run name; RunNameError for an empty name or one reserved by a shipped checkpoint."""
+    safe = sanitize_run_name(raw)
+    shipped = shipped_folder(safe)
+    if shipped:
+        raise RunNameError(f"The run name {safe!r} is reserved: checkpoints/{shipped}/ holds a model shipped with "
+                           "the app, which training never overwrites. Choose another run name (e.g. my-run-1).")
+    return safe
+
+
 def run_directory(name: str, root: Path | None = None) -> Path:
-    """Where a training run called `name` (sanitized) writes: root/name, guaranteed inside root."""
-    safe = sanitize_run_name(name)
+    """Where a training run called `name` (sanitized) writes: root/name, guaranteed inside root and never a shipped
+    checkpoint folder (RunNameError)."""
+    safe = check_run_name(name)
     root = Path(root or CHECKPOINTS_ROOT)
     path = root / safe
     if not _within(path, root):
-        raise NameError_(f"The run name {name!r} would leave {root.name}/.")
+        raise RunNameError(f"The run name {name!r} would leave {root.name}/.")
     return path
 
 
@@ -158,7 +183,7 @@ def zip_checkpoint(directory: Path, out_dir: Path | None = None, root: Path | No
     directory = Path(directory)
     root = Path(root or CHECKPOINTS_ROOT)
     if not directory.is_dir() or not _within(directory, root):
-        raise NameError_(f"Nothing to download at {directory.name!r}.")
+        raise RunNameError(f"Nothing to download at {directory.name!r}.")
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix="tall-zip-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="tall-zip-src-"))
@@ -173,7 +198,7 @@ def zip_checkpoint(directory: Path, out_dir: Path | None = None, root: Path | No
 
 
 def find_results(checkpoint: Path, roots=RESULTS_ROOTS) -> tuple[Path, dict] | None:
-    """The newest evaluation results JSON (training.evaluate's metrics.json: it has "rows") of a checkpoint:
+    """The newest evaluation results JSON (evaluation.evaluate's metrics.json: it has "rows") of a checkpoint:
     one inside the checkpoint or its run directory, else one under runs/ or results/ whose TALL model names
     this checkpoint. None if there is none."""
     checkpoint = Path(checkpoint).resolve()

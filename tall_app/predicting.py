@@ -9,58 +9,47 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from tall_model import Decoding
 from tall_model.predict import Prediction, fit_prefix, predict
 from tall_model.text import validate_prefix
 
 from .figures import attention_figure, candidate_figure, empty_figure
 from .formatting import pieces_rows, pipeline_html, word_html
 
-GREEDY, SAMPLE = "greedy", "sample"
+GREEDY_MODE, SAMPLING_MODE = "greedy", "sampling"  # the Decoding radio's choices
 MAX_PREFIX_CHARS = 2000  # longer text is refused before it reaches the tokenizers
+SAMPLING_FIELDS = ("sample", "temperature", "top_k", "top_p", "seed")  # what the Predict tab's controls choose
+DEFAULT_DECODING = Decoding()  # the controls start from tall_model's defaults (written once, in Decoding)
 
 
-@dataclass(frozen=True)
-class DecodingChoice:
-    sample: bool = False
-    temperature: float = 0.7
-    top_k: int = 50
-    top_p: float = 0.95
-    seed: int = 0
-
-    def kwargs(self) -> dict:
-        if not self.sample:
-            return {"sample": False}
-        return {"sample": True, "temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p,
-                "seed": self.seed}
-
-    def describe(self) -> str:
-        if not self.sample:
-            return "greedy"
-        return (f"sampling: temperature {self.temperature:g}, top-k {self.top_k}, top-p {self.top_p:g}, "
-                f"seed {self.seed}")
+def _number(value, name: str, kind):
+    try:
+        out = kind(float(value))
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name} must be a number, got {value!r}.") from None
+    if isinstance(out, float) and not math.isfinite(out):
+        raise ValueError(f"{name} must be a finite number.")
+    return out
 
 
-def parse_decoding(mode, temperature=0.7, top_k=50, top_p=0.95, seed=0) -> DecodingChoice:
-    """Validated decoding settings from the UI's controls; ValueError with a message for the user."""
-    mode = str(mode or GREEDY).lower()
+def parse_decoding(mode, temperature=None, top_k=None, top_p=None, seed=None, *,
+                   base: Decoding | None = None) -> Decoding:
+    """A validated Decoding from the UI's controls, on top of `base` (default `Decoding()`); a control left empty
+    (None) keeps the base's value. ValueError with a message naming the control otherwise."""
+    base = base or DEFAULT_DECODING
+    mode = str(mode or GREEDY_MODE).lower()
     if mode.startswith("greedy"):
-        return DecodingChoice(False)
+        return base.greedy()
     if not mode.startswith("sampl"):
         raise ValueError(f"Decoding must be greedy or sampling, got {mode!r}.")
 
-    def number(value, name, kind):
-        try:
-            out = kind(float(value))
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number, got {value!r}.") from None
-        if isinstance(out, float) and not math.isfinite(out):
-            raise ValueError(f"{name} must be a finite number.")
-        return out
+    def given(value, default):
+        return default if value is None or value == "" else value
 
-    temperature = number(temperature, "Temperature", float)
-    top_k = number(top_k, "Top-k", int)
-    top_p = number(top_p, "Top-p", float)
-    seed = number(seed if seed not in (None, "") else 0, "Seed", int)
+    temperature = _number(given(temperature, base.temperature), "Temperature", float)
+    top_k = _number(given(top_k, base.top_k), "Top-k", int)
+    top_p = _number(given(top_p, base.top_p), "Top-p", float)
+    seed = _number(given(seed, base.seed), "Seed", int)
     if temperature <= 0:
         raise ValueError(f"Temperature must be greater than 0, got {temperature:g}.")
     if top_k < 0:
@@ -69,7 +58,12 @@ def parse_decoding(mode, temperature=0.7, top_k=50, top_p=0.95, seed=0) -> Decod
         raise ValueError(f"Top-p must be in (0, 1], got {top_p:g}.")
     if not 0 <= seed < 2**63:
         raise ValueError(f"Seed must be a non-negative integer, got {seed}.")
-    return DecodingChoice(True, temperature, top_k, top_p, seed)
+    return base.replace(sample=True, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+
+
+def for_model(choice: Decoding, model) -> Decoding:
+    """The model's own decoding (its translation settings and word length) with the sampling `choice` of the UI."""
+    return model.config.decoding.replace(**{name: getattr(choice, name) for name in SAMPLING_FIELDS})
 
 
 def check_prefix(text) -> str:
@@ -80,14 +74,15 @@ def check_prefix(text) -> str:
     return validate_prefix(text)
 
 
-def run_prediction(loaded, prefix, decoding: DecodingChoice, num_candidates: int = 5) -> Prediction:
-    """Predict the next word of `prefix` with a `models.LoadedModel` (translations cached per model)."""
+def run_prediction(loaded, prefix, decoding: Decoding, num_candidates: int = 5) -> Prediction:
+    """Predict the next word of `prefix` with a `models.LoadedModel` (translations cached per model). `decoding`
+    chooses greedy or sampling; the translation settings stay the model's (`for_model`)."""
     text = check_prefix(prefix)
     model = loaded.model
     used, _ = fit_prefix(model, text)
     translation = loaded.translation(used)
-    return predict(model, text, translations=[translation], num_candidates=num_candidates,
-                   output_attentions=True, **decoding.kwargs())
+    return predict(model, text, decoding=for_model(decoding, model), translations=[translation],
+                   num_candidates=num_candidates, output_attentions=True)
 
 
 # --------------------------------------------------------------------------- rendering a stored prediction

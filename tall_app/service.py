@@ -1,18 +1,23 @@
 """Everything the app's callbacks do, as plain methods (no Gradio): one `AppService` per app.
 
-`app.py` only maps these methods onto components and turns a ValueError into a message box; the methods are
-unit-tested on their own and the benchmark calls `AppService.predict` directly to measure the server's overhead.
+The tab modules (tall_app/tab_*.py) only map these methods onto components and turn a ValueError into a message
+box; the methods are unit-tested on their own and the benchmark calls `AppService.predict` directly to measure the
+server's overhead. The Train form and its API call share one method, `train_start`, which refuses a run name
+reserved by a shipped checkpoint.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from tall_model.config import REPO_ROOT
 
+from .compare import Comparison, compare, results_table
 from .examples import example_prefixes
-from .jobs import MAX_UPLOAD_BYTES, TrainingJobs, parse_train_params, preview_corpus
+from .formatting import report_markdown
+from .jobs import MAX_UPLOAD_BYTES, TrainingJobs, parse_max_sentences, preview_corpus, train_config_from_form
 from .models import NO_CHECKPOINT, ModelCache, available_presets, choose_preset
 from .paths import CHECKPOINTS_ROOT, list_checkpoints, resolve_checkpoint, run_directory, zip_checkpoint
 from .predicting import attention_shape, parse_decoding, render_attention, render_prediction, run_prediction
@@ -46,13 +51,15 @@ class AppService:
     def __init__(self, preset: str = "demo", *, root: Path | None = None, overrides: dict | None = None,
                  runner=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, demo_directory: Path | None = None,
                  train_options: dict | None = None):
-        """`overrides`: decoding settings for every loaded model; `train_options`: extra TrainConfig fields for
-        runs started from the app (default: the shared translation cache in .cache/)."""
+        """`overrides`: Decoding fields for every loaded model; `train_options`: more TrainConfig fields for runs
+        started from the app ("model": a partial dict of TallConfig changes; default: the shared translation cache
+        in .cache/); `runner`: what runs a TrainConfig (default training.train.train)."""
         self.root = Path(root or CHECKPOINTS_ROOT)
         self.preset, self.notice = choose_preset(preset, demo_directory)
         self.cache = ModelCache(self.root, overrides)
-        options = {"translation_cache": str(REPO_ROOT / ".cache" / "translations.sqlite"), **(train_options or {})}
-        self.jobs = TrainingJobs(runner, self.root, options)
+        self.train_options = {"translation_cache": str(REPO_ROOT / ".cache" / "translations.sqlite"),
+                              **(train_options or {})}
+        self.jobs = TrainingJobs(runner, self.root)
         self.max_upload_bytes = max_upload_bytes
         self.examples, self.examples_source = example_prefixes(demo_directory)
 
@@ -86,8 +93,9 @@ class AppService:
 
     # ------------------------------------------------------------------ predict
 
-    def predict(self, prefix, preset, checkpoint, mode="greedy", temperature=0.7, top_k=50, top_p=0.95,
-                seed=0) -> PredictOutcome:
+    def predict(self, prefix, preset, checkpoint, mode="greedy", temperature=None, top_k=None, top_p=None,
+                seed=None) -> PredictOutcome:
+        """One prediction; a decoding control left as None keeps tall_model's default (`Decoding()`)."""
         decoding = parse_decoding(mode, temperature, top_k, top_p, seed)
         loaded = self.cache.get(preset, checkpoint)
         pred = run_prediction(loaded, prefix, decoding)
@@ -101,46 +109,47 @@ class AppService:
 
     # ------------------------------------------------------------------ compare
 
-    def compare(self, prefix, preset, checkpoint, mode="greedy", temperature=0.7, top_k=50, top_p=0.95, seed=0):
-        from .compare import compare
-
+    def compare(self, prefix, preset, checkpoint, mode="greedy", temperature=None, top_k=None, top_p=None,
+                seed=None) -> Comparison:
         decoding = parse_decoding(mode, temperature, top_k, top_p, seed)
         return compare(self.cache.get(preset, checkpoint), prefix, decoding, root=self.root)
 
     def results(self, checkpoint):
-        from .compare import results_table
-
         return results_table(self.checkpoint_path(checkpoint))
 
     # ------------------------------------------------------------------ train
 
     def check_corpus(self, path, max_sentences=None):
         """(corpus, report markdown); CorpusError / ValueError for a bad file."""
-        from .formatting import report_markdown
-
-        cap = parse_train_params("x", max_sentences=max_sentences).max_sentences
-        corpus = preview_corpus(path, max_sentences=cap, max_bytes=self.max_upload_bytes)
+        corpus = preview_corpus(path, max_sentences=parse_max_sentences(max_sentences),
+                                max_bytes=self.max_upload_bytes)
         return corpus, report_markdown(corpus.report)
 
-    def train_start(self, path, run_name, preset, epochs, lr, batch_size, max_sentences, eval_every=0, seed=0,
-                    *, resume: bool = False):
-        params = parse_train_params(run_name, preset, epochs, lr, batch_size, max_sentences, eval_every, seed)
-        if params.preset not in self.presets():
-            raise ValueError(f"Preset {params.preset!r} is not available here; choose one of "
-                             f"{', '.join(self.presets())}.")
+    def train_config(self, run_name, preset, epochs=None, lr=None, batch_size=None, max_sentences=None,
+                     eval_every=None, seed=None):
+        """(run name, TrainConfig) of the Train form, for a preset this app offers; ValueError otherwise (a run
+        name reserved by a shipped checkpoint included)."""
+        if str(preset) not in self.presets():
+            raise ValueError(f"Preset {preset!r} is not available here; choose one of {', '.join(self.presets())}.")
+        return train_config_from_form(run_name, preset, epochs, lr, batch_size, max_sentences, eval_every, seed,
+                                      root=self.root, options=self.train_options)
+
+    def train_start(self, path, run_name, preset, epochs=None, lr=None, batch_size=None, max_sentences=None,
+                    eval_every=None, seed=None, *, resume: bool = False):
+        """Start (or resume) a run from the Train form: the one plain function behind the form and the API."""
+        name, config = self.train_config(run_name, preset, epochs, lr, batch_size, max_sentences, eval_every, seed)
         if self.jobs.is_running():  # say so before reading the corpus again
-            return self.jobs.start(params, None, None, resume=resume)
-        out_dir = run_directory(params.run_name, self.root)
-        if not resume and (out_dir / "last").exists():
-            raise ValueError(f"Run {params.run_name!r} already exists (checkpoints/{params.run_name}): press Resume "
-                             "to continue it, or choose another run name.")
-        sentences, data_path = None, None
+            return self.jobs.start(config, None, resume=resume)
+        if not resume and (Path(config.out) / "last").exists():
+            raise ValueError(f"Run {name!r} already exists (checkpoints/{name}): press Resume to continue it, or "
+                             "choose another run name.")
+        sentences = None
         if path:
-            corpus, _ = self.check_corpus(path, params.max_sentences)
-            sentences, data_path = corpus.sentences, str(path)
+            corpus, _ = self.check_corpus(path, config.max_sentences)
+            sentences, config = corpus.sentences, dataclasses.replace(config, data=str(path))
         elif not resume:
             raise ValueError("No corpus file: upload a .txt, .csv, .tsv or .jsonl file of Hebrew sentences.")
-        return self.jobs.start(params, sentences, data_path, resume=resume)
+        return self.jobs.start(config, sentences, resume=resume)
 
     def train_stop(self):
         return self.jobs.stop()

@@ -11,7 +11,13 @@ import argparse
 import json
 import sys
 
-from .config import PRESETS
+from transformers.utils import logging as hf_logging
+
+from .config import PRESETS, preset_config
+from .decoding import Decoding
+from .load import load
+from .params import meta_model, parameter_report
+from .predict import predict
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -21,10 +27,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--preset", default="demo", choices=PRESETS)
     p.add_argument("--checkpoint", help="adapter checkpoint directory (default: the preset's shipped one)")
     p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    p.add_argument("--temperature", type=float)
-    p.add_argument("--top-k", type=int)
-    p.add_argument("--top-p", type=float)
-    p.add_argument("--seed", type=int)
+    defaults = Decoding()
+    p.add_argument("--temperature", type=float, help=f"default {defaults.temperature}")
+    p.add_argument("--top-k", type=int, help=f"default {defaults.top_k}")
+    p.add_argument("--top-p", type=float, help=f"default {defaults.top_p}")
+    p.add_argument("--seed", type=int, help=f"sampling seed, default {defaults.seed}")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--dtype", default=None, help="of the frozen backbones: fp32 (default), bf16 or fp16")
     p.add_argument("--translation", help="use this English translation instead of translating the prefix")
     p.add_argument("--params", action="store_true", help="print the trainable-parameter report")
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
@@ -34,32 +43,27 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.params and not args.prefix and not args.checkpoint:
-        from .config import preset_config
-        from .params import meta_model, parameter_report
-
         print(parameter_report(meta_model(preset_config(args.preset))))
         return 0
     if not args.prefix:
         print("error: give a Hebrew prefix, e.g. python -m tall_model \"בראשית ברא אלהים את\"", file=sys.stderr)
         return 2
-    from transformers.utils import logging as hf_logging
-
-    from .loading import load_model
-    from .predict import predict
-
     hf_logging.disable_progress_bar()
 
-    model, description = load_model(args.preset, args.checkpoint)
-    print(f"# {description}", file=sys.stderr)
+    try:
+        model = load(args.checkpoint or args.preset, device=args.device, dtype=args.dtype)
+    except (OSError, ValueError) as err:  # a missing backbone, a bad checkpoint, no CUDA: one line, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"# {model.source}", file=sys.stderr)
+    changes = {k: v for k, v in (("temperature", args.temperature), ("top_k", args.top_k), ("top_p", args.top_p),
+                                 ("seed", args.seed)) if v is not None}
+    decoding = model.config.decoding.replace(sample=args.sample, **changes)
     if args.params:
-        from .params import parameter_report
-
         print(parameter_report(model), file=sys.stderr)
     for prefix in args.prefix:
         try:
-            r = predict(model, prefix, translations=args.translation, sample=args.sample, seed=args.seed,
-                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                        output_attentions=False)
+            r = predict(model, prefix, decoding=decoding, translations=args.translation, output_attentions=False)
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

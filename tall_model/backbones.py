@@ -7,15 +7,17 @@ A missing model fails at once with a message that names it and says how to provi
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub import try_to_load_from_cache
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, MarianMTModel, PreTrainedModel
 
 from .config import REPO_ROOT, TallConfig
+from .fingerprint import fingerprint
 from .known_configs import KNOWN_CONFIGS
 
 ROLES = {
@@ -40,6 +42,11 @@ class Backbones:
     lr_hr_tokenizer: Any = None
     llm_tokenizer: Any = None
     hr_lr_tokenizer: Any = None
+    folders: dict[str, Path] = field(default_factory=dict)  # role → the folder each was loaded from
+
+    def fingerprints(self) -> dict[str, str]:
+        """role → content fingerprint (tall_model.fingerprint): what the translation cache and checkpoints key on."""
+        return {role: fingerprint(folder) for role, folder in self.folders.items()}
 
     def dims(self) -> dict:
         """What a checkpoint's trainable tensors were fitted to; compared on load. Sizes and parameter
@@ -96,8 +103,6 @@ def resolve_source(role: str, name: str) -> tuple[str, bool]:
         return str(local), True
     if _looks_like_path(name):
         raise _missing(role, name, "no such local directory")
-    from huggingface_hub import try_to_load_from_cache
-
     cached = try_to_load_from_cache(name, "config.json")
     if isinstance(cached, str):
         return name, True
@@ -112,6 +117,22 @@ def _load(role: str, name: str, loader, **kwargs):
         return loader(source, local_files_only=local_only, **kwargs)
     except (OSError, TypeError, ValueError) as err:  # what transformers raises for missing/partial files
         raise _missing(role, name, f"loading failed ({type(err).__name__}: {err})") from err
+
+
+def model_folder(role: str, name: str) -> Path:
+    """The folder a backbone's files are in: the local directory, or its snapshot in the Hugging Face cache."""
+    local = resolve_local(name)
+    if local is not None:
+        return local.resolve()
+    cached = try_to_load_from_cache(name, "config.json")
+    if not isinstance(cached, str):
+        raise _missing(role, name, "it is not in the local Hugging Face cache")
+    return Path(cached).parent
+
+
+def config_fingerprints(config: TallConfig) -> dict[str, str]:
+    """role → content fingerprint of the backbones a config names, without loading them."""
+    return {role: fingerprint(model_folder(role, getattr(config, role))) for role in ROLES}
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -136,6 +157,7 @@ def load_backbones(config: TallConfig, dtype: torch.dtype | None = None) -> Back
         lr_hr_tokenizer=_load("lr_hr_translator", config.lr_hr_translator, AutoTokenizer.from_pretrained),
         llm_tokenizer=_load("llm", config.llm, AutoTokenizer.from_pretrained),
         hr_lr_tokenizer=_load("hr_lr_translator", config.hr_lr_translator, AutoTokenizer.from_pretrained),
+        folders={role: model_folder(role, getattr(config, role)) for role in ROLES},
     )
     for translator in (backbones.lr_hr, backbones.hr_lr):
         # every generate() call here passes max_new_tokens; a stored max_length would only add a warning per call

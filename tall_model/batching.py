@@ -47,13 +47,13 @@ def decoder_limit(model) -> int:
 
 def source_ids(model, text: str) -> tuple[list[int], bool]:
     """he→en source tokens of a Hebrew text, cut from the left to fit; (ids, truncated)."""
-    ids = model.tokenizers.lr_hr_tokenizer(text)["input_ids"]
+    ids = model.backbones.lr_hr_tokenizer(text)["input_ids"]
     limit = source_limit(model)
     return (ids[-limit:], True) if len(ids) > limit else (ids, False)
 
 
 def english_ids(model, text: str) -> tuple[list[int], bool]:
-    tok = model.tokenizers.llm_tokenizer
+    tok = model.backbones.llm_tokenizer
     ids = tok(text)["input_ids"] or [tok.eos_token_id]  # an empty translation still needs one query
     limit = english_limit(model)
     return (ids[-limit:], True) if len(ids) > limit else (ids, False)
@@ -61,7 +61,7 @@ def english_ids(model, text: str) -> tuple[list[int], bool]:
 
 def target_pieces(model, text: str) -> list[int]:
     """en→he target-side pieces of a Hebrew text, without the closing </s>."""
-    tok = model.tokenizers.hr_lr_tokenizer
+    tok = model.backbones.hr_lr_tokenizer
     ids = tok(text_target=text)["input_ids"]
     return ids[:-1] if ids and ids[-1] == tok.eos_token_id else ids
 
@@ -86,7 +86,7 @@ def _target_row(model, prefix: str, target: str, sentence: str | None) -> tuple[
         if not word:
             raise ValueError(f"target word {target!r} has no pieces")
         ids, n_missing = target_pieces(model, prefix) + word, len(word)
-    ids = ids + [model.tokenizers.hr_lr_tokenizer.eos_token_id]
+    ids = ids + [model.backbones.hr_lr_tokenizer.eos_token_id]
     room = decoder_limit(model) - 1
     return (ids[-room:] if len(ids) > room else ids), n_missing
 
@@ -98,7 +98,7 @@ def make_training_batch(model, prefixes, translations, targets, sentences=None) 
         raise ValueError("prefixes, translations and targets must have the same length")
     sentences = sentences or [None] * len(prefixes)
     src_ids, src_mask = pad([source_ids(model, p)[0] for p in prefixes], model.lr_hr.config.pad_token_id)
-    llm_pad = model.tokenizers.llm_tokenizer.pad_token_id
+    llm_pad = model.backbones.llm_tokenizer.pad_token_id
     en_ids, en_mask = pad([english_ids(model, t)[0] for t in translations], llm_pad)
     start = model.hr_lr.config.decoder_start_token_id
     rows, supervised = [], []

@@ -16,29 +16,19 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .backbones import Backbones, load_backbones
-from .config import REPO_ROOT, TallConfig
+from .backbones import ROLES, Backbones, load_backbones
+from .config import TallConfig, portable
+from .decoding import Decoding
 from .model import TallModel
 from .params import parameter_report
 
 FORMAT = "tall-adapters"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: decoding as one object, backbone fingerprints; 1 is still read
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "README.md"
 
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt, or does not fit the backbones it is loaded onto."""
-
-
-def _portable(name: str) -> str:
-    """Backbone paths inside the repository are stored relative to it, so checkpoints travel with clones."""
-    path = Path(name)
-    if path.is_absolute():
-        try:
-            return str(path.resolve().relative_to(REPO_ROOT))
-        except ValueError:
-            return name
-    return name
 
 
 def save_pretrained(model: TallModel, directory, *, dtype: torch.dtype | None = None,
@@ -50,11 +40,12 @@ def save_pretrained(model: TallModel, directory, *, dtype: torch.dtype | None = 
     tensors = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
                for k, v in model.trainable_state_dict().items()}
     config = model.config.to_dict()
-    for key in ("lr_hr_translator", "llm", "hr_lr_translator"):
-        config[key] = _portable(config[key])
+    for key in ROLES:
+        config[key] = portable(config[key])
     report = parameter_report(model)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": config,
-            "backbone_dims": model.tokenizers.dims(), "parameters": report.as_dict(),
+            "backbone_fingerprints": model.backbones.fingerprints(),
+            "backbone_dims": model.backbones.dims(), "parameters": report.as_dict(),
             "dtype": str(dtype or next(iter(tensors.values())).dtype).replace("torch.", "")}
     if extra:
         meta["extra"] = extra
@@ -80,22 +71,24 @@ def save_pretrained(model: TallModel, directory, *, dtype: torch.dtype | None = 
 def model_card(meta: dict, report) -> str:
     cfg = meta["config"]
     extra = meta.get("extra") or {}
+    prints = meta.get("backbone_fingerprints") or {}
     lines = [
         "---", "library_name: tall", "language: [he, en]", "tags: [tall, hebrew, adapters]", "---", "",
         f"# TALL adapters ({cfg['preset']})", "",
         "Trainable parts (alignment adapters and bridges) of TALL (arXiv 2506.05057) for predicting the next "
         "Hebrew word. Only these tensors are stored; the frozen backbones are loaded from:", "",
-        f"- LR→HR translator (he→en): `{cfg['lr_hr_translator']}`",
-        f"- LLM: `{cfg['llm']}`",
-        f"- HR→LR translator (en→he): `{cfg['hr_lr_translator']}`", "",
+        f"- LR→HR translator (he→en): `{cfg['lr_hr_translator']}` ({prints.get('lr_hr_translator', '?')})",
+        f"- LLM: `{cfg['llm']}` ({prints.get('llm', '?')})",
+        f"- HR→LR translator (en→he): `{cfg['hr_lr_translator']}` ({prints.get('hr_lr_translator', '?')})", "",
+        "The fingerprints (tall_model.fingerprint) identify the backbones by content; loading refuses others.", "",
         f"Task framing: `{cfg['framing']}`, loss: `{cfg['loss']}`, bridge-in: `{cfg['bridge_in_mode']}`"
-        f"{', LLM bypassed' if cfg['bypass_llm'] else ''}. Seed {cfg['seed']}.", "",
+        f"{', LLM bypassed' if cfg['bypass_llm'] else ''}.", "",
         "## Parameters", "", "```", str(report), "```", "",
     ]
     if extra:
         lines += ["## Training", "", "```json", json.dumps(extra, indent=2, ensure_ascii=False)[:4000], "```", ""]
-    lines += ["## Use", "", "```python", "from tall_model.checkpoint import from_pretrained",
-              "from tall_model.predict import predict", "model = from_pretrained('PATH')",
+    lines += ["## Use", "", "```python", "from tall_model import load",
+              "from tall_model.predict import predict", "model = load('PATH')",
               "print(predict(model, 'בראשית ברא אלהים את').word)", "```", ""]
     return "\n".join(lines)
 
@@ -116,6 +109,18 @@ def read_checkpoint_config(directory) -> dict:
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{directory} was written by a newer version (format {meta['format_version']}).")
     return meta
+
+
+def check_backbones(meta: dict, backbones: Backbones, config: TallConfig) -> None:
+    """The checkpoint's backbones are the loaded ones: same content fingerprints (format 2) and dimensions."""
+    saved = meta.get("backbone_fingerprints") or {}
+    loaded = backbones.fingerprints() if saved else {}
+    problems = [f"{ROLES[role]} is {saved[role]} in the checkpoint ({getattr(config, role)!r}) but "
+                f"{loaded.get(role)} as loaded from {str(backbones.folders.get(role))!r}"
+                for role in saved if loaded.get(role) != saved[role]]
+    if problems:
+        raise CheckpointError("This checkpoint was trained on other backbones: " + "; ".join(problems) + ".")
+    check_dims(meta.get("backbone_dims", {}), backbones.dims(), config)
 
 
 def check_dims(expected: dict, actual: dict, config: TallConfig) -> None:
@@ -147,24 +152,30 @@ def load_tensors(model: TallModel, path: Path) -> None:
             target.copy_(tensors[key].to(target.dtype))
 
 
-def from_pretrained(directory, backbones: Backbones | None = None, dtype: torch.dtype | None = None,
-                    **overrides) -> TallModel:
-    """Load an adapter checkpoint onto its backbones (loaded from its config unless given).
+def checkpoint_config(directory, meta: dict | None = None) -> TallConfig:
+    """The TallConfig a checkpoint was trained with."""
+    meta = meta or read_checkpoint_config(directory)
+    try:
+        return TallConfig.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{Path(directory) / CONFIG} has an invalid TALL config: {err}") from err
 
-    `overrides` may change decoding settings (temperature, top_k, …), not the architecture."""
+
+def from_pretrained(directory, backbones=None, dtype: torch.dtype | None = None,
+                    decoding: Decoding | None = None) -> TallModel:
+    """Load an adapter checkpoint onto its backbones.
+
+    `backbones`: already loaded Backbones, or a function config → Backbones (a cache), or None to load the ones
+    the checkpoint names. Only LOAD_TIME fields (decoding) may differ from the saved config."""
     directory = Path(directory)
     meta = read_checkpoint_config(directory)
-    try:
-        config = TallConfig.from_dict(meta["config"])
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{directory / CONFIG} has an invalid TALL config: {err}") from err
-    architectural = {"adapter_hidden_factor", "bridge_in", "bridge_out", "bridge_in_mode", "lr_hr_translator",
-                     "llm", "hr_lr_translator"}
-    if architectural & set(overrides):
-        raise CheckpointError(f"cannot override {sorted(architectural & set(overrides))} when loading a checkpoint")
-    config = config.replace(**overrides)
+    config = checkpoint_config(directory, meta)
+    if decoding is not None:
+        config = config.replace(decoding=decoding)
+    if callable(backbones):
+        backbones = backbones(config)
     backbones = backbones or load_backbones(config, dtype=dtype)
-    check_dims(meta.get("backbone_dims", {}), backbones.dims(), config)
+    check_backbones(meta, backbones, config)
     model = TallModel(config, backbones)
     load_tensors(model, directory / WEIGHTS)
     return model.eval()

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .decoding import Decoding
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FRAMINGS = ("word", "subword")
 LOSSES = ("word", "last")
@@ -53,14 +55,8 @@ class TallConfig:
     bridge_in_mode: str = "cross_attention"  # or "concat": self-attention over [Hebrew states; English]
     bypass_llm: bool = False
 
-    # Translation of the prefix (frozen he→en model) and decoding defaults.
-    translation_beams: int = 1
-    translation_max_new_tokens: int = 128
-    temperature: float = 0.7
-    top_k: int = 50
-    top_p: float = 0.95
-    max_word_pieces: int = 8
-    seed: int = 0
+    # How predictions are decoded unless a caller says otherwise; the one field a load may change (LOAD_TIME).
+    decoding: Decoding = field(default_factory=Decoding)
 
     preset: str = "custom"
 
@@ -69,6 +65,8 @@ class TallConfig:
             value = getattr(self, name)
             if isinstance(value, dict):
                 setattr(self, name, BridgeConfig(**value))
+        if isinstance(self.decoding, dict):
+            self.decoding = Decoding.from_dict(self.decoding)
         self.validate()
 
     def validate(self) -> None:
@@ -79,18 +77,14 @@ class TallConfig:
             raise ValueError(f"adapter_hidden_factor must be positive, got {self.adapter_hidden_factor}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}")
-        if not 0.0 < self.top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0 or self.max_word_pieces < 1:
-            raise ValueError("top_k must be >= 0 and max_word_pieces >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TallConfig":
+        """A whole config as saved (checkpoints written before `decoding` existed are read too)."""
+        data = _migrate_flat_decoding(dict(data))
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -100,8 +94,40 @@ class TallConfig:
     def replace(self, **changes: Any) -> "TallConfig":
         return dataclasses.replace(self, **changes)
 
+    def changed(self, changes: dict[str, Any]) -> "TallConfig":
+        """This config with some fields changed; nested ones (bridges, decoding) may be given in part, e.g.
+        {"dropout": 0.2, "decoding": {"translation_max_new_tokens": 16}, "bridge_in": {"layers": 4}}."""
+        merged = self.to_dict()
+        for key, value in changes.items():
+            if isinstance(value, Decoding):
+                value = value.to_dict()
+            elif isinstance(value, BridgeConfig):
+                value = dataclasses.asdict(value)
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+        return TallConfig.from_dict(merged)
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+
+# Fields that a load (tall_model.load, from_pretrained) may change; every other field shapes the forward pass or
+# the task and comes from the preset or checkpoint. Device and dtype are arguments of the load, not config.
+LOAD_TIME = ("decoding",)
+
+_DECODING_FIELDS = ("translation_beams", "translation_max_new_tokens", "temperature", "top_k", "top_p",
+                    "max_word_pieces")
+
+
+def _migrate_flat_decoding(data: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 kept decoding settings (and an init seed) as top-level fields."""
+    flat = {k: data.pop(k) for k in _DECODING_FIELDS if k in data}
+    data.pop("seed", None)  # the init seed now belongs to training (TrainConfig.seed) and to load(seed=...)
+    if flat:
+        data["decoding"] = {**flat, **(data.get("decoding") or {})}
+    return data
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -118,13 +144,25 @@ def _paper(llm: str, preset: str) -> TallConfig:
 def _local(directory: Path, preset: str, bridge_in: BridgeConfig, bridge_out: BridgeConfig,
            llm_dir: str = "lm", **kw) -> TallConfig:
     return TallConfig(**kw,
-        lr_hr_translator=str(directory / "he-en"),
-        llm=str(directory / llm_dir),
-        hr_lr_translator=str(directory / "en-he"),
+        lr_hr_translator=portable(str(directory / "he-en")),
+        llm=portable(str(directory / llm_dir)),
+        hr_lr_translator=portable(str(directory / "en-he")),
         bridge_in=bridge_in,
         bridge_out=bridge_out,
         preset=preset,
     )
+
+
+def portable(name: str) -> str:
+    """A backbone path inside the repository, relative to it (so files written here travel with any clone and
+    never hold a machine's absolute path); hub ids and paths elsewhere unchanged."""
+    path = Path(name)
+    if path.is_absolute():
+        try:
+            return str(path.resolve().relative_to(REPO_ROOT))
+        except ValueError:
+            return name
+    return name
 
 
 def demo_dir() -> Path:
@@ -141,14 +179,15 @@ def preset_config(name: str) -> TallConfig:
         return _local(demo_dir(), name, BridgeConfig(2, 4, 512, 256, "gelu"),
                       BridgeConfig(2, 4, 1024, 256, "silu"))
     if name in ("tiny", "tiny-qwen", "mid"):
-        from .tiny import ensure_local_backbones  # local import: builds files, only when asked for
+        from .tiny import ensure_local_backbones  # noqa: PLC0415 -- tiny imports this module; builds files
 
         size = "mid" if name == "mid" else "tiny"
         directory = ensure_local_backbones(size)
         llm_dir = "qwen" if name == "tiny-qwen" else "lm"
         if size == "tiny":
             return _local(directory, name, BridgeConfig(2, 4, 64, 128, "gelu"),
-                          BridgeConfig(2, 4, 64, 128, "silu"), llm_dir, translation_max_new_tokens=24)
+                          BridgeConfig(2, 4, 64, 128, "silu"), llm_dir,
+                          decoding=Decoding(translation_max_new_tokens=24))
         return _local(directory, name, BridgeConfig(4, 8, 1024, 256, "gelu"),
                       BridgeConfig(4, 8, 1024, 256, "silu"), llm_dir)
     raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}")

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .backbones import Backbones, load_backbones
-from .batching import TallBatch
+from .backbones import Backbones
+from .batching import TallBatch, make_training_batch
 from .config import TallConfig
 from .modules import AlignmentAdapter, BridgeIn, BridgeOut
 
@@ -44,7 +44,7 @@ class TallModel(nn.Module):
         super().__init__()
         self.config = config
         self.lr_hr, self.llm, self.hr_lr = backbones.lr_hr, backbones.llm, backbones.hr_lr
-        self.tokenizers = backbones  # the tokenizers travel with the models they belong to
+        self.backbones = backbones  # the frozen models, their tokenizers and folders
         enc_dim, llm_dim, dec_dim = (backbones.lr_hr.config.d_model, backbones.llm.config.hidden_size,
                                      backbones.hr_lr.config.d_model)
         f, p = config.adapter_hidden_factor, config.dropout
@@ -54,12 +54,6 @@ class TallModel(nn.Module):
         self.bridge_out = BridgeOut(dec_dim, config.bridge_out, p)
         self.register_buffer("llm_embed_scale", self._embedding_scale(), persistent=False)
         self.translation_released = False
-
-    @classmethod
-    def from_config(cls, config: TallConfig, dtype: torch.dtype | None = None) -> "TallModel":
-        """Load the backbones the config names and build fresh (randomly initialised) trainable parts."""
-        torch.manual_seed(config.seed)
-        return cls(config, load_backbones(config, dtype=dtype))
 
     # ----------------------------------------------------------------------- modes and parameters
 
@@ -155,6 +149,4 @@ class TallModel(nn.Module):
         return TallOutput(F.cross_entropy(logits.float(), labels), logits, labels)
 
     def make_batch(self, prefixes, translations, targets, sentences=None) -> TallBatch:
-        from .batching import make_training_batch
-
         return make_training_batch(self, prefixes, translations, targets, sentences).to(self.device)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import torch
 from torch import nn
 
+from .backbones import build_meta_backbones
+from .model import TallModel
 from .modules import num_position_values
 
 
@@ -88,11 +91,6 @@ def parameter_report(model) -> ParameterReport:
 
 def meta_model(config):
     """The TALL model with its exact shapes on the `meta` device: no weights, no download."""
-    import torch
-
-    from .backbones import build_meta_backbones
-    from .model import TallModel
-
     backbones = build_meta_backbones(config)
     with torch.device("meta"):
         return TallModel(config, backbones)

@@ -15,8 +15,9 @@ import torch
 from transformers import DynamicCache, EncoderDecoderCache
 
 from .batching import decoder_limit, english_ids, pad, source_ids, source_limit, target_pieces
+from .decoding import Decoding
 from .model import PrefixEncoding
-from .sampling import SamplingSettings, choose_piece, piece_masks
+from .sampling import choose_piece, piece_masks
 from .text import truncate_words, validate_prefix
 from .translate import translate
 
@@ -66,15 +67,16 @@ class Prediction:
         return prob
 
 
-def fit_prefix(model, prefix: str) -> tuple[str, bool]:
+def fit_prefix(model, prefix: str, max_word_pieces: int | None = None) -> tuple[str, bool]:
     """Drop words from the left until the prefix fits the encoder and leaves room for a whole word in the
     decoder."""
-    room = decoder_limit(model) - 1 - model.config.max_word_pieces - 1
+    pieces = model.config.decoding.max_word_pieces if max_word_pieces is None else max_word_pieces
+    room = decoder_limit(model) - 1 - pieces - 1
     if room < 1:
         raise ValueError("the HR→LR decoder's position limit is smaller than max_word_pieces")
 
     def fits(text: str) -> bool:
-        return (len(model.tokenizers.lr_hr_tokenizer(text)["input_ids"]) <= source_limit(model)
+        return (len(model.backbones.lr_hr_tokenizer(text)["input_ids"]) <= source_limit(model)
                 and len(target_pieces(model, text)) <= room)
 
     return truncate_words(prefix, fits)
@@ -118,12 +120,12 @@ class WordDecoder:
 
 
 def generate_word(first_logits: torch.Tensor, next_logits: Callable[[int], torch.Tensor], masks,
-                  settings: SamplingSettings, generator: torch.Generator | None, max_pieces: int,
-                  subword: bool) -> list[PieceProb]:
+                  settings: Decoding, generator: torch.Generator | None, subword: bool) -> list[PieceProb]:
     """Choose pieces until a word boundary. Shared by the cached and the uncached paths."""
     pieces: list[PieceProb] = []
     logits = first_logits
     word_start, end_of_word, never = masks
+    max_pieces = settings.max_word_pieces
     for step in range(max_pieces):
         allowed = word_start if (step == 0 and not subword) else ~never
         token_id, prob = choose_piece(logits, allowed, settings, generator)
@@ -179,47 +181,47 @@ def _candidates(decoder: WordDecoder, masks, n: int, max_pieces: int, tokenizer)
 
 
 @torch.no_grad()
-def predict(model, prefixes, *, translations=None, sample: bool = False, temperature=None, top_k=None,
-            top_p=None, seed=None, num_candidates: int = 5, output_attentions: bool = True):
-    """Predict the next Hebrew word of one prefix (returns a Prediction) or of a list (returns a list)."""
+def predict(model, prefixes, *, decoding: Decoding | None = None, translations=None, num_candidates: int = 5,
+            output_attentions: bool = True):
+    """Predict the next Hebrew word of one prefix (returns a Prediction) or of a list (returns a list).
+
+    `decoding` defaults to the model's (model.config.decoding: greedy unless the checkpoint says otherwise)."""
     single = isinstance(prefixes, str)
     texts = [prefixes] if single else list(prefixes)
     cfg = model.config
-    settings = SamplingSettings.from_config(cfg, sample, temperature, top_k, top_p)
-    seed = cfg.seed if seed is None else seed
+    settings = decoding or cfg.decoding
     model.eval()
-    fitted = [fit_prefix(model, validate_prefix(t)) for t in texts]
+    fitted = [fit_prefix(model, validate_prefix(t), settings.max_word_pieces) for t in texts]
     used = [f[0] for f in fitted]
     if translations is None:
-        translations = translate(model, used)
+        translations = translate(model, used, decoding=settings)
     elif isinstance(translations, str):
         translations = [translations]
     src = [source_ids(model, t)[0] for t in used]
     eng = [english_ids(model, t) for t in translations]
     src_ids, src_mask = pad(src, model.lr_hr.config.pad_token_id)
-    en_ids, en_mask = pad([e[0] for e in eng], model.tokenizers.llm_tokenizer.pad_token_id)
+    en_ids, en_mask = pad([e[0] for e in eng], model.backbones.llm_tokenizer.pad_token_id)
     dev = model.device
     encoding = model.encode_prefix(src_ids.to(dev), src_mask.to(dev), en_ids.to(dev), en_mask.to(dev))
     llm_probs = model.llm_next_token_logits(encoding).float().softmax(-1)
-    hr_tok = model.tokenizers.hr_lr_tokenizer
+    hr_tok = model.backbones.hr_lr_tokenizer
     masks = piece_masks(hr_tok, model.hr_lr.lm_head.weight.shape[0], dev)
     results = []
     for i, text in enumerate(texts):
         decoder = WordDecoder(model, encoding, i, target_pieces(model, used[i]), output_attentions)
-        generator = torch.Generator(device=dev).manual_seed(seed) if settings.sample else None
-        candidates = (_candidates(decoder, masks, num_candidates, cfg.max_word_pieces, hr_tok)
+        generator = torch.Generator(device=dev).manual_seed(settings.seed) if settings.sample else None
+        candidates = (_candidates(decoder, masks, num_candidates, settings.max_word_pieces, hr_tok)
                       if num_candidates > 0 else [])
-        pieces = generate_word(decoder.logits, decoder.step, masks, settings, generator,
-                               cfg.max_word_pieces, cfg.framing == "subword")
+        pieces = generate_word(decoder.logits, decoder.step, masks, settings, generator, cfg.framing == "subword")
         for p in pieces:
             p.piece = hr_tok.convert_ids_to_tokens(p.token_id)
         word = hr_tok.decode([p.token_id for p in pieces], skip_special_tokens=True).strip()
         top = llm_probs[i].topk(5)
-        labels = _token_labels(model.tokenizers.llm_tokenizer, [int(t) for t in top.indices])
+        labels = _token_labels(model.backbones.llm_tokenizer, [int(t) for t in top.indices])
         llm_next = [(label, float(p)) for label, p in zip(labels, top.values)]
         result = Prediction(text, used[i], fitted[i][1] or eng[i][1], translations[i], word, pieces,
                             candidates[:num_candidates], llm_next, settings.sample,
-                            seed if settings.sample else None)
+                            settings.seed if settings.sample else None)
         if output_attentions:
             _attach_attention(model, result, encoding, i, src[i], eng[i][0], decoder)
         if result.truncated:
@@ -229,7 +231,7 @@ def predict(model, prefixes, *, translations=None, sample: bool = False, tempera
 
 
 def _attach_attention(model, result, encoding, row, src, eng, decoder) -> None:
-    toks = model.tokenizers
+    toks = model.backbones
     en_labels = _token_labels(toks.llm_tokenizer, eng)
     he_labels = _token_labels(toks.lr_hr_tokenizer, src)
     if encoding.bridge_in_attentions:
@@ -243,15 +245,13 @@ def _attach_attention(model, result, encoding, row, src, eng, decoder) -> None:
 
 
 @torch.no_grad()
-def predict_uncached(model, prefix: str, *, sample: bool = False, seed=None, temperature=None, top_k=None,
-                     top_p=None) -> Prediction:
+def predict_uncached(model, prefix: str, *, decoding: Decoding | None = None) -> Prediction:
     """The paper's inference: for every piece, translate the prefix again and re-run all seven stages on
     the whole sequence without a cache. Slow by design; the reference for `predict`."""
     cfg = model.config
-    settings = SamplingSettings.from_config(cfg, sample, temperature, top_k, top_p)
-    seed = cfg.seed if seed is None else seed
+    settings = decoding or cfg.decoding
     model.eval()
-    used, truncated = fit_prefix(model, validate_prefix(prefix))
+    used, truncated = fit_prefix(model, validate_prefix(prefix), settings.max_word_pieces)
     prefix_ids = target_pieces(model, used)
     start = model.hr_lr.config.decoder_start_token_id
     generated: list[int] = []
@@ -260,22 +260,21 @@ def predict_uncached(model, prefix: str, *, sample: bool = False, seed=None, tem
     def full_pass(_: int | None = None) -> torch.Tensor:
         if _ is not None:
             generated.append(_)
-        translation = translate(model, [used])[0]
+        translation = translate(model, [used], decoding=settings)[0]
         src_ids, src_mask = pad([source_ids(model, used)[0]], model.lr_hr.config.pad_token_id)
-        en_ids, en_mask = pad([english_ids(model, translation)[0]], model.tokenizers.llm_tokenizer.pad_token_id)
+        en_ids, en_mask = pad([english_ids(model, translation)[0]], model.backbones.llm_tokenizer.pad_token_id)
         encoding = model.encode_prefix(src_ids.to(dev), src_mask.to(dev), en_ids.to(dev), en_mask.to(dev))
         ids = torch.tensor([[start] + prefix_ids + generated], device=dev)
         logits, _, _ = model.decode(encoding, ids)
         full_pass.translation = translation
         return logits[:, -1, :]
 
-    hr_tok = model.tokenizers.hr_lr_tokenizer
+    hr_tok = model.backbones.hr_lr_tokenizer
     masks = piece_masks(hr_tok, model.hr_lr.lm_head.weight.shape[0], dev)
-    generator = torch.Generator(device=dev).manual_seed(seed) if settings.sample else None
-    pieces = generate_word(full_pass(), full_pass, masks, settings, generator, cfg.max_word_pieces,
-                           cfg.framing == "subword")
+    generator = torch.Generator(device=dev).manual_seed(settings.seed) if settings.sample else None
+    pieces = generate_word(full_pass(), full_pass, masks, settings, generator, cfg.framing == "subword")
     for p in pieces:
         p.piece = hr_tok.convert_ids_to_tokens(p.token_id)
     word = hr_tok.decode([p.token_id for p in pieces], skip_special_tokens=True).strip()
     return Prediction(prefix, used, truncated, full_pass.translation, word, pieces, [], [], settings.sample,
-                      seed if settings.sample else None)
+                      settings.seed if settings.sample else None)

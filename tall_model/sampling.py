@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
 
+from .decoding import Decoding
+
 WORD_START = "\u2581"  # SentencePiece's word-start marker
-
-
-@dataclass
-class SamplingSettings:
-    sample: bool
-    temperature: float
-    top_k: int
-    top_p: float
-
-    @classmethod
-    def from_config(cls, config, sample, temperature=None, top_k=None, top_p=None) -> "SamplingSettings":
-        settings = cls(bool(sample),
-                       config.temperature if temperature is None else float(temperature),
-                       config.top_k if top_k is None else int(top_k),
-                       config.top_p if top_p is None else float(top_p))
-        if settings.temperature <= 0 or not 0 < settings.top_p <= 1 or settings.top_k < 0:
-            raise ValueError("temperature must be > 0, top_p in (0, 1] and top_k >= 0 (0 = no limit)")
-        return settings
 
 
 def piece_masks(tokenizer, vocab_size: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -48,7 +31,7 @@ def _piece_masks(tokenizer, vocab_size: int, device: str):
     return word_start, end_of_word, never
 
 
-def choose_piece(logits: torch.Tensor, allowed: torch.Tensor, settings: SamplingSettings,
+def choose_piece(logits: torch.Tensor, allowed: torch.Tensor, settings: Decoding,
                  generator: torch.Generator | None) -> tuple[int, float]:
     """Pick a piece among `allowed`; returns (id, the model's own probability of it)."""
     logits = logits.reshape(-1).float()

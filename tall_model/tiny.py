@@ -14,7 +14,21 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+import sentencepiece as spm
 import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import (
+    AutoTokenizer,
+    BloomConfig,
+    BloomForCausalLM,
+    GenerationConfig,
+    MarianConfig,
+    MarianMTModel,
+    MarianTokenizer,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
 
 SIZES = {
     "tiny": dict(verses=3000, spm_vocab=500, marian_d=32, marian_layers=2, marian_heads=4, marian_ffn=64,
@@ -44,8 +58,6 @@ def write_marian_tokenizer(spm_model: Path, out_dir: Path, source_lang: str, tar
     """A MarianTokenizer directory around one joint SentencePiece model. Ids: </s>=0, <unk>=1, pieces,
     <pad> last (the OPUS-MT layout, where the pad id doubles as the decoder start id). Shared by the tiny
     backbones and the demo build."""
-    import sentencepiece as spm
-    from transformers import MarianTokenizer
 
     proc = spm.SentencePieceProcessor(model_file=str(spm_model))
     vocab = {"</s>": 0, "<unk>": 1}
@@ -63,7 +75,6 @@ def write_marian_tokenizer(spm_model: Path, out_dir: Path, source_lang: str, tar
 
 
 def _train_spm(lines: list[str], vocab_size: int, workdir: Path) -> Path:
-    import sentencepiece as spm
 
     text = workdir / "spm.txt"
     text.write_text("\n".join(lines), encoding="utf-8")
@@ -77,8 +88,6 @@ def _train_spm(lines: list[str], vocab_size: int, workdir: Path) -> Path:
 
 
 def _write_bpe_tokenizer(lines: list[str], vocab_size: int, out_dir: Path) -> int:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -94,7 +103,6 @@ def _write_bpe_tokenizer(lines: list[str], vocab_size: int, out_dir: Path) -> in
 
 
 def _save_marian(out_dir: Path, vocab: dict[str, int], s: dict) -> None:
-    from transformers import GenerationConfig, MarianConfig, MarianMTModel
 
     pad = vocab["<pad>"]
     config = MarianConfig(
@@ -114,7 +122,6 @@ def _save_marian(out_dir: Path, vocab: dict[str, int], s: dict) -> None:
 
 
 def _save_causal_lm(out_dir: Path, kind: str, vocab_size: int, s: dict) -> None:
-    from transformers import AutoTokenizer, BloomConfig, BloomForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     tok = AutoTokenizer.from_pretrained(out_dir)
     ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)

@@ -6,7 +6,6 @@ import torch
 
 from .batching import pad, source_ids
 
-
 # A translation longer than LENGTH_RATIO × its source + LENGTH_SLACK pieces is a repetition loop, not a
 # translation (Hebrew→English runs ~1.3-1.7 pieces per source piece); with length-sorted batches, the cap keeps one
 # looping row from running its whole batch to the absolute limit.
@@ -33,25 +32,28 @@ def generate_sorted(model, rows: list[list[int]], pad_id: int, *, batch_size: in
     return out
 
 
-def translate(model, texts: list[str], batch_size: int = 16) -> list[str]:
-    """Translate Hebrew texts to English with the full he→en model (greedy or beam, per the config)."""
+def translate(model, texts: list[str], batch_size: int = 16, decoding=None) -> list[str]:
+    """Translate Hebrew texts to English with the full he→en model: beams and length from `decoding`
+    (default: model.config.decoding)."""
     if getattr(model, "translation_released", False):
         raise RuntimeError("this model's translation layers were released to save memory (training on cached "
                            "translations); pass translations=… or load the model again to translate")
-    cfg, tok = model.config, model.tokenizers.lr_hr_tokenizer
+    decoding, tok = decoding or model.config.decoding, model.backbones.lr_hr_tokenizer
     rows = [source_ids(model, t)[0] for t in texts]
     generated = generate_sorted(model.lr_hr, rows, model.lr_hr.config.pad_token_id, batch_size=batch_size,
-                                num_beams=cfg.translation_beams, max_new_tokens=cfg.translation_max_new_tokens)
+                                num_beams=decoding.translation_beams,
+                                max_new_tokens=decoding.translation_max_new_tokens)
     return [tok.decode(g, skip_special_tokens=True).strip() for g in generated]
 
 
 def translator_id(model) -> str:
-    """Key for translation caches: which translator, with which decoding settings."""
-    return decoding_id(model.config.lr_hr_translator, model.config)
+    """Key for translation caches: which he→en translator (by content, see tall_model.fingerprint), with which
+    decoding settings."""
+    return decoding_id(model.backbones.fingerprints()["lr_hr_translator"], model.config.decoding)
 
 
-def decoding_id(translator: str, cfg) -> str:
-    """A translator (hub id or path) with the decoding settings of generate_sorted: the cache key of either
+def decoding_id(fingerprint: str, decoding) -> str:
+    """A translator's fingerprint with the decoding settings of generate_sorted: the cache key of either
     direction's translations."""
-    return (f"{translator}|beams={cfg.translation_beams}|max_new={cfg.translation_max_new_tokens}"
+    return (f"{fingerprint}|beams={decoding.translation_beams}|max_new={decoding.translation_max_new_tokens}"
             f"|cap={LENGTH_RATIO}x+{LENGTH_SLACK}")

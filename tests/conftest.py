@@ -16,12 +16,11 @@ HEBREW_PREFIX = "בראשית ברא אלהים את השמים ואת"
 def tiny_config():
     from tall_model import preset_config
 
-    return preset_config("tiny").replace(translation_max_new_tokens=12)
+    return preset_config("tiny").changed({"decoding": {"translation_max_new_tokens": 12}})
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_config):
-    from tall_model import TallModel
+    from tall_model import load
 
-    torch.manual_seed(0)
-    return TallModel.from_config(tiny_config).eval()
+    return load(tiny_config)

@@ -3,7 +3,10 @@ the training job manager (with a fake trainer) and one real tiny-model predictio
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+import subprocess
 import threading
 import time
 import zipfile
@@ -16,8 +19,12 @@ import torch
 from tall_app import figures, formatting, jobs, paths
 from tall_app.examples import BUILTIN_EXAMPLES, example_prefixes
 from tall_app.models import NO_CHECKPOINT, choose_preset
-from tall_app.predicting import check_prefix, parse_decoding
+from tall_app.predicting import check_prefix, for_model, parse_decoding
+from tall_model import Decoding, preset_config
 from tall_model.predict import AttentionMap
+from training.train_config import TrainConfig
+
+REPO = Path(__file__).resolve().parent.parent
 
 HE = "ויהי דבר יהוה אל יונה בן אמתי"
 RLI, LRI, PDI = "\u2067", "\u2066", "\u2069"
@@ -110,7 +117,7 @@ def test_html_is_escaped_and_hebrew_is_rtl():
 ])
 def test_sanitize_run_name(raw, expected):
     if expected is None:
-        with pytest.raises(ValueError, match="run name"):
+        with pytest.raises(paths.RunNameError, match="run name"):
             paths.sanitize_run_name(raw)
     else:
         assert paths.sanitize_run_name(raw) == expected
@@ -140,6 +147,47 @@ def test_checkpoints_are_listed_by_safe_name_and_never_resolved_from_paths(tmp_p
         with pytest.raises(ValueError):
             paths.resolve_checkpoint(bad, root)
     assert paths.run_directory("new run", root) == root / "new-run"
+
+
+@pytest.mark.parametrize("raw", ["demo", "Demo", " demo ", "demo/", "DEMO"])
+def test_shipped_checkpoint_names_are_reserved(tmp_path, raw):
+    with pytest.raises(paths.RunNameError, match="reserved.*checkpoints/demo/.*another run name"):
+        paths.check_run_name(raw)
+    with pytest.raises(paths.RunNameError, match="reserved"):
+        paths.run_directory(raw, tmp_path)
+    with pytest.raises(paths.RunNameError, match="reserved"):
+        jobs.train_config_from_form(raw, "tiny", root=tmp_path)
+    assert paths.check_run_name("demo-2") == "demo-2" and paths.run_directory("my-demo", tmp_path).name == "my-demo"
+
+
+def test_every_tracked_checkpoint_folder_is_shipped():
+    """A folder that git tracks under checkpoints/ is a shipped model: the app must treat its name as reserved."""
+    listed = subprocess.run(["git", "ls-files", "checkpoints"], cwd=REPO, capture_output=True, text=True,
+                            check=True).stdout.split()
+    folders = {Path(f).parts[1] for f in listed if len(Path(f).parts) > 2}
+    assert folders, "git tracks no checkpoint folder: is this a checkout?"
+    assert folders <= set(paths.SHIPPED_CHECKPOINTS), folders - set(paths.SHIPPED_CHECKPOINTS)
+    assert all(paths.is_shipped(f) for f in folders)
+
+
+def tree_hashes(directory: Path) -> dict[str, str]:
+    return {p.relative_to(directory).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_jobs_refuse_to_write_into_a_shipped_or_outside_folder(tmp_path):
+    root = tmp_path / "checkpoints"
+    shipped = fake_checkpoint(root / "demo" / "tall")
+    before = tree_hashes(root)
+    fake = FakeTrainer(steps=3)
+    manager = jobs.TrainingJobs(fake, root)
+    _, config = jobs.train_config_from_form("run-x", "tiny", root=root)
+    for out in (root / "demo", shipped, root / "DEMO", tmp_path / "elsewhere", root / "a" / "b"):
+        with pytest.raises(paths.RunNameError):
+            manager.start(dataclasses.replace(config, out=str(out)), ["א ב ג"])
+        with pytest.raises(paths.RunNameError):
+            manager.start(dataclasses.replace(config, out=str(out)), ["א ב ג"], resume=True)
+    assert fake.calls == [] and tree_hashes(root) == before
 
 
 def test_zip_checkpoint(tmp_path):
@@ -197,15 +245,34 @@ def test_examples_from_a_test_list_else_builtin(tmp_path):
 
 
 def test_parse_decoding():
-    assert parse_decoding("greedy").kwargs() == {"sample": False}
+    assert parse_decoding("greedy") == Decoding() and parse_decoding(None).describe() == "greedy"
     d = parse_decoding("sampling", "0.5", 10, 0.9, 7.0)
-    assert d.kwargs() == {"sample": True, "temperature": 0.5, "top_k": 10, "top_p": 0.9, "seed": 7}
-    assert "seed 7" in d.describe()
-    for args, match in [((0, 50, 0.9, 0), "Temperature"), ((0.7, -1, 0.9, 0), "Top-k"),
-                        ((0.7, 5, 1.5, 0), "Top-p"), (("x", 5, 0.9, 0), "Temperature must be a number"),
-                        ((0.7, 5, 0.9, -3), "Seed")]:
+    assert isinstance(d, Decoding)
+    assert (d.sample, d.temperature, d.top_k, d.top_p, d.seed) == (True, 0.5, 10, 0.9, 7)
+    assert "seed 7" in d.describe() and "T=0.5" in d.describe()
+    assert parse_decoding("sampling") == Decoding().sampled(0)  # empty controls keep Decoding's defaults
+    assert parse_decoding("sampling", None, "", None, 3) == Decoding().sampled(3)
+    for args, match in [((0, 40, 0.9, 0), "Temperature must be greater than 0"), ((0.6, -1, 0.9, 0), "Top-k"),
+                        ((0.6, 5, 1.5, 0), "Top-p"), (("x", 5, 0.9, 0), "Temperature must be a number"),
+                        ((0.6, 5, 0.9, -3), "Seed"), ((float("nan"), 5, 0.9, 0), "Temperature must be a finite"),
+                        ((0.6, "inf", 0.9, 0), "Top-k must be a number")]:
         with pytest.raises(ValueError, match=match):
             parse_decoding("sampling", *args)
+    with pytest.raises(ValueError, match="greedy or sampling"):
+        parse_decoding("beam")
+
+
+def test_decoding_choice_keeps_the_models_translation_settings():
+    class Model:  # what for_model reads
+        class config:  # noqa: N801
+            decoding = Decoding(translation_max_new_tokens=24, max_word_pieces=5, temperature=1.3)
+
+    greedy = for_model(parse_decoding("greedy"), Model)
+    assert not greedy.sample and greedy.translation_max_new_tokens == 24 and greedy.max_word_pieces == 5
+    sampled = for_model(parse_decoding("sampling", 0.9, 7, 0.8, 4), Model)
+    assert sampled == Decoding(True, 0.9, 7, 0.8, 4, max_word_pieces=5, translation_max_new_tokens=24)
+    base = parse_decoding("sampling", None, None, None, 2, base=Model.config.decoding)
+    assert base.temperature == 1.3 and base.seed == 2 and base.translation_max_new_tokens == 24
 
 
 @pytest.mark.parametrize("text, match", [("", "empty"), ("   ", "empty"), ("hello world", "no Hebrew"),
@@ -251,15 +318,39 @@ def test_corpus_report_shows_kept_and_dropped(tmp_path):
     assert "no Hebrew letter: 1" in text and "fewer than 3 words: 1" in text
 
 
-def test_parse_train_params():
-    p = jobs.parse_train_params("my run", "tiny", 2, "1e-4", 4, 0, 0, 3)
-    assert (p.run_name, p.epochs, p.lr, p.batch_size, p.max_sentences, p.seed) == ("my-run", 2, 1e-4, 4, None, 3)
+def test_train_config_from_form(tmp_path):
+    name, config = jobs.train_config_from_form("my run", "tiny", 2, "1e-4", 4, 0, 0, 3, root=tmp_path)
+    assert isinstance(config, TrainConfig) and name == "my-run"
+    assert (config.epochs, config.lr, config.batch_size, config.max_sentences, config.eval_every, config.seed) == \
+        (2, 1e-4, 4, None, 0, 3)
+    assert config.model.preset == "tiny" and config.out == str(tmp_path / "my-run") and config.resume is None
+    _, qwen = jobs.train_config_from_form("q", "tiny-qwen", max_sentences=50, root=tmp_path,
+                                          options={"eval_limit": 7, "model": {"decoding": {"top_k": 3}}})
+    assert qwen.model.preset == "tiny-qwen" and qwen.max_sentences == 50 and qwen.eval_limit == 7
+    preset_decoding = preset_config("tiny-qwen").decoding
+    assert qwen.model.decoding == preset_decoding.replace(top_k=3)  # a partial change on top of the preset
     for kwargs, match in [(dict(epochs=0), "Epochs"), (dict(lr=0), "Learning rate"), (dict(lr="x"), "Learning"),
-                          (dict(batch_size=1.5), "Batch size"), (dict(max_sentences=-2), "Max sentences")]:
+                          (dict(batch_size=1.5), "Batch size"), (dict(max_sentences=-2), "Max sentences"),
+                          (dict(epochs=float("inf")), "Epochs"), (dict(seed=-1), "Seed"),
+                          (dict(eval_every="x"), "Evaluate every")]:
         with pytest.raises(ValueError, match=match):
-            jobs.parse_train_params("r", **kwargs)
-    with pytest.raises(ValueError, match="run name"):
-        jobs.parse_train_params("../..")
+            jobs.train_config_from_form("r", "tiny", root=tmp_path, **kwargs)
+    with pytest.raises(paths.RunNameError, match="run name"):
+        jobs.train_config_from_form("../..", "tiny", root=tmp_path)
+    with pytest.raises(ValueError, match="Unknown preset"):
+        jobs.train_config_from_form("r", "nope", root=tmp_path)
+    with pytest.raises(TypeError):  # an option that is no TrainConfig field is a bug, not silently dropped
+        jobs.train_config_from_form("r", "tiny", root=tmp_path, options={"no_such_field": 1})
+
+
+def test_form_defaults_are_train_config_defaults(tmp_path):
+    defaults, config = jobs.form_defaults(), TrainConfig()
+    assert set(defaults) == set(jobs.FORM_FIELDS)
+    assert defaults == {**{f: getattr(config, f) for f in jobs.FORM_FIELDS}, "max_sentences": 0}
+    _, empty = jobs.train_config_from_form("r", "tiny", root=tmp_path)  # fields left empty
+    _, filled = jobs.train_config_from_form("r", "tiny", *[defaults[f] for f in jobs.FORM_FIELDS], root=tmp_path)
+    expected = dataclasses.replace(config, out=str(tmp_path / "r"))
+    assert empty == filled == expected
 
 
 # --------------------------------------------------------------------------- the job manager
@@ -271,8 +362,10 @@ class FakeTrainer:
         self.steps, self.fail, self.calls, self.stopped_at = steps, fail, [], 0
         self.running = threading.Event()
 
-    def __call__(self, params, out_dir, sentences, data_path, resume, cb):
-        self.calls.append((params.run_name, len(sentences), resume))
+    def __call__(self, config, sentences, cb):
+        out_dir, resume = Path(config.out), config.resume is not None
+        assert not resume or config.resume == str(out_dir / "last")
+        self.calls.append((out_dir.name, len(sentences), resume))
         done = self.stopped_at if resume else 0
         cb.on_start(self.steps, done)
         self.running.set()
@@ -295,7 +388,7 @@ class FakeTrainer:
 def test_jobs_one_at_a_time_stop_and_resume(tmp_path):
     fake = FakeTrainer()
     manager = jobs.TrainingJobs(fake, tmp_path)
-    params = jobs.parse_train_params("run-1")
+    _, params = jobs.train_config_from_form("run-1", "tiny", root=tmp_path)
     with pytest.raises(ValueError, match="Nothing to resume"):
         manager.start(params, ["א ב ג"], resume=True)
     with pytest.raises(ValueError, match="No sentences"):
@@ -304,7 +397,7 @@ def test_jobs_one_at_a_time_stop_and_resume(tmp_path):
     assert snap.state == jobs.RUNNING and snap.out_dir == str(tmp_path / "run-1")
     assert fake.running.wait(10)
     with pytest.raises(jobs.JobBusy, match="already running"):
-        manager.start(jobs.parse_train_params("run-2"), ["א ב ג"])
+        manager.start(jobs.train_config_from_form("run-2", "tiny", root=tmp_path)[1], ["א ב ג"])
     while manager.snapshot().step < 5:
         time.sleep(0.01)
     assert manager.stop().state == jobs.STOPPING
@@ -329,7 +422,7 @@ def test_failed_job_reports_its_error(tmp_path):
     finished = []
     manager = jobs.TrainingJobs(FakeTrainer(fail=True), tmp_path)
     manager.on_finish.append(finished.append)
-    manager.start(jobs.parse_train_params("bad"), ["א ב ג"])
+    manager.start(jobs.train_config_from_form("bad", "tiny", root=tmp_path)[1], ["א ב ג"])
     assert manager.wait(10)
     snap = manager.snapshot()
     assert snap.state == jobs.FAILED and "too small" in snap.error
@@ -337,19 +430,18 @@ def test_failed_job_reports_its_error(tmp_path):
     assert "too small" in jobs.progress_html(snap)
 
 
-def test_default_runner_without_trainer_says_so(tmp_path, monkeypatch):
-    import builtins
+def test_default_runner_hands_the_form_config_to_the_trainer(tmp_path, monkeypatch):
+    seen = []
 
-    real_import = builtins.__import__
+    def fake_train(config, callbacks=None, sentences=None):
+        seen.append((config, callbacks, sentences))
+        return {"step": 3, "stopped": False, "history": [{"step": 1}], "best_metrics": {"dev_accuracy": 0.5}}
 
-    def no_train(name, *args, **kwargs):
-        if name == "training" and args and args[2] and "train" in args[2]:
-            raise ImportError("no module named training.train")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_train)
-    with pytest.raises(jobs.TrainingUnavailable, match="not available"):
-        jobs.default_runner(jobs.parse_train_params("x"), tmp_path, ["א ב ג"], None, False, None)
+    _, config = jobs.train_config_from_form("x", "tiny", root=tmp_path)
+    monkeypatch.setattr(jobs, "train", fake_train)
+    assert jobs.default_runner(config, ["א ב ג"], "cb") == {"step": 3, "stopped": False,
+                                                           "best_metrics": {"dev_accuracy": 0.5}}
+    assert seen == [(config, "cb", ["א ב ג"])]  # the TrainConfig itself: no argv or dict round-trip
 
 
 # --------------------------------------------------------------------------- the real tiny model
@@ -402,6 +494,40 @@ def test_checkpoint_round_trip_mismatch_and_corruption(service):
         service.predict(HE, "tiny", "broken/best")
     with pytest.raises(ValueError, match="not a checkpoint name|No checkpoint named"):
         service.predict(HE, "tiny", "../../etc")
+
+
+def test_backbones_are_shared_by_content_not_by_path(service):
+    untrained = service.cache.get("tiny", None).model
+    trained = service.cache.get("tiny", "unit-run/best").model  # saved by the round-trip test above
+    assert trained.backbones is untrained.backbones  # one checkpoint more costs only its adapters
+    config = preset_config("tiny")
+    respelled = config.replace(llm=str(Path(config.llm).parent / ".." / Path(config.llm).parent.name / "lm"))
+    assert respelled.llm != config.llm and service.cache.backbones_for(respelled) is untrained.backbones
+
+
+def test_model_cache_loads_once_under_concurrent_requests(tmp_path, monkeypatch):
+    import tall_app.models as models
+
+    calls = []
+    real = models.load_backbones
+    monkeypatch.setattr(models, "load_backbones", lambda config: calls.append(config) or real(config))
+    cache = models.ModelCache(tmp_path, {"translation_max_new_tokens": 6})
+    barrier = threading.Barrier(4)
+    results = []
+
+    def get():
+        barrier.wait()
+        results.append(cache.get("tiny", None))
+
+    threads = [threading.Thread(target=get) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(results) == 4 and all(r is results[0] for r in results) and len(calls) == 1
+    assert results[0].model.config.decoding.translation_max_new_tokens == 6 and not results[0].model.training
+    with pytest.raises(ValueError, match="Unknown decoding field"):
+        models.ModelCache(tmp_path, {"no_such_field": 1})
 
 
 def test_compare_shares_the_translation(service):

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tall_app.testing import HE, running_app, write_corpus
+from tall_app.paths import CHECKPOINTS_ROOT, SHIPPED_CHECKPOINTS
+from tall_model import Decoding
+from tests.helpers import HE, running_app, tiny_service, write_corpus
 
 NONE = "(none: untrained adapters)"
+D = Decoding()  # the decoding controls' defaults
+API_NAMES = {"predict", "load_example", "bridge_attention", "decoder_attention", "decoding_mode", "select_checkpoint",
+             "refresh_checkpoints", "compare", "evaluation_results", "check_corpus", "train_start", "train_resume",
+             "train_stop", "train_poll", "train_download", "on_load"}  # benchmarks/bench_app.py and clients use them
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*future.no_silent_downcasting",
                                         "ignore:The copy keyword is deprecated")
 PREFIXES = [HE, "קום לך אל נינוה העיר הגדולה", "וימת אלימלך איש נעמי", "ויאמר אלהים יהי אור"]
@@ -26,12 +34,21 @@ def served(tmp_path_factory):
 
 
 def call_predict(client, prefix=HE, checkpoint=NONE, mode="greedy", seed=0):
-    return client.predict(prefix, "tiny", checkpoint, mode, 0.7, 50, 0.95, seed, 1, 1, True, 2, 1, False,
-                          api_name="/predict")
+    return client.predict(prefix, "tiny", checkpoint, mode, D.temperature, D.top_k, D.top_p, seed, 1, 1, True, 2, 1,
+                          False, api_name="/predict")
 
 
 def plot(value) -> dict:
     return json.loads(value["plot"])
+
+
+def test_every_api_name_is_served(served):
+    import app  # the module-level Blocks a Space serves
+
+    assert {fn.api_name for fn in app.demo.fns.values() if fn.api_name} == API_NAMES
+    client, _, _ = served
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert API_NAMES - {"load_example"} <= {name.lstrip("/") for name in endpoints}  # Examples' event is unlisted
 
 
 def test_predict_returns_a_word_and_heatmap_data(served):
@@ -53,8 +70,9 @@ def test_predict_returns_a_word_and_heatmap_data(served):
 
 def test_ten_concurrent_predicts_all_succeed(served):
     client, _, _ = served
-    jobs = [client.submit(PREFIXES[i % len(PREFIXES)], "tiny", NONE, "sampling" if i % 2 else "greedy", 0.7, 50,
-                          0.95, i, 1, 1, True, 1, 1, True, api_name="/predict") for i in range(10)]
+    jobs = [client.submit(PREFIXES[i % len(PREFIXES)], "tiny", NONE, "sampling" if i % 2 else "greedy",
+                          D.temperature, D.top_k, D.top_p, i, 1, 1, True, 1, 1, True, api_name="/predict")
+            for i in range(10)]
     with ThreadPoolExecutor(10) as pool:
         results = list(pool.map(lambda job: job.result(timeout=300), jobs))
     assert len(results) == 10
@@ -137,3 +155,32 @@ def test_stop_keeps_a_resumable_checkpoint_and_resume_finishes(served, tmp_path)
     done = service.train_snapshot()
     assert done.state == "finished" and done.step == done.total_steps == stopped.total_steps, done.error
     assert done.steps[0]["step"] == 1  # the loss curve continues from before the stop
+
+
+def tree_hashes(directory: Path) -> dict[str, str]:
+    return {p.relative_to(directory).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_a_run_named_like_a_shipped_checkpoint_is_refused(tmp_path):
+    """The app on the repository's own checkpoints/ folder: starting, resuming or zipping a run called like a
+    shipped checkpoint is a clear error, the trainer never runs, and the shipped folder stays byte-identical."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    shipped = CHECKPOINTS_ROOT / SHIPPED_CHECKPOINTS[0]
+    assert shipped.is_dir()
+    before = tree_hashes(shipped)
+    calls = []
+    service = tiny_service(tmp_path, root=CHECKPOINTS_ROOT, runner=lambda *args: calls.append(args) or {})
+    with running_app(tmp_path, service) as (url, _, _):
+        client = Client(url, verbose=False)
+        corpus = handle_file(str(write_corpus(tmp_path / "genesis.txt")))
+        for api in ("/train_start", "/train_resume"):
+            for name in ("demo", "Demo", " demo/"):
+                status, *_ = client.predict(corpus, name, "tiny", 1, 1e-3, 4, 200, 0, 0, api_name=api)
+                assert "reserved" in status and "checkpoints/demo/" in status and "another run name" in status
+        with pytest.raises(AppError, match="reserved"):
+            client.predict("demo", api_name="/train_download")
+    assert calls == [] and not service.jobs.is_running() and service.train_snapshot().state == "idle"
+    assert tree_hashes(shipped) == before

@@ -33,7 +33,7 @@ def _expected_keys(layers_in: int, layers_out: int) -> set[str]:
 def trained(tiny_model):
     """A model whose trainable parts differ from a fresh init (so a broken load would show)."""
     torch.manual_seed(5)
-    model = TallModel(tiny_model.config, tiny_model.tokenizers)
+    model = TallModel(tiny_model.config, tiny_model.backbones)
     with torch.no_grad():
         for p in model.trainable_parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -55,7 +55,7 @@ def test_save_writes_only_trainable_tensors_config_and_card(trained, tmp_path):
 
 def test_round_trip_gives_identical_outputs(trained, tmp_path):
     save_pretrained(trained, tmp_path / "ckpt")
-    loaded = from_pretrained(tmp_path / "ckpt", backbones=trained.tokenizers)
+    loaded = from_pretrained(tmp_path / "ckpt", backbones=trained.backbones)
     for key, value in trained.trainable_state_dict().items():
         assert torch.equal(value, loaded.trainable_state_dict()[key]), key
     a = predict(trained, HEBREW_PREFIX, translations="In the beginning")
@@ -77,16 +77,17 @@ def test_other_dimensions_are_refused_naming_both_sides(trained, tmp_path):
     meta["backbone_dims"]["llm_hidden_size"] = 1024
     (out / "config.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match=r"llm_hidden_size is 1024 in the checkpoint but 64"):
-        from_pretrained(out, backbones=trained.tokenizers)
+        from_pretrained(out, backbones=trained.backbones)
 
 
 def test_checkpoint_for_another_llm_is_refused(trained, tmp_path):
-    from tall_model.backbones import load_backbones
     from tall_model import preset_config
+    from tall_model.backbones import load_backbones
 
     out = save_pretrained(trained, tmp_path / "ckpt")
     qwen = load_backbones(preset_config("tiny-qwen"))
-    with pytest.raises(CheckpointError, match="llm_model_type is bloom in the checkpoint but qwen2"):
+    with pytest.raises(CheckpointError, match=r"other backbones: the LLM is sha256:\w+ in the checkpoint \(.*\) but "
+                                              r"sha256:\w+ as loaded from '.*qwen'"):
         from_pretrained(out, backbones=qwen)
 
 
@@ -96,7 +97,7 @@ def test_tensor_shape_mismatch_names_the_tensor(trained, tmp_path):
     meta["config"]["bridge_out"]["ffn"] = 32
     (out / "config.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match=r"tensor bridge_out\.layers\.0\.fc1\.(weight|bias) has shape \(64,.*but \(32,"):
-        from_pretrained(out, backbones=trained.tokenizers)
+        from_pretrained(out, backbones=trained.backbones)
 
 
 def test_missing_and_unexpected_keys_are_errors(trained, tmp_path):
@@ -106,7 +107,7 @@ def test_missing_and_unexpected_keys_are_errors(trained, tmp_path):
     tensors["lm_head.weight"] = torch.zeros(2)
     save_file(tensors, str(out / "model.safetensors"))
     with pytest.raises(CheckpointError, match=r"missing \['align_in.net.0.weight'\].*unexpected \['lm_head.weight'\]"):
-        from_pretrained(out, backbones=trained.tokenizers)
+        from_pretrained(out, backbones=trained.backbones)
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -119,15 +120,50 @@ def test_corrupt_checkpoints_are_refused(trained, tmp_path, damage, message):
     out = save_pretrained(trained, tmp_path / "ckpt")
     damage(out)
     with pytest.raises(CheckpointError, match=message):
-        from_pretrained(out, backbones=trained.tokenizers)
+        from_pretrained(out, backbones=trained.backbones)
 
 
-def test_architecture_cannot_be_overridden_at_load(trained, tmp_path):
+# Every TallConfig field is either one a load may change (LOAD_TIME) or one that shapes the model or its task.
+# A new field must be added to one of the two lists: this test makes that a decision, not an accident.
+SHAPES_THE_MODEL = {"lr_hr_translator", "llm", "hr_lr_translator", "adapter_hidden_factor", "dropout", "bridge_in",
+                    "bridge_out", "match_llm_scale", "framing", "loss", "bridge_in_mode", "bypass_llm"}
+
+
+def test_load_time_fields_are_one_explicit_list():
+    import dataclasses
+    import inspect
+
+    from tall_model import LOAD_TIME, TallConfig, load
+
+    fields = {f.name for f in dataclasses.fields(TallConfig)} - {"preset"}
+    assert set(LOAD_TIME) == {"decoding"} and fields == SHAPES_THE_MODEL | set(LOAD_TIME)
+    keyword = {n for n, p in inspect.signature(load).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    assert keyword == {"backbones", "device", "dtype", "decoding", "seed"}
+
+
+def test_a_checkpoint_keeps_every_field_that_shapes_the_model(tiny_model, tmp_path):
+    from tall_model import Decoding, load
+
+    config = tiny_model.config.replace(match_llm_scale=False, bypass_llm=True, framing="subword", loss="last")
+    out = save_pretrained(TallModel(config, tiny_model.backbones), tmp_path / "ckpt")
+    loaded = load(out, backbones=tiny_model.backbones, decoding=Decoding(temperature=1.3))
+    assert loaded.config.decoding.temperature == 1.3
+    assert loaded.config.replace(decoding=config.decoding) == config  # nothing else changed on the way
+    with pytest.raises(TypeError):
+        load(out, backbones=tiny_model.backbones, bypass_llm=False)
+
+
+def test_format_1_checkpoints_still_load(trained, tmp_path):
     out = save_pretrained(trained, tmp_path / "ckpt")
-    with pytest.raises(CheckpointError, match="cannot override"):
-        from_pretrained(out, backbones=trained.tokenizers, llm="other")
-    model = from_pretrained(out, backbones=trained.tokenizers, temperature=1.3)
-    assert model.config.temperature == 1.3
+    meta = json.loads((out / "config.json").read_text())
+    meta["format_version"] = 1
+    decoding = meta["config"].pop("decoding")
+    meta["config"].update(seed=0, **{k: decoding[k] for k in ("temperature", "top_k", "top_p", "max_word_pieces",
+                                                               "translation_beams", "translation_max_new_tokens")})
+    del meta["backbone_fingerprints"]
+    (out / "config.json").write_text(json.dumps(meta))
+    loaded = from_pretrained(out, backbones=trained.backbones)
+    assert loaded.config == trained.config
 
 
 def test_checkpoint_directory_is_readable_by_others(trained, tmp_path):

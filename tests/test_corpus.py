@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from training.corpus import CorpusError, EmptyCorpusError, read_corpus, read_corpus_text
-from training.hebrew import has_hebrew, normalize_space, split_sentences, strip_marks
+from tall_data.corpus import CorpusError, EmptyCorpusError, read_corpus, read_corpus_text
+from tall_data.hebrew import has_hebrew, normalize_space, split_sentences, strip_marks
 
 S1 = "הילד הלך לבית הספר היום."
 S2 = "מזג האוויר נאה מאוד בחוץ."

@@ -12,8 +12,8 @@ import os
 import pytest
 from safetensors import safe_open
 
-from training import build_demo
-from training import demo_data as dd
+from demo_build import data as dd
+from demo_build.build import main as build_main
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -31,7 +31,7 @@ def built(tmp_path_factory):
     args = ["--workdir", str(work), "--out", str(out), "--stages", "hebrew,adapters,baselines,evaluate,cards",
             "--tall-preset", "tiny", "--threads", "1", "--adapter-sentences", "24", "--adapter-steps", "3",
             "--adapter-eval-every", "2", "--baseline-steps", "2", "--eval-limit", "6", "--eval-seeds", "2"]
-    build_demo.main(args)
+    build_main(args)
     return work, out
 
 
@@ -42,9 +42,17 @@ def test_stages_write_adapters_baselines_and_table(built):
     assert dtypes == {"torch.float16"}
     meta = json.loads((out / "tall" / "config.json").read_text())
     assert meta["extra"]["steps"] == 3
+    assert meta["format_version"] == 2 and set(meta["backbone_fingerprints"]) == {"lr_hr_translator", "llm",
+                                                                                 "hr_lr_translator"}
     for kind in ("soft-prompt", "fine-tuned"):
         assert (out / "baselines" / kind / "adapter_model.safetensors").is_file()
+        baseline = json.loads((out / "baselines" / kind / "baseline.json").read_text())
+        assert baseline["command"].startswith(f"python -m baselines.train {kind} --preset tiny ")
+        assert baseline["steps"] == 2 and baseline["batch_size"] == 16 and baseline["seed"] == 0
+        assert 0 < baseline["sentences"] <= 40  # --baseline-sentences 3000 > the 40 verses written
     table = json.loads((out / "eval" / "metrics.json").read_text())
+    assert table["command"].startswith("python -m evaluation.evaluate --preset tiny ")
+    assert "--limit 6" in table["command"] and "--seeds 2" in table["command"]
     assert sorted(r["approach"] for r in table["rows"]) == sorted(["tall", "direct", "naive", "soft-prompt",
                                                                    "fine-tuned"])
     assert all(r["examples"] == 6 and r["seeds"] == 2 for r in table["rows"])
@@ -60,15 +68,16 @@ def test_shipped_adapters_load_and_predict(built):
     import torch
     from safetensors.torch import load_file
 
-    from tall_model.checkpoint import from_pretrained
+    from tall_model import load
     from tall_model.predict import predict
 
     _, out = built
-    model = from_pretrained(out / "tall")
+    model = load(out / "tall")
+    assert "adapters from" in model.source and model.config.preset == "tiny"
     saved = load_file(str(out / "tall" / "model.safetensors"))
     for key, value in model.trainable_state_dict().items():
         assert torch.equal(value, saved[key].float()), key
-    pred = predict(model, "בראשית ברא אלהים את השמים ואת", seed=0)
+    pred = predict(model, "בראשית ברא אלהים את השמים ואת")  # greedy
     assert pred.pieces  # random tiny backbones: any word, but a decoded one
 
 
@@ -92,7 +101,7 @@ def test_app_examples_are_test_verses_without_their_last_word(built):
 
 def test_resumed_build_skips_finished_stages(built, capsys):
     work, out = built
-    build_demo.main(["--workdir", str(work), "--out", str(out), "--stages", "hebrew,adapters",
+    build_main(["--workdir", str(work), "--out", str(out), "--stages", "hebrew,adapters",
                      "--tall-preset", "tiny", "--threads", "1"])
     printed = capsys.readouterr().out
     assert "== hebrew: outputs exist, skipped" in printed and "== adapters: outputs exist, skipped" in printed
@@ -102,11 +111,13 @@ def test_translator_checkpoint_resumes_without_pickle(tmp_path):
     """Time-budgeted translator training saves ckpt/ (safetensors + JSON) and a second call resumes from it."""
     import torch
 
+    from demo_build.marian_tokenizer import load_marian_tokenizer
+    from demo_build.translators import train_translator
     from tall_model import preset_config
-    from training.demo_backbones import load_marian_tokenizer, train_translator
+    from tall_model.backbones import model_folder
 
     torch.set_num_threads(1)
-    tok = load_marian_tokenizer(preset_config("tiny").lr_hr_translator)
+    tok = load_marian_tokenizer(model_folder("lr_hr_translator", preset_config("tiny").lr_hr_translator))
     pairs = dd.split_verses()["train"][:12]
     logs: list[str] = []
     kw = dict(direction="he-en", tok=tok, train_pairs=pairs, dev_pairs=pairs[:4], stage_dir=tmp_path, seed=0,

@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from training import demo_data as dd  # noqa: E402
+from demo_build import data as dd  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "checkpoints" / "demo"

@@ -17,8 +17,8 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from demo_build import data as dd  # noqa: E402
 from tall_model.config import demo_dir  # noqa: E402
-from training import demo_data as dd  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 HEBREW_WORD = "".join(chr(c) for c in range(0x05D0, 0x05EB))
@@ -30,17 +30,17 @@ def _examples() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def demo():
-    from tall_model.loading import load_model
+    from tall_model import load
 
     started = time.perf_counter()
-    model, description = load_model("demo")
-    return model, description, time.perf_counter() - started
+    model = load("demo")
+    return model, time.perf_counter() - started
 
 
 def test_demo_loads_offline_with_its_trained_adapters(demo):
-    model, description, seconds = demo
-    assert str(demo_dir() / "tall") in description
-    assert model.config.preset == "demo"
+    model, seconds = demo
+    assert model.source == "adapters from checkpoints/demo/tall on preset demo"
+    assert model.config.preset == "demo" and not model.training
     # the backbones are stored in fp16 but load in fp32, the adapters' dtype (transformers 5 would keep fp16)
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     # "a few seconds": measured 1.6 s on 2 cores after imports; the bound only catches a hang (e.g. a hub lookup)

@@ -12,20 +12,22 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from baselines.adapters import AdapterError, load_adapter
+from baselines.approach import BaselineModels
+from baselines.naive import english_context, last_word
+from baselines.registry import APPROACH_NAMES, ApproachResources, build_approaches
+from baselines.soft_prompt_data import english_next_word
+from baselines.tall import tall_gold_log_probs
+from baselines.train import main as train_main
+from baselines.word_lm import next_word
+from evaluation.evaluate import load_dataset
+from evaluation.evaluate import main as evaluate_main
+from tall_data.corpus import read_corpus
+from tall_data.examples import word_core
+from tall_data.translation_cache import open_prefix_cache
 from tall_model.batching import target_pieces
+from tall_model.decoding import GREEDY
 from tall_model.predict import predict
-from training.approach_base import BaselineModels, Decoding, open_prefix_cache
-from training.approaches import APPROACH_NAMES, ApproachResources
-from training.corpus import read_corpus
-from training.evaluate import build_approaches, load_dataset
-from training.evaluate import main as evaluate_main
-from training.examples import word_core
-from training.lm_words import LMSettings, next_word
-from training.peft_baselines import AdapterError, load_adapter
-from training.soft_prompt_data import english_next_word
-from training.tall_scoring import tall_gold_log_probs
-from training.train_baseline import main as train_main
-from training.translate_test import english_context, last_word
 
 # PEFT still calls a transformers method that transformers 5 deprecates; nothing for us to change.
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
@@ -56,7 +58,7 @@ def files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def models(tiny_config, tiny_model):
-    return BaselineModels(tiny_config, tiny_model.tokenizers)
+    return BaselineModels(tiny_config, tiny_model.backbones)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +92,7 @@ def adapters(files, models, tmp_path_factory):
 
 
 def _resources(models, tall_dir=None, adapters=(None, None)) -> ApproachResources:
-    return ApproachResources(models, tall_dir, adapters[0], adapters[1], LMSettings(max_new_tokens=8))
+    return ApproachResources(models, tall_dir, adapters[0], adapters[1], lm_max_new_tokens=8)
 
 
 # --------------------------------------------------------------------------- pure pieces
@@ -122,11 +124,11 @@ def test_translate_test_text_helpers() -> None:
 
 def test_every_approach_returns_a_word_for_a_hebrew_prefix(models, tall_dir, adapters) -> None:
     approaches, skipped = build_approaches(list(APPROACH_NAMES), _resources(models, tall_dir, adapters))
-    assert skipped == {} and [a.name for a in approaches] == list(APPROACH_NAMES)
-    for approach in approaches:
+    assert skipped == {} and list(approaches) == list(APPROACH_NAMES)
+    for approach in approaches.values():
         greedy = approach.predict(PREFIXES, None, num_candidates=5)  # approaches translate when not given
-        sampled = approach.predict(PREFIXES, None, Decoding.sampled(3))
-        assert sampled == approach.predict(PREFIXES, None, Decoding.sampled(3)), approach.name  # seeded
+        sampled = approach.predict(PREFIXES, None, GREEDY.sampled(3))
+        assert sampled == approach.predict(PREFIXES, None, GREEDY.sampled(3)), approach.name  # seeded
         for out in greedy + sampled:
             assert isinstance(out.word, str) and out.word == word_core(out.word) and " " not in out.word
         if approach.name == "tall":  # TALL always decodes a word; a random LLM may finish none ("" = wrong)
@@ -142,16 +144,16 @@ def test_every_approach_returns_a_word_for_a_hebrew_prefix(models, tall_dir, ada
 
 def test_unavailable_approaches_are_skipped_with_a_reason(models) -> None:
     approaches, skipped = build_approaches(["tall", "direct", "soft-prompt", "fine-tuned"], _resources(models))
-    assert [a.name for a in approaches] == ["direct"]
+    assert list(approaches) == ["direct"]
     assert set(skipped) == {"tall", "soft-prompt", "fine-tuned"}
-    assert "--tall" in skipped["tall"] and "train_baseline soft-prompt" in skipped["soft-prompt"]
+    assert "--tall" in skipped["tall"] and "baselines.train soft-prompt" in skipped["soft-prompt"]
 
 
 def test_tall_gold_log_prob_agrees_with_predict_candidates(tiny_model) -> None:
     """The scorer and `predict` describe the same event: P(pieces) · P(word boundary)."""
     prefix = PREFIXES[0]
     prediction = predict(tiny_model, prefix, num_candidates=5, output_attentions=False)
-    tok = tiny_model.tokenizers.hr_lr_tokenizer
+    tok = tiny_model.backbones.hr_lr_tokenizer
     checked = 0
     for cand in prediction.candidates:
         if tok.convert_tokens_to_ids(cand.pieces) != target_pieces(tiny_model, cand.word):
@@ -202,16 +204,16 @@ def test_soft_prompt_generates_on_left_padded_batches(adapters, models) -> None:
     """A batch of prompts of different lengths (left padding) gives each prompt its own greedy word, and the
     first token agrees with the prompt-tuned model's own forward pass (PEFT's generate failed on such batches
     with BLOOM: it prepended the virtual tokens again at every cached step)."""
-    from training.lm_words import WordLM
+    from baselines.word_lm import WordLM
 
     soft, _ = adapters
     soft_lm = load_adapter("soft-prompt", soft, models.llm)
-    lm = WordLM(soft_lm, models.tokenizers.llm_tokenizer)
+    lm = WordLM(soft_lm, models.backbones.llm_tokenizer)
     prompts = ["And God said", "In the beginning God created the heaven and the earth. And the"]
     together = lm.words(prompts)
     assert together == [lm.words([p])[0] for p in prompts]
     assert [len(r) for r in lm.top_words(prompts, 3)] == [len(lm.top_words([p], 3)[0]) for p in prompts]
-    tok = models.tokenizers.llm_tokenizer
+    tok = models.backbones.llm_tokenizer
     ids = tok(prompts[0], return_tensors="pt")
     with torch.no_grad():
         first = int(soft_lm(**ids).logits[0, -1].argmax())
@@ -262,7 +264,7 @@ def test_evaluation_cli_writes_one_row_per_approach_and_dataset(files, models, t
     saved = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert saved == json.loads(json.dumps(payload))
     assert saved["seeds"] == [0, 1] and "--seeds 2" in saved["command"] and saved["skipped"] == {}
-    assert saved["models"]["tall"]["checkpoint"] == str(tall_dir)
+    assert str(tall_dir) in saved["models"]["tall"]["source"]
     assert saved["models"]["soft-prompt"]["adapter"] == str(soft) and saved["backbones"]["llm"]
     assert "Student-t" in saved["interval"] and saved["sampling"]["top_p"] == 0.95
     assert len((out / "predictions.jsonl").read_text(encoding="utf-8").splitlines()) == 2 * 3 * len(APPROACH_NAMES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.examples import Example, make_examples, split_examples, word_core
+from tall_data.examples import Example, make_examples, split_examples, word_core
 
 SENTENCES = [
     "הילד הלך לבית הספר היום.",

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tall_model import TallModel
+from tall_model import TallModel, load
 from tall_model.backbones import BackboneNotFoundError, load_backbones
 
 from conftest import HEBREW_PREFIX
@@ -75,11 +75,11 @@ def test_position_tables_are_fixed_buffers_not_parameters(tiny_model):
 
 def test_loss_covers_the_whole_word_and_its_end_or_only_the_last_piece(tiny_model):
     m = tiny_model
-    word_pieces = len(m.tokenizers.hr_lr_tokenizer(text_target="השמים")["input_ids"]) - 1
+    word_pieces = len(m.backbones.hr_lr_tokenizer(text_target="השמים")["input_ids"]) - 1
     b = m.make_batch([HEBREW_PREFIX], ["x"], ["השמים"])
     assert int(b.loss_mask.sum()) == word_pieces + 1
     ends = b.labels[0][b.loss_mask[0].bool()]
-    assert int(ends[-1]) == m.tokenizers.hr_lr_tokenizer.eos_token_id
+    assert int(ends[-1]) == m.backbones.hr_lr_tokenizer.eos_token_id
     last = TallModel.__new__(TallModel)
     last.__dict__.update(m.__dict__)
     last.config = m.config.replace(loss="last")
@@ -91,7 +91,7 @@ def test_loss_covers_the_whole_word_and_its_end_or_only_the_last_piece(tiny_mode
 def test_decoder_is_teacher_forced_on_prefix_plus_word(tiny_model):
     m = tiny_model
     b = m.make_batch([HEBREW_PREFIX], ["x"], ["השמים"])
-    tok = m.tokenizers.hr_lr_tokenizer
+    tok = m.backbones.hr_lr_tokenizer
     full = tok(text_target=HEBREW_PREFIX + " השמים")["input_ids"]
     assert b.labels[0].tolist() == full
     assert b.decoder_input_ids[0, 0] == m.hr_lr.config.decoder_start_token_id
@@ -102,7 +102,7 @@ def test_decoder_is_teacher_forced_on_prefix_plus_word(tiny_model):
                                     dict(framing="subword", loss="last")])
 def test_ablations_train(tiny_model, change):
     torch.manual_seed(0)
-    model = TallModel(tiny_model.config.replace(**change), tiny_model.tokenizers).train()
+    model = TallModel(tiny_model.config.replace(**change), tiny_model.backbones).train()
     batch = model.make_batch([HEBREW_PREFIX], ["In the beginning"], ["השמים"], [HEBREW_PREFIX + " השמים"])
     out = model(batch)
     out.loss.backward()
@@ -116,8 +116,8 @@ def test_ablations_train(tiny_model, change):
 def test_qwen_style_llm_works_through_the_same_code():
     from tall_model import preset_config
 
-    cfg = preset_config("tiny-qwen").replace(translation_max_new_tokens=8)
-    model = TallModel.from_config(cfg)
+    cfg = preset_config("tiny-qwen").changed({"decoding": {"translation_max_new_tokens": 8}})
+    model = load(cfg)
     assert model.llm.config.model_type == "qwen2"
     out = model(model.make_batch([HEBREW_PREFIX], ["In the beginning"], ["השמים"]))
     out.loss.backward()
@@ -141,15 +141,15 @@ def test_releasing_translation_parts_keeps_tall_working(tiny_config):
     from tall_model.translate import translate
 
     torch.manual_seed(0)
-    model = TallModel.from_config(tiny_config).eval()  # no dropout: the two losses must be comparable
-    dims = model.tokenizers.dims()
+    model = load(tiny_config).eval()  # no dropout: the two losses must be comparable
+    dims = model.backbones.dims()
     before = sum(p.numel() for p in model.parameters())
     batch = model.make_batch([HEBREW_PREFIX], ["In the beginning"], ["השמים"])
     loss_before = model(batch).loss
     freed = model.release_translation_parts()
     assert freed > 0 and sum(p.numel() for p in model.parameters()) == before - freed
     assert torch.allclose(model(batch).loss, loss_before)  # stages 1 and 7 untouched
-    assert model.tokenizers.dims() == dims  # checkpoints saved afterwards still match full backbones
+    assert model.backbones.dims() == dims  # checkpoints saved afterwards still match full backbones
     with pytest.raises(RuntimeError, match="released"):
         translate(model, [HEBREW_PREFIX])
 
@@ -161,11 +161,11 @@ def test_translate_batches_by_length_keeps_order_and_caps_runaway_output(tiny_co
     from tall_model.translate import LENGTH_RATIO, LENGTH_SLACK, translate
 
     torch.manual_seed(0)
-    model = TallModel.from_config(tiny_config.replace(translation_max_new_tokens=200)).eval()
+    model = load(tiny_config.changed({"decoding": {"translation_max_new_tokens": 200}}))
     texts = ["ויאמר אלהים יהי אור ויהי אור וירא", "בראשית", HEBREW_PREFIX, "ויאמר"]
     together = translate(model, texts, batch_size=2)
     assert together == [translate(model, [t])[0] for t in texts]
-    tok = model.tokenizers.lr_hr_tokenizer
+    tok = model.backbones.lr_hr_tokenizer
     for text, english in zip(texts, together):
         n_source = len(source_ids(model, text)[0])
         assert len(tok(english, add_special_tokens=False)["input_ids"]) <= LENGTH_RATIO * n_source + LENGTH_SLACK + 2

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from tall_model import Decoding
 from tall_model.predict import predict, predict_uncached
 from tall_model.sampling import WORD_START
 
@@ -21,31 +22,33 @@ def test_prediction_has_every_part(tiny_model):
 
 
 def test_word_stops_at_a_word_boundary(tiny_model):
-    tok = tiny_model.tokenizers.hr_lr_tokenizer
+    tok = tiny_model.backbones.hr_lr_tokenizer
     for seed in range(6):
-        r = predict(tiny_model, HEBREW_PREFIX, translations="And God", sample=True, seed=seed,
-                    temperature=1.5, top_k=0, top_p=1.0)
+        decoding = Decoding(temperature=1.5, top_k=0, top_p=1.0).sampled(seed)
+        r = predict(tiny_model, HEBREW_PREFIX, decoding=decoding, translations="And God")
         pieces = [p.piece for p in r.pieces]
         assert pieces[0].startswith(WORD_START), pieces
         assert not any(p.startswith(WORD_START) for p in pieces[1:]), pieces
         assert tok.eos_token not in pieces and tok.pad_token not in pieces
-        assert len(pieces) <= tiny_model.config.max_word_pieces
+        assert len(pieces) <= decoding.max_word_pieces
 
 
 @pytest.mark.parametrize("sample", [False, True])
 def test_cached_prediction_equals_paper_recomputation(tiny_model, sample):
     for seed in (0, 1, 2):
-        fast = predict(tiny_model, HEBREW_PREFIX, sample=sample, seed=seed, output_attentions=False)
-        slow = predict_uncached(tiny_model, HEBREW_PREFIX, sample=sample, seed=seed)
+        decoding = tiny_model.config.decoding.replace(sample=sample, seed=seed)
+        fast = predict(tiny_model, HEBREW_PREFIX, decoding=decoding, output_attentions=False)
+        slow = predict_uncached(tiny_model, HEBREW_PREFIX, decoding=decoding)
         assert fast.translation == slow.translation
         assert [p.token_id for p in fast.pieces] == [p.token_id for p in slow.pieces]
         assert [p.prob for p in fast.pieces] == pytest.approx([p.prob for p in slow.pieces], rel=1e-4)
 
 
 def test_sampling_is_seeded(tiny_model):
-    kw = dict(translations="And God", sample=True, temperature=2.0, top_k=0, top_p=1.0)
-    words = [predict(tiny_model, HEBREW_PREFIX, seed=s, **kw).word for s in range(8)]
-    assert words == [predict(tiny_model, HEBREW_PREFIX, seed=s, **kw).word for s in range(8)]
+    hot = Decoding(temperature=2.0, top_k=0, top_p=1.0)
+    words = [predict(tiny_model, HEBREW_PREFIX, decoding=hot.sampled(s), translations="And God").word for s in range(8)]
+    assert words == [predict(tiny_model, HEBREW_PREFIX, decoding=hot.sampled(s), translations="And God").word
+                     for s in range(8)]
     assert len(set(words)) > 1  # high temperature over a random model: seeds must matter
 
 
@@ -98,7 +101,7 @@ def test_concat_ablation_batch_equals_single(tiny_model):
     from tall_model import TallModel
 
     torch.manual_seed(0)
-    model = TallModel(tiny_model.config.replace(bridge_in_mode="concat"), tiny_model.tokenizers).eval()
+    model = TallModel(tiny_model.config.replace(bridge_in_mode="concat"), tiny_model.backbones).eval()
     prefixes = ["ויאמר", HEBREW_PREFIX]  # different Hebrew lengths: padding sits between Hebrew and English
     batch = predict(model, prefixes, translations=["And", "In the beginning"])
     for prefix, translation, b in zip(prefixes, ["And", "In the beginning"], batch):

@@ -20,12 +20,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tall_model import preset_config
+from tall_data.examples import make_examples
+from tall_model import load, preset_config
 from tall_model.backbones import load_backbones
-from tall_model.checkpoint import from_pretrained
 from tall_model.tiny import bible_lines
 from training import train as train_module
-from training.examples import make_examples
 from training.train import Callbacks, TrainConfig, TrainError, train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,8 +42,9 @@ def backbones():
 
 
 def config(tmp: Path, name: str, **changes) -> TrainConfig:
-    base = TrainConfig(preset="tiny", out=str(tmp / name), translation_cache=str(tmp / "translations.sqlite"),
-                       model={"translation_max_new_tokens": 8}, threads=1, batch_size=4, lr=1e-3,
+    base = TrainConfig(model=preset_config("tiny").changed({"decoding": {"translation_max_new_tokens": 8}}),
+                       out=str(tmp / name), translation_cache=str(tmp / "translations.sqlite"), threads=1,
+                       batch_size=4, lr=1e-3,
                        dev_fraction=0.25, log_every=1, seed=0)
     return dataclasses.replace(base, **changes)
 
@@ -146,11 +146,11 @@ def test_each_distinct_prefix_is_translated_once(runs, verses):
                                                "calls": 0}
 
 
-def test_best_and_last_load_with_from_pretrained(runs, backbones):
+def test_best_and_last_load_with_the_one_loader(runs, backbones):
     full = runs["full"]
     assert full.best_checkpoint and full.best_metrics["step"] in (2, 4, 6, 7)
     for path in (full.best_checkpoint, full.last_checkpoint):
-        model = from_pretrained(path, backbones=backbones)
+        model = load(path, backbones=backbones)
         saved = load_file(str(Path(path) / "model.safetensors"))
         for key, value in model.trainable_state_dict().items():
             assert torch.equal(value, saved[key])
@@ -240,6 +240,24 @@ def test_cli_resume_keeps_the_saved_settings(runs):
 def test_experiment_files_parse():
     for path in sorted((REPO / "experiments").glob("*.json")):
         assert isinstance(TrainConfig.from_file(path), TrainConfig)
+    paper = TrainConfig.from_file(REPO / "experiments" / "paper-bloomz-subword.json")
+    assert (paper.model.preset, paper.model.framing, paper.model.loss) == ("paper-bloomz", "subword", "last")
+    assert paper.model.llm == "bigscience/bloomz-560m" and paper.schedule == "epoch"
+
+
+def test_the_model_config_is_embedded_not_duplicated(tmp_path):
+    import dataclasses as dc
+
+    fields = {f.name for f in dc.fields(TrainConfig)}
+    assert not fields & {"framing", "loss", "preset"}  # they live in TrainConfig.model, once
+    args = train_module.parse_args(["--config", str(REPO / "experiments" / "tiny-smoke.json"), "--framing",
+                                    "subword", "--model", '{"dropout": 0.2}', "--epochs", "1"])
+    config = train_module.config_from_args(args)
+    assert (config.model.preset, config.model.framing, config.model.dropout) == ("tiny", "subword", 0.2)
+    assert config.model.decoding.translation_max_new_tokens == 16 and config.epochs == 1  # the file's, kept
+    assert TrainConfig.from_dict(config.to_dict()) == config  # what a checkpoint saves rebuilds the same run
+    with pytest.raises(TrainError, match="invalid model config"):
+        TrainConfig.from_dict({"model": {"preset": "tiny", "framing": "letters"}})
 
 
 def test_two_processes_save_one_checkpoint(tmp_path, verses):
@@ -255,7 +273,7 @@ def test_two_processes_save_one_checkpoint(tmp_path, verses):
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
            "-m", "training.train", "--preset", "tiny", "--data", str(corpus), "--out", str(out), "--threads", "1",
            "--max-steps", "2", "--batch-size", "2", "--dev-fraction", "0.2", "--eval-limit", "2",
-           "--model", '{"translation_max_new_tokens": 8}']
+           "--model", '{"decoding": {"translation_max_new_tokens": 8}}']
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     log = f"stdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-3000:]}"

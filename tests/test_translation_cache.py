@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from training.translation_cache import TranslationCache, TranslationError
+from tall_data.translation_cache import TranslationCache, TranslationError
 
 SETTINGS = {"num_beams": 4, "max_new_tokens": 64}
 

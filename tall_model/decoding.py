@@ -1,0 +1,64 @@
+"""How a prediction is decoded: one type for the CLI, the app, training's dev metric, evaluation and every baseline.
+
+The defaults are written here once: greedy; when sampling, the paper's temperature 0.7, top-k 50 and top-p 0.95
+with seed 0; at most 8 pieces a word; the prefix translated greedily with at most 128 new pieces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Decoding:
+    sample: bool = False  # False: greedy
+    temperature: float = 0.7
+    top_k: int = 50  # 0: no limit
+    top_p: float = 0.95
+    seed: int = 0  # seeds sampling (greedy ignores it)
+    max_word_pieces: int = 8  # pieces of the predicted Hebrew word
+    translation_beams: int = 1  # the he→en translation of the prefix (stage 3's queries)
+    translation_max_new_tokens: int = 128
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0 = no limit), got {self.top_k}")
+        if self.max_word_pieces < 1 or self.translation_beams < 1 or self.translation_max_new_tokens < 1:
+            raise ValueError("max_word_pieces, translation_beams and translation_max_new_tokens must be >= 1")
+
+    def replace(self, **changes: Any) -> "Decoding":
+        return dataclasses.replace(self, **changes)
+
+    def sampled(self, seed: int) -> "Decoding":
+        """The same settings, sampling with `seed`."""
+        return self.replace(sample=True, seed=int(seed))
+
+    def greedy(self) -> "Decoding":
+        return self.replace(sample=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base: "Decoding | None" = None) -> "Decoding":
+        """`data` may name only some fields; the rest come from `base` (default: the defaults above)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"Unknown decoding field(s): {', '.join(unknown)}")
+        return (base or cls()).replace(**data)
+
+    def describe(self) -> str:
+        if not self.sample:
+            return "greedy"
+        return f"sampled (T={self.temperature:g}, top-k {self.top_k}, top-p {self.top_p:g}, seed {self.seed})"
+
+
+GREEDY = Decoding()
+TRANSLATION_FIELDS = ("translation_beams", "translation_max_new_tokens")

@@ -1,0 +1,75 @@
+"""One way to get a TALL model: `load(preset, config or checkpoint)`, used by the CLI, the app, training, evaluation
+and the approach registry.
+
+What a load may change is the LOAD_TIME list of the config (decoding) and where the model lives (device, dtype of
+the frozen backbones); everything that shapes the forward pass comes from the preset or the checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .backbones import load_backbones
+from .checkpoint import CheckpointError, from_pretrained
+from .config import PRESETS, TallConfig, demo_dir, portable, preset_config
+from .decoding import Decoding
+from .model import TallModel
+
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+          "fp16": torch.float16, "float16": torch.float16}
+
+
+def shipped_checkpoint(preset: str) -> Path | None:
+    """The trained adapters a preset ships with, if any (only the demo does)."""
+    path = demo_dir() / "tall"
+    return path if preset == "demo" and (path / "config.json").is_file() else None
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """`auto` (or None): CUDA when present, else the CPU. Asking for CUDA without it is a clear error."""
+    name = str(device or "auto")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for, but torch sees no CUDA GPU here; use --device cpu")
+    return torch.device(name)
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
+    return DTYPES[dtype]
+
+
+def load(source: str | Path | TallConfig = "demo", *, backbones=None, device=None, dtype=None,
+         decoding: Decoding | None = None, seed: int = 0) -> TallModel:
+    """A TALL model in eval mode, with `model.source` saying what was loaded.
+
+    source: a preset name (its shipped adapters if it has them, else fresh ones), a TallConfig (fresh
+      adapters initialised from `seed`), or an adapter checkpoint directory.
+    backbones: loaded Backbones to reuse, or a function TallConfig → Backbones (the app's cache).
+    dtype: of the frozen backbones (default fp32); the trainable parts stay fp32."""
+    dtype = resolve_dtype(dtype)
+    if isinstance(source, str) and source in PRESETS:
+        shipped = shipped_checkpoint(source)
+        source = shipped if shipped is not None else preset_config(source)
+    if isinstance(source, TallConfig):
+        config = source if decoding is None else source.replace(decoding=decoding)
+        if callable(backbones):
+            backbones = backbones(config)
+        backbones = backbones or load_backbones(config, dtype=dtype)
+        with torch.random.fork_rng(devices=[]):  # seeded init without disturbing the caller's RNG
+            torch.manual_seed(seed)
+            model = TallModel(config, backbones)
+        model.source = f"preset {config.preset} with untrained adapters (seed {seed})"
+    else:
+        if not Path(source).is_dir():
+            raise CheckpointError(f"{str(source)!r} is neither a preset ({', '.join(PRESETS)}) nor a checkpoint "
+                                  "directory.")
+        model = from_pretrained(source, backbones=backbones, dtype=dtype, decoding=decoding)
+        model.source = f"adapters from {portable(str(source))} on preset {model.config.preset}"
+    return model.to(resolve_device(device)).eval()
