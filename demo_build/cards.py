@@ -7,6 +7,8 @@ from pathlib import Path
 
 from demo_build.context import dir_mb
 from evaluation.report import format_markdown, rows_from_json
+from evaluation.significance import PairedComparison
+from evaluation.significance import format_markdown as significance_markdown
 
 DATA_TEXT = (
     "Westminster Leningrad Codex (unpointed `hebrew_norm`, morpheme slashes, paseq and paragraph marks removed) and "
@@ -120,13 +122,49 @@ REEVALUATE = ("python -m demo_build --stages data,hebrew,evaluate,cards --force 
               "# = python -m evaluation.evaluate --preset demo --data build/demo/data/he_test.jsonl "
               "--tall checkpoints/demo/tall --soft-prompt checkpoints/demo/baselines/soft-prompt "
               "--fine-tuned checkpoints/demo/baselines/fine-tuned --seeds 5")
-PARTS = (("he-en", "Hebrew → English Marian translator (frozen stage 1–2 of TALL)"),
-         ("lm", "English causal LM, BLOOM architecture (frozen stage 5)"),
+PARTS = (("he-en", "Hebrew → English Marian translator (frozen stage 1 of TALL; its decoder translates the prefix)"),
+         ("lm", "English causal LM, BLOOM architecture (frozen stage 4)"),
          ("en-he", "English → Hebrew Marian translator (frozen stage 7)"),
          ("tall", "TALL adapters and bridges (the trainable parts, fp16)"),
          ("baselines/soft-prompt", "soft-prompt baseline (PEFT prompt tuning)"),
          ("baselines/fine-tuned", "fine-tuned baseline (LoRA)"),
-         ("eval", "the next-word evaluation (evaluation.evaluate's metrics.json / metrics.csv)"))
+         ("eval", "the next-word evaluation (evaluation.evaluate's metrics.json / metrics.csv / predictions.jsonl)"))
+
+
+SIGNIFICANCE_LEVEL = 0.05
+
+
+def significance_verdict(rows: list[dict], level: float = SIGNIFICANCE_LEVEL) -> str:
+    """One sentence that says only what the paired tests support."""
+    if not rows:
+        return "(no paired comparison yet)"
+    better = [r for r in rows if r["mcnemar_p"] < level and r["difference"] > 0]
+    worse = [r for r in rows if r["mcnemar_p"] < level and r["difference"] < 0]
+    unclear = [r for r in rows if r["mcnemar_p"] >= level]
+
+    def names(rs):
+        each = [f"{r['approach']} (p = {r['mcnemar_p']:.3g})" for r in rs]
+        return " and ".join(filter(None, [", ".join(each[:-1]), each[-1]]))
+
+    ref = rows[0]["reference"].upper() if rows[0]["reference"] == "tall" else rows[0]["reference"]
+    parts = []
+    if better:
+        parts.append(f"{ref}'s greedy exact match is significantly higher than that of {names(better)}")
+    if worse:
+        parts.append(f"significantly lower than that of {names(worse)}")
+    if unclear:
+        parts.append(f"not significantly different from that of {names(unclear)}")
+    return "; ".join(parts) + f" (exact McNemar test on the same examples, level {level})."
+
+
+def significance_section(m: dict) -> list[str]:
+    rows = (m.get("next_word") or {}).get("significance") or []
+    if not rows:
+        return []
+    return ["Paired tests on the same examples (greedy hits): exact McNemar p-value and a 95 % paired bootstrap "
+            f"interval of the difference ({rows[0]['resamples']:,} resamples, seed {rows[0]['seed']}; "
+            "`python -m evaluation.significance eval/predictions.jsonl`).", "",
+            significance_markdown([PairedComparison(**r) for r in rows]), "", significance_verdict(rows), ""]
 
 
 def translator_rows(m: dict) -> list[str]:
@@ -175,7 +213,7 @@ def write_demo_readme(ctx) -> Path:
         f"ignored). Greedy; sampled (temperature 0.7, top-k 50, top-p 0.95) as the mean over seeds "
         f"{nw.get('seeds', [])} with a 95 % Student-t interval; top-5 = gold among five candidates; mean log p = "
         "mean log-probability of the gold word (where the approach can score a word).", "",
-        next_word_table(m), "",
+        next_word_table(m), "", *significance_section(m),
         "## Rebuild and re-evaluate", "", "```bash", REBUILD, REEVALUATE, "```", "",
         "Every stage is resumable (done markers under build/demo/stages/; translator and adapter training resume "
         "mid-stage). Stage minutes of this build (2 shared cores):", "",

@@ -200,8 +200,8 @@ def stage_evaluate(ctx: BuildContext):
                        command=command)
     dest = ctx.out / "eval"
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("metrics.json", "metrics.csv"):
+    for name in ("metrics.json", "metrics.csv", "predictions.jsonl"):  # predictions: for paired tests, linguists
         shutil.copyfile(work / name, dest / name)
     ctx.add_metrics({"next_word": {"datasets": payload["datasets"], "seeds": payload["seeds"],
-                                   "rows": payload["rows"]}})
+                                   "rows": payload["rows"], "significance": payload["significance"]}})
     return {"rows": len(payload["rows"]), "skipped": payload.get("skipped")}

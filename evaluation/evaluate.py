@@ -33,6 +33,7 @@ from baselines.approach import Approach, BaselineModels
 from baselines.registry import APPROACH_NAMES, ApproachResources, build_approaches
 from baselines.word_lm import WORD_MAX_NEW_TOKENS
 from evaluation.report import CONFIDENCE, TOP_K, ResultRow, format_table, make_row, write_csv
+from evaluation.significance import PairedComparison, compare, format_markdown
 from tall_data.corpus import CorpusError, read_corpus
 from tall_data.examples import Example, make_examples
 from tall_data.files import write_json
@@ -238,7 +239,9 @@ def _payload(run: Evaluation, models: BaselineModels, datasets, skipped, started
         "datasets": {d.name: {"path": d.path, "sentences": d.sentences, "examples": len(d.examples),
                               "dropped_no_hebrew_prefix": d.dropped_no_hebrew_prefix} for d in datasets},
         "translation": {key: asdict(cache.stats) for key, cache in run.caches.items()},
-        "rows": [asdict(r) for r in run.rows], "versions": _versions(),
+        "rows": [asdict(r) for r in run.rows],
+        "significance": [c.as_dict() for c in compare(run.records)],  # TALL against each other approach, paired
+        "versions": _versions(),
     }
 
 
@@ -249,6 +252,8 @@ def _write(out: Path, run: Evaluation, payload: dict) -> None:
     with (out / "predictions.jsonl").open("w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in run.records)
     print(format_table(run.rows))
+    if payload["significance"]:
+        print(format_markdown([PairedComparison(**c) for c in payload["significance"]]))
     for name, why in payload["skipped"].items():
         print(f"(skipped {name}: {why})")
     print(f"Wrote {out / 'metrics.csv'}, {out / 'metrics.json'} and {out / 'predictions.jsonl'}")

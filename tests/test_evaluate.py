@@ -267,6 +267,10 @@ def test_evaluation_cli_writes_one_row_per_approach_and_dataset(files, models, t
     assert str(tall_dir) in saved["models"]["tall"]["source"]
     assert saved["models"]["soft-prompt"]["adapter"] == str(soft) and saved["backbones"]["llm"]
     assert "Student-t" in saved["interval"] and saved["sampling"]["top_p"] == 0.95
+    others = [a for a in APPROACH_NAMES if a != "tall"]
+    assert [(s["dataset"], s["approach"]) for s in saved["significance"]] == [(d, a) for d in ("news", "wiki")
+                                                                             for a in others]
+    assert all(0 <= s["mcnemar_p"] <= 1 and s["reference"] == "tall" for s in saved["significance"])
     assert len((out / "predictions.jsonl").read_text(encoding="utf-8").splitlines()) == 2 * 3 * len(APPROACH_NAMES)
 
     # tall, naive and soft-prompt all read translations, over greedy, 2 seeds and scoring: one call per prefix
