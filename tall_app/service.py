@@ -18,7 +18,7 @@ from .compare import Comparison, compare, results_table
 from .examples import example_prefixes
 from .formatting import report_markdown
 from .jobs import MAX_UPLOAD_BYTES, TrainingJobs, parse_max_sentences, preview_corpus, train_config_from_form
-from .models import NO_CHECKPOINT, ModelCache, available_presets, choose_preset
+from .models import NO_CHECKPOINT, ModelCache, available_presets, choose_preset, missing_presets
 from .paths import CHECKPOINTS_ROOT, list_checkpoints, resolve_checkpoint, run_directory, zip_checkpoint
 from .predicting import attention_shape, parse_decoding, render_attention, render_prediction, run_prediction
 
@@ -50,15 +50,17 @@ def prediction_details(pred) -> dict:
 class AppService:
     def __init__(self, preset: str = "demo", *, root: Path | None = None, overrides: dict | None = None,
                  runner=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, demo_directory: Path | None = None,
-                 train_options: dict | None = None):
+                 train_options: dict | None = None, device: str | None = None, dtype: str | None = None):
         """`overrides`: Decoding fields for every loaded model; `train_options`: more TrainConfig fields for runs
         started from the app ("model": a partial dict of TallConfig changes; default: the shared translation cache
-        in .cache/); `runner`: what runs a TrainConfig (default training.train.train)."""
+        in .cache/); `runner`: what runs a TrainConfig (default training.train.train); `device`, `dtype`: of the
+        models the app loads (auto: CUDA when present; fp32 backbones unless told), and of runs started here."""
         self.root = Path(root or CHECKPOINTS_ROOT)
         self.preset, self.notice = choose_preset(preset, demo_directory)
-        self.cache = ModelCache(self.root, overrides)
+        self.cache = ModelCache(self.root, overrides, device=device, dtype=dtype)
+        self.demo_directory = demo_directory
         self.train_options = {"translation_cache": str(REPO_ROOT / ".cache" / "translations.sqlite"),
-                              **(train_options or {})}
+                              "device": device or "auto", "dtype": dtype, **(train_options or {})}
         self.jobs = TrainingJobs(runner, self.root)
         self.max_upload_bytes = max_upload_bytes
         self.examples, self.examples_source = example_prefixes(demo_directory)
@@ -66,8 +68,13 @@ class AppService:
     # ------------------------------------------------------------------ model selection
 
     def presets(self) -> list[str]:
-        presets = available_presets()
+        presets = available_presets(self.demo_directory)
         return presets if self.preset in presets else [self.preset, *presets]
+
+    def missing_presets_markdown(self) -> str:
+        """Which presets are not listed, and why (shown under the preset selector)."""
+        missing = missing_presets(self.demo_directory)
+        return "\n".join(f"- **{preset}** is not listed: {reason}" for preset, reason in missing.items())
 
     def checkpoint_choices(self) -> list[tuple[str, str]]:
         return [(NO_CHECKPOINT, NO_CHECKPOINT)] + [(c.label, c.name) for c in list_checkpoints(self.root)]
