@@ -110,7 +110,7 @@ def stage_app(preset: str, out: Path, device: str, dtype: str | None, batch: int
 
     demo = build_app(preset, device=device, dtype=dtype)
     service = demo.service
-    model = service.models.get(preset)
+    model = service.cache.get(preset)
     startup = time.perf_counter() - start
     start = time.perf_counter()
     service.predict(PREFIX, preset, None)

@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator, InitProcessGroupKwargs, PartialState
+from huggingface_hub.errors import HfHubHTTPError
 from tqdm.auto import tqdm
 
 from tall_data.corpus import CorpusError
@@ -58,6 +59,7 @@ from tall_model.checkpoint import (
     save_pretrained,
 )
 from tall_model.config import FRAMINGS, LOSSES, PRESETS
+from tall_model.hub import push_to_hub
 from tall_model.load import load, resolve_device
 from tall_model.model import TallModel
 from tall_model.translate import translate
@@ -421,6 +423,21 @@ def main(argv=None) -> int:
                   f"dev loss {final.get('dev_loss', float('nan')):.4f}.")
         print(f"Checkpoints: {result.last_checkpoint} (resumable), best: {result.best_checkpoint}. "
               f"History: {Path(result.run_dir) / 'history.json'}")
+        if config.push_to_hub and not result.stopped:
+            return _push(result.best_checkpoint or result.last_checkpoint, config.push_to_hub)
+    return 0
+
+
+def _push(checkpoint: str, repo_id: str) -> int:
+    """Upload the run's checkpoint; a failed upload loses nothing (the run directory stays) and says so."""
+    try:
+        url = push_to_hub(checkpoint, repo_id)
+    except (OSError, ValueError, CheckpointError, HfHubHTTPError) as err:
+        print(f"error: pushing {checkpoint} to {repo_id} failed ({type(err).__name__}: {err}); the checkpoint is "
+              f"kept. Retry with: python -c \"from tall_model.hub import push_to_hub; "
+              f"push_to_hub('{checkpoint}', '{repo_id}')\"", file=sys.stderr)
+        return 3
+    print(f"Pushed {checkpoint} to https://huggingface.co/{repo_id} ({url})")
     return 0
 
 
