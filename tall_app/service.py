@@ -12,7 +12,10 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from huggingface_hub.errors import HfHubHTTPError
+
 from tall_model.config import REPO_ROOT
+from tall_model.hub import hub_token_configured, looks_like_repo_id, push_to_hub
 
 from .compare import Comparison, compare, results_table
 from .examples import example_prefixes
@@ -64,6 +67,7 @@ class AppService:
         self.jobs = TrainingJobs(runner, self.root)
         self.max_upload_bytes = max_upload_bytes
         self.examples, self.examples_source = example_prefixes(demo_directory)
+        self.hub_api = None  # huggingface_hub's HfApi (with its configured token) unless a test records the upload
 
     # ------------------------------------------------------------------ model selection
 
@@ -163,6 +167,27 @@ class AppService:
 
     def train_snapshot(self):
         return self.jobs.snapshot()
+
+    @staticmethod
+    def hub_push_available() -> bool:
+        """The Train tab offers "Push to the Hub" only when huggingface_hub has a token (HF_TOKEN or a login)."""
+        return hub_token_configured()
+
+    def push_run(self, run_name: str, repo_id: str) -> str:
+        """Upload a run's best checkpoint (else its last) to a Hub repo; a Markdown line saying where it went."""
+        directory = run_directory(run_name, self.root)
+        checkpoint = next((directory / sub for sub in ("best", "last") if (directory / sub / "config.json").is_file()),
+                          None)
+        if checkpoint is None:
+            raise ValueError(f"Run {directory.name!r} has no saved checkpoint yet.")
+        repo_id = (repo_id or "").strip()
+        if not looks_like_repo_id(repo_id):
+            raise ValueError(f"{repo_id!r} is not a Hub repo id; write it as owner/name, e.g. you/tall-adapters.")
+        try:
+            url = push_to_hub(checkpoint, repo_id, api=self.hub_api)
+        except HfHubHTTPError as err:
+            raise ValueError(f"The upload to {repo_id} failed: {err}. The run is kept; try again.") from err
+        return f"Pushed `{directory.name}/{checkpoint.name}` to [{repo_id}](https://huggingface.co/{repo_id}) ({url})."
 
     def run_zip(self, run_name: str) -> Path:
         directory = run_directory(run_name, self.root)

@@ -114,3 +114,23 @@ def test_training_cli_pushes_the_best_checkpoint(tmp_path, monkeypatch):
     assert len(upload) == 1 and upload[0][1] == REPO_ID
     assert upload[0][3]["model.safetensors"] == (tmp_path / "run" / "best" / "model.safetensors").read_bytes()
     assert train_module.main(["--preset", "tiny", "--data", str(corpus), "--push-to-hub", "a/b/c"]) == 2
+
+
+def test_the_app_pushes_a_run_only_with_a_token(tmp_path, monkeypatch, tiny_checkpoint):
+    from tall_app.blocks import build_app
+    from tests.helpers import tiny_service
+
+    svc = tiny_service(tmp_path)
+    shutil.copytree(tiny_checkpoint, svc.root / "my-run" / "best")
+    svc.hub_api = RecordingApi()
+    RecordingApi.calls = []
+    assert REPO_ID in svc.push_run("my-run", REPO_ID)
+    assert RecordingApi.calls[-1][0] == "upload_folder"
+    with pytest.raises(ValueError, match="not a Hub repo id"):
+        svc.push_run("my-run", "../../etc")
+    with pytest.raises(ValueError, match="no saved checkpoint"):
+        svc.push_run("other-run", REPO_ID)
+    monkeypatch.setattr("tall_model.hub.get_token", lambda: None)
+    assert "train_push" not in {d.get("api_name") for d in build_app(service=svc).config["dependencies"]}
+    monkeypatch.setattr("tall_model.hub.get_token", lambda: "hf_test")
+    assert "train_push" in {d.get("api_name") for d in build_app(service=svc).config["dependencies"]}
