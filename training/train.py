@@ -142,7 +142,7 @@ def _accelerator(device: str = "auto"):
         resolved = resolve_device(device)  # --device cuda without a GPU: a clear error before anything loads
     except ValueError as err:
         raise TrainError(str(err)) from err
-    # Long barrier timeout: the main process translates the whole corpus while the others wait.
+    # Long barrier timeout: a process may wait on the others for a whole round of the translate-once fill.
     accelerator = Accelerator(cpu=resolved.type == "cpu",
                               kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(hours=12))])
     if distributed and accelerator.num_processes == 1:
