@@ -28,13 +28,17 @@ def shipped_checkpoint(preset: str) -> Path | None:
     return path if preset == "demo" and (path / "config.json").is_file() else None
 
 
+class DeviceError(ValueError):
+    """A device or dtype that cannot be used here (CUDA asked for without a GPU, an unknown dtype)."""
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """`auto` (or None): CUDA when present, else the CPU. Asking for CUDA without it is a clear error."""
     name = str(device or "auto")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for, but torch sees no CUDA GPU here; use --device cpu")
+        raise DeviceError(f"device {name!r} was asked for, but torch sees no CUDA GPU here; use --device cpu")
     return torch.device(name)
 
 
@@ -42,7 +46,7 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
     if dtype is None or isinstance(dtype, torch.dtype):
         return dtype
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
+        raise DeviceError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
     return DTYPES[dtype]
 
 
