@@ -84,7 +84,11 @@ def _marian_vocab(repo: str, spm_models: list[Path]) -> dict[str, int]:
         pieces += [proc.id_to_piece(i) for i in range(proc.get_piece_size())]
     pieces = [p for p in dict.fromkeys(pieces) if p not in ("</s>", "<pad>")]
     fixed = {known["eos_token_id"]: "</s>", known["pad_token_id"]: "<pad>"}
-    fillers = (f"▁⟨filler{i}⟩" for i in itertools.count())
+    # Fillers are short lowercase word starts ("▁ab", "▁abc", ...), so that what a random translator emits has about
+    # the length in LLM tokens of real English (a filler like "▁<filler123>" would be ~8 BLOOM tokens a piece and
+    # inflate every stage after the translation).
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    fillers = ("▁" + "".join(chars) for n in (2, 3, 4) for chars in itertools.product(letters, repeat=n))
     source = itertools.chain(pieces, fillers)
     return {fixed[i] if i in fixed else next(source): i for i in range(size)}
 
