@@ -88,7 +88,9 @@ def _marian_vocab(repo: str, spm_models: list[Path]) -> dict[str, int]:
     # the length in LLM tokens of real English (a filler like "▁<filler123>" would be ~8 BLOOM tokens a piece and
     # inflate every stage after the translation).
     letters = "abcdefghijklmnopqrstuvwxyz"
-    fillers = ("▁" + "".join(chars) for n in (2, 3, 4) for chars in itertools.product(letters, repeat=n))
+    taken = set(pieces)
+    fillers = (f for n in (2, 3, 4) for chars in itertools.product(letters, repeat=n)
+               if (f := "▁" + "".join(chars)) not in taken)
     source = itertools.chain(pieces, fillers)
     return {fixed[i] if i in fixed else next(source): i for i in range(size)}
 
