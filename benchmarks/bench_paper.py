@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -124,7 +125,53 @@ def stage_train(preset: str, out: Path, device: str, dtype: str | None, batch: i
             "prefix_words": words - 1}
 
 
-STAGES = {"roundtrip": stage_roundtrip, "app": stage_app, "train": stage_train}
+def _median_s(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return round(statistics.median(times), 3)
+
+
+def stage_levers(preset: str, out: Path, device: str, dtype: str | None, batch: int = 8, words: int = 33) -> dict:
+    """Where a next-word prediction's time goes, and what each inference lever buys, side by side in one process:
+    the translation alone; the prediction on a given translation with candidates and attention maps, without
+    them, with 1 thread; int8 dynamic quantisation of the frozen LLM body's and en→he decoder's linear layers (with the
+    agreement of predicted words on 8 prefixes); the paper's recompute-everything way (one run)."""
+    import torch
+
+    from tall_model import load
+    from tall_model.predict import predict, predict_uncached
+    from tall_model.translate import translate
+
+    model = load(preset, device=device, dtype=dtype, decoding=_decoding(), seed=SEED)
+    english = translate(model, [PREFIX])[0]
+    predict(model, PREFIX, translations=english)  # warm-up
+    repeats, threads = 3, torch.get_num_threads()
+    out_values = {"threads": threads, "translate_s": _median_s(lambda: translate(model, [PREFIX]), repeats)}
+    out_values["predict_full_s"] = _median_s(lambda: predict(model, PREFIX, translations=english), repeats)
+    out_values["predict_no_candidates_no_maps_s"] = _median_s(
+        lambda: predict(model, PREFIX, translations=english, num_candidates=0, output_attentions=False), repeats)
+    torch.set_num_threads(1)
+    out_values["predict_full_1_thread_s"] = _median_s(lambda: predict(model, PREFIX, translations=english), repeats)
+    torch.set_num_threads(threads)
+    prefixes = [" ".join(s.split()[:12]) for s in sentences(8, 13)]
+    englishes = translate(model, prefixes)
+    fp32_words = [predict(model, p, translations=e, num_candidates=0, output_attentions=False).word
+                  for p, e in zip(prefixes, englishes)]
+    start = time.perf_counter()
+    out_values["paper_way_s"] = round((predict_uncached(model, PREFIX), time.perf_counter() - start)[1], 3)
+    for body in (model.llm.base_model, model.hr_lr.get_decoder()):  # the heads stay fp32 (predict reads their size)
+        torch.ao.quantization.quantize_dynamic(body, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    out_values["predict_full_int8_s"] = _median_s(lambda: predict(model, PREFIX, translations=english), repeats)
+    int8_words = [predict(model, p, translations=e, num_candidates=0, output_attentions=False).word
+                  for p, e in zip(prefixes, englishes)]
+    out_values["int8_word_agreement"] = sum(a == b for a, b in zip(fp32_words, int8_words)) / len(prefixes)
+    return out_values
+
+
+STAGES = {"roundtrip": stage_roundtrip, "app": stage_app, "train": stage_train, "levers": stage_levers}
 
 
 def run_stage(stage: str, preset: str, device: str, dtype: str | None, batch: int = 8, words: int = 33) -> dict:
