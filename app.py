@@ -1,6 +1,7 @@
 """TALL in the browser: predict the next Hebrew word, compare approaches, train adapters on your corpus.
 
-    python app.py [--host 127.0.0.1] [--port 7860] [--preset demo]
+    python app.py [--host 127.0.0.1] [--port 7860] [--preset demo] [--device auto] [--dtype fp32]
+    python app.py --preset paper-bloomz      # the paper's backbones, from the Hugging Face cache or local folders
 
 `demo` (module level) is the Gradio app, ready for a Hugging Face Space (`app_file: app.py`). It is built by
 `tall_app.blocks.build_app` (one module per tab in tall_app/), whose callbacks call the plain, unit-tested methods of
@@ -32,13 +33,21 @@ def main(argv=None) -> None:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--preset", default=os.environ.get("TALL_APP_PRESET", "demo"), choices=APP_PRESETS,
-                        help="demo (falls back to tiny while checkpoints/demo/ is not built), tiny, tiny-qwen, mid")
+                        help="demo (falls back to tiny while checkpoints/demo/ is not built), tiny, tiny-qwen, mid, "
+                             "paper-bloomz, paper-qwen (when their backbones resolve; else the app says why)")
+    parser.add_argument("--device", default=os.environ.get("TALL_APP_DEVICE", "auto"),
+                        help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--dtype", default=os.environ.get("TALL_APP_DTYPE") or None,
+                        help="of the frozen backbones: fp32 (default), bf16 or fp16 (on a GPU)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.preset != demo.requested_preset:
-        demo = build_app(args.preset)
+    if args.preset != demo.requested_preset or args.device != "auto" or args.dtype:
+        try:
+            demo = build_app(args.preset, device=args.device, dtype=args.dtype)
+        except ValueError as err:  # --device cuda without a GPU, an unknown dtype: one line, no traceback
+            parser.error(str(err))
     launch(demo, args.host, args.port)
 
 

@@ -47,6 +47,7 @@ from tall_model.backbones import BackboneNotFoundError, load_backbones
 from tall_model.checkpoint import CheckpointError, checkpoint_config
 from tall_model.config import PRESETS, REPO_ROOT, preset_config
 from tall_model.decoding import Decoding
+from tall_model.load import DeviceError, resolve_device, resolve_dtype
 from tall_model.text import has_hebrew
 from tall_model.translate import translator_id
 
@@ -161,6 +162,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "preset's)")
     p.add_argument("--out", default=None, help="output directory (default runs/eval-<UTC time>)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto (CUDA when present)")
+    p.add_argument("--dtype", default=None, help="of the frozen backbones: fp32 (default), bf16 or fp16")
     args = p.parse_args(argv)
     args.approaches = [a.strip() for a in args.approaches.split(",") if a.strip()]
     unknown = [a for a in args.approaches if a not in APPROACH_NAMES]
@@ -189,10 +192,12 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
              approaches=APPROACH_NAMES, seeds: int = 5, limit: int | None = None, batch_size: int = 16,
              lm_max_new_tokens: int = WORD_MAX_NEW_TOKENS, translation_max_new_tokens: int | None = None,
              translation_cache=DEFAULT_TRANSLATION_CACHE, out=None, progress: bool = True, backbones=None,
-             command: str = "") -> dict:
+             command: str = "", device: str | None = "cpu", dtype: str | None = None) -> dict:
     """Evaluate the approaches on each dataset; writes OUT/metrics.{csv,json} and predictions.jsonl and returns
-    the JSON payload. `backbones`: the preset's already-loaded backbones, to skip reloading."""
+    the JSON payload. `backbones`: the preset's already-loaded backbones, to skip reloading. `device` (auto, cpu,
+    cuda) and `dtype` (of the frozen backbones) apply to backbones loaded here."""
     started = datetime.now(timezone.utc)
+    device = resolve_device(device)  # --device cuda without a GPU fails here, before anything loads
     out = Path(out or REPO_ROOT / "runs" / f"eval-{started:%Y%m%d-%H%M%S}")
     datasets = [load_dataset(path, limit) for path in data]
     names = [d.name for d in datasets]
@@ -201,7 +206,9 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
     decoding = base_decoding(preset, tall, translation_max_new_tokens)
     config = preset_config(preset).replace(decoding=decoding)
     if backbones is None:
-        backbones = load_backbones(config)
+        backbones = load_backbones(config, dtype=resolve_dtype(dtype))
+        for frozen in (backbones.lr_hr, backbones.llm, backbones.hr_lr):
+            frozen.to(device)
     models = BaselineModels(config, backbones)
     resources = ApproachResources(models, tall, soft_prompt, fine_tuned, lm_max_new_tokens)
     built, skipped = build_approaches(list(approaches), resources, translation_cache)
@@ -268,14 +275,15 @@ def main(argv=None, *, backbones=None) -> dict:
                     batch_size=args.batch_size, lm_max_new_tokens=args.max_new_tokens,
                     translation_max_new_tokens=args.translation_max_new_tokens,
                     translation_cache=args.translation_cache, out=args.out, progress=not args.no_progress,
-                    backbones=backbones, command=shlex.join(["python", "-m", "evaluation.evaluate", *argv_used]))
+                    backbones=backbones, command=shlex.join(["python", "-m", "evaluation.evaluate", *argv_used]),
+                    device=args.device, dtype=args.dtype)
 
 
 def cli() -> None:
     """`main` with the errors a user can fix shown as one line instead of a traceback."""
     try:
         main()
-    except (AdapterError, BackboneNotFoundError, CheckpointError, CorpusError) as err:
+    except (AdapterError, BackboneNotFoundError, CheckpointError, CorpusError, DeviceError) as err:
         raise SystemExit(f"error: {err}") from err
 
 

@@ -28,10 +28,11 @@ NO_ATTENTION = "Predict a word to see the attention."
 MAX_UPLOAD = "25mb"
 
 
-def build_app(preset: str | None = None, *, service: AppService | None = None) -> gr.Blocks:
+def build_app(preset: str | None = None, *, service: AppService | None = None, device: str | None = None,
+              dtype: str | None = None) -> gr.Blocks:
     """The Gradio Blocks of the app around one AppService (tests pass their own, on the tiny preset)."""
     requested = preset or os.environ.get("TALL_APP_PRESET", "demo")
-    svc = service or AppService(requested)
+    svc = service or AppService(requested, device=device, dtype=dtype)
     with gr.Blocks(title=TITLE) as blocks:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         if svc.notice:

@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tall_model import Decoding, TallModel, load
-from tall_model.backbones import config_fingerprints, load_backbones
+from tall_model.backbones import ROLES, BackboneNotFoundError, config_fingerprints, load_backbones, resolve_source
 from tall_model.checkpoint import CheckpointError, checkpoint_config, read_checkpoint_config
 from tall_model.config import TallConfig, demo_dir, preset_config
+from tall_model.load import resolve_device, resolve_dtype
 from tall_model.translate import translate
 
 from .paths import CHECKPOINTS_ROOT, CheckpointInfo, resolve_checkpoint
 
-APP_PRESETS = ("demo", "tiny", "tiny-qwen", "mid")  # the presets that work offline (local backbones)
+APP_PRESETS = ("demo", "tiny", "tiny-qwen", "mid", "paper-bloomz", "paper-qwen")
+HUB_PRESETS = ("paper-bloomz", "paper-qwen")  # backbones by hub id: usable when they resolve (cache or hub)
 NO_CHECKPOINT = "(none: untrained adapters)"
 TRANSLATION_CACHE_SIZE = 512
 INIT_SEED = 0  # untrained adapters are initialised from this seed, so "untrained" is the same model every time
@@ -34,19 +36,46 @@ def demo_available(directory: Path | None = None) -> bool:
     return all((directory / sub / "config.json").is_file() for sub in ("tall", "he-en", "lm", "en-he"))
 
 
+def preset_unavailable(preset: str, demo_directory: Path | None = None) -> str | None:
+    """Why a preset cannot be used here (None when it can). Hub presets need their three backbones in a local
+    folder, the Hugging Face cache, or (when HF_HUB_OFFLINE is not set) the hub; nothing here waits on a network."""
+    if preset == "demo":
+        return None if demo_available(demo_directory) else "the demo model (checkpoints/demo/) is not built"
+    if preset not in HUB_PRESETS:
+        return None
+    config = preset_config(preset)
+    for role in ROLES:
+        try:
+            resolve_source(role, getattr(config, role))
+        except BackboneNotFoundError as err:
+            return str(err)
+    return None
+
+
 def choose_preset(requested: str, demo_directory: Path | None = None) -> tuple[str, str]:
-    """(preset to use, notice for the UI). `demo` falls back to `tiny` while checkpoints/demo/ is not built."""
+    """(preset to use, notice for the UI). `demo` falls back to `tiny` while checkpoints/demo/ is not built; a
+    paper preset whose backbones are missing falls back to the demo (or tiny), and the notice says why."""
     if requested not in APP_PRESETS:
         raise ValueError(f"Unknown preset {requested!r} for the app; choose one of {', '.join(APP_PRESETS)}.")
     if requested == "demo" and not demo_available(demo_directory):
         return "tiny", ("The demo model (checkpoints/demo/tall) is not built yet, so the app uses the **tiny** "
                         "preset: random weights, so its predictions are noise. Build the demo with "
                         "`python -m demo_build`, or train adapters in the Train tab.")
+    reason = preset_unavailable(requested, demo_directory) if requested in HUB_PRESETS else None
+    if reason:
+        fallback, _ = choose_preset("demo", demo_directory)
+        return fallback, f"The **{requested}** preset is not available, so the app uses **{fallback}**: {reason}"
     return requested, ""
 
 
-def available_presets() -> list[str]:
-    return [p for p in APP_PRESETS if p != "demo" or demo_available()]
+def available_presets(demo_directory: Path | None = None) -> list[str]:
+    return [p for p in APP_PRESETS if preset_unavailable(p, demo_directory) is None]
+
+
+def missing_presets(demo_directory: Path | None = None) -> dict[str, str]:
+    """preset → why it is not listed."""
+    reasons = {p: preset_unavailable(p, demo_directory) for p in APP_PRESETS}
+    return {p: r for p, r in reasons.items() if r}
 
 
 def backbone_key(config: TallConfig) -> tuple:
@@ -123,11 +152,14 @@ class _OnceCache:
 class ModelCache:
     """Thread-safe cache of loaded models keyed by (preset, checkpoint name, checkpoint mtime).
 
-    `overrides`: Decoding fields applied to every model on top of its own decoding (tests shorten translations)."""
+    `overrides`: Decoding fields applied to every model on top of its own decoding (tests shorten translations).
+    `device`, `dtype`: where every model lives and the dtype of its frozen backbones (one copy of each backbone
+    set, on that device)."""
 
     def __init__(self, root: Path | None = None, overrides: dict | None = None, max_models: int = 4,
-                 max_backbones: int = 2):
+                 max_backbones: int = 2, device: str | None = None, dtype: str | None = None):
         self.root = Path(root or CHECKPOINTS_ROOT)
+        self.device, self.dtype = resolve_device(device), resolve_dtype(dtype)
         self.overrides = dict(overrides or {})
         Decoding.from_dict(self.overrides)  # unknown or invalid fields fail here, not at the first request
         self._models = _OnceCache(max_models)
@@ -135,7 +167,7 @@ class ModelCache:
 
     def backbones_for(self, config: TallConfig):
         """The loaded backbones a config names (the `backbones` provider handed to `tall_model.load`)."""
-        return self._backbones.get(backbone_key(config), lambda: load_backbones(config))
+        return self._backbones.get(backbone_key(config), lambda: load_backbones(config, dtype=self.dtype))
 
     def _decoding(self, config: TallConfig) -> Decoding:
         return Decoding.from_dict(self.overrides, base=config.decoding)
@@ -155,9 +187,13 @@ class ModelCache:
     def _load(self, preset: str, info: CheckpointInfo | None) -> LoadedModel:
         if preset == "demo" and not demo_available():
             raise ValueError("The demo model (checkpoints/demo/) is not built yet; choose the tiny preset.")
+        reason = preset_unavailable(preset) if preset in HUB_PRESETS else None
+        if reason:
+            raise ValueError(f"The {preset} preset is not available: {reason}")
         config = preset_config(preset)
         if info is None:
-            model = load(config, backbones=self.backbones_for, decoding=self._decoding(config), seed=INIT_SEED)
+            model = load(config, backbones=self.backbones_for, decoding=self._decoding(config), seed=INIT_SEED,
+                         device=self.device)
             return LoadedModel(model, f"preset {preset} with untrained adapters (seed {INIT_SEED})", preset, None)
         meta = read_checkpoint_config(info.path)  # read once: for the preset check and the decoding to start from
         saved = checkpoint_config(info.path, meta)
@@ -167,7 +203,7 @@ class ModelCache:
                 f"selected preset is {preset!r}. Select preset {saved.preset!r} to use it, or choose another "
                 "checkpoint.")
         # On its own preset, load() compares the content fingerprints and names both sides on a mismatch.
-        model = load(info.path, backbones=self.backbones_for, decoding=self._decoding(saved))
+        model = load(info.path, backbones=self.backbones_for, decoding=self._decoding(saved), device=self.device)
         return LoadedModel(model, f"adapters {info.name} on preset {preset}", preset, info.name)
 
     def evict_checkpoint(self, name: str) -> None:

@@ -12,13 +12,16 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from huggingface_hub.errors import HfHubHTTPError
+
 from tall_model.config import REPO_ROOT
+from tall_model.hub import hub_token_configured, looks_like_repo_id, push_to_hub
 
 from .compare import Comparison, compare, results_table
 from .examples import example_prefixes
 from .formatting import report_markdown
 from .jobs import MAX_UPLOAD_BYTES, TrainingJobs, parse_max_sentences, preview_corpus, train_config_from_form
-from .models import NO_CHECKPOINT, ModelCache, available_presets, choose_preset
+from .models import NO_CHECKPOINT, ModelCache, available_presets, choose_preset, missing_presets
 from .paths import CHECKPOINTS_ROOT, list_checkpoints, resolve_checkpoint, run_directory, zip_checkpoint
 from .predicting import attention_shape, parse_decoding, render_attention, render_prediction, run_prediction
 
@@ -50,24 +53,32 @@ def prediction_details(pred) -> dict:
 class AppService:
     def __init__(self, preset: str = "demo", *, root: Path | None = None, overrides: dict | None = None,
                  runner=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, demo_directory: Path | None = None,
-                 train_options: dict | None = None):
+                 train_options: dict | None = None, device: str | None = None, dtype: str | None = None):
         """`overrides`: Decoding fields for every loaded model; `train_options`: more TrainConfig fields for runs
         started from the app ("model": a partial dict of TallConfig changes; default: the shared translation cache
-        in .cache/); `runner`: what runs a TrainConfig (default training.train.train)."""
+        in .cache/); `runner`: what runs a TrainConfig (default training.train.train); `device`, `dtype`: of the
+        models the app loads (auto: CUDA when present; fp32 backbones unless told), and of runs started here."""
         self.root = Path(root or CHECKPOINTS_ROOT)
         self.preset, self.notice = choose_preset(preset, demo_directory)
-        self.cache = ModelCache(self.root, overrides)
+        self.cache = ModelCache(self.root, overrides, device=device, dtype=dtype)
+        self.demo_directory = demo_directory
         self.train_options = {"translation_cache": str(REPO_ROOT / ".cache" / "translations.sqlite"),
-                              **(train_options or {})}
+                              "device": device or "auto", "dtype": dtype, **(train_options or {})}
         self.jobs = TrainingJobs(runner, self.root)
         self.max_upload_bytes = max_upload_bytes
         self.examples, self.examples_source = example_prefixes(demo_directory)
+        self.hub_api = None  # huggingface_hub's HfApi (with its configured token) unless a test records the upload
 
     # ------------------------------------------------------------------ model selection
 
     def presets(self) -> list[str]:
-        presets = available_presets()
+        presets = available_presets(self.demo_directory)
         return presets if self.preset in presets else [self.preset, *presets]
+
+    def missing_presets_markdown(self) -> str:
+        """Which presets are not listed, and why (shown under the preset selector)."""
+        missing = missing_presets(self.demo_directory)
+        return "\n".join(f"- **{preset}** is not listed: {reason}" for preset, reason in missing.items())
 
     def checkpoint_choices(self) -> list[tuple[str, str]]:
         return [(NO_CHECKPOINT, NO_CHECKPOINT)] + [(c.label, c.name) for c in list_checkpoints(self.root)]
@@ -156,6 +167,27 @@ class AppService:
 
     def train_snapshot(self):
         return self.jobs.snapshot()
+
+    @staticmethod
+    def hub_push_available() -> bool:
+        """The Train tab offers "Push to the Hub" only when huggingface_hub has a token (HF_TOKEN or a login)."""
+        return hub_token_configured()
+
+    def push_run(self, run_name: str, repo_id: str) -> str:
+        """Upload a run's best checkpoint (else its last) to a Hub repo; a Markdown line saying where it went."""
+        directory = run_directory(run_name, self.root)
+        checkpoint = next((directory / sub for sub in ("best", "last") if (directory / sub / "config.json").is_file()),
+                          None)
+        if checkpoint is None:
+            raise ValueError(f"Run {directory.name!r} has no saved checkpoint yet.")
+        repo_id = (repo_id or "").strip()
+        if not looks_like_repo_id(repo_id):
+            raise ValueError(f"{repo_id!r} is not a Hub repo id; write it as owner/name, e.g. you/tall-adapters.")
+        try:
+            url = push_to_hub(checkpoint, repo_id, api=self.hub_api)
+        except HfHubHTTPError as err:
+            raise ValueError(f"The upload to {repo_id} failed: {err}. The run is kept; try again.") from err
+        return f"Pushed `{directory.name}/{checkpoint.name}` to [{repo_id}](https://huggingface.co/{repo_id}) ({url})."
 
     def run_zip(self, run_name: str) -> Path:
         directory = run_directory(run_name, self.root)

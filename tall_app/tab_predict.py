@@ -78,6 +78,10 @@ def _model_controls(svc: AppService) -> tuple[ModelControls, gr.Button, gr.Group
         checkpoint = gr.Dropdown(svc.checkpoint_choices(), value=svc.default_checkpoint(),
                                  label="Checkpoint (trained adapters)", elem_id="checkpoint")
     refresh = gr.Button("Refresh checkpoints", size="sm")
+    missing = svc.missing_presets_markdown()
+    if missing:
+        with gr.Accordion("Presets not available here", open=False):
+            gr.Markdown(missing, elem_id="missing-presets")
     mode = gr.Radio([GREEDY_MODE, SAMPLING_MODE], value=GREEDY_MODE, label="Decoding")
     with gr.Group(visible=False) as sampling_box:
         temperature = gr.Slider(0.05, 2.0, value=DEFAULT_DECODING.temperature, step=0.05, label="Temperature")

@@ -2,7 +2,8 @@
 TrainConfig's defaults), Start / Stop / Resume, a progress bar and a live loss and accuracy plot polled by a timer,
 and the finished run as a zip.
 
-API names: check_corpus, train_start, train_resume, train_stop, train_poll, train_download.
+API names: check_corpus, train_start, train_resume, train_stop, train_poll, train_download, and train_push (only
+when a Hugging Face token is configured).
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def build_train_tab(svc: AppService, controls: ModelControls) -> TrainTab:
         with gr.Row():
             zip_button = gr.Button("Zip the run for download", size="sm")
             archive = gr.File(label="Run archive (.zip)", interactive=False, elem_id="run-zip")
+        if svc.hub_push_available():
+            _hub_push_row(tab_run_name=form[0], svc=svc)
         seen_version = gr.State(-1)
         timer = gr.Timer(1.0, active=False)
     tab = TrainTab(corpus, report, form, start, stop, resume, status, progress, loss_plot, zip_button, archive,
@@ -76,6 +79,21 @@ def build_train_tab(svc: AppService, controls: ModelControls) -> TrainTab:
     _wire_form(tab, svc)
     _wire_progress(tab, svc, controls)
     return tab
+
+
+def _hub_push_row(tab_run_name: gr.Textbox, svc: AppService) -> None:
+    with gr.Row():
+        repo = gr.Textbox(label="Hub repo id (owner/name)", placeholder="you/tall-adapters", elem_id="hub-repo")
+        push = gr.Button("Push to the Hub", size="sm", elem_id="hub-push")
+    pushed = gr.Markdown(elem_id="hub-pushed")
+
+    def on_push(name, repo_id):
+        try:
+            return svc.push_run(name, repo_id)
+        except USER_ERRORS as err:
+            raise user_error(err) from None
+
+    push.click(on_push, [tab_run_name, repo], pushed, api_name="train_push")
 
 
 def _form(svc: AppService) -> list:

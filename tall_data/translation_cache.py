@@ -139,11 +139,9 @@ class TranslationCache:
         shows a bar only when ``progress`` is None and stderr is a terminal; True/False
         force it on/off. translate_fn's own exceptions propagate unchanged.
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         distinct = list(dict.fromkeys(texts))
         result = self.get_many(distinct)
-        missing = sorted((t for t in distinct if t not in result), key=len)
+        missing = [t for batch in self.batches([t for t in distinct if t not in result], batch_size) for t in batch]
         self.stats.requested += len(texts)
         self.stats.hits += len(result)
         bar = None
@@ -165,6 +163,24 @@ class TranslationCache:
             if bar is not None:
                 bar.close()
         return [result[t] for t in texts]
+
+    def missing_batches(self, texts: Sequence[str], batch_size: int) -> list[list[str]]:
+        """The batches translate() would send for these texts now (uncached, distinct, shortest first): several
+        processes can share them out and get exactly what one process would."""
+        distinct = list(dict.fromkeys(texts))
+        found = self.get_many(distinct)
+        return self.batches([t for t in distinct if t not in found], batch_size)
+
+    @staticmethod
+    def batches(missing: Sequence[str], batch_size: int) -> list[list[str]]:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        ordered = sorted(missing, key=len)  # less padding
+        return [ordered[start:start + batch_size] for start in range(0, len(ordered), batch_size)]
+
+    def translate_batch(self, translate_fn: TranslateFn, batch: list[str]) -> dict[str, str]:
+        """One batch through translate_fn, checked (not stored: see put_many)."""
+        return self._call(translate_fn, batch)
 
     @staticmethod
     def _call(translate_fn: TranslateFn, batch: list[str]) -> dict[str, str]:

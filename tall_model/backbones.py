@@ -48,6 +48,11 @@ class Backbones:
         """role → content fingerprint (tall_model.fingerprint): what the translation cache and checkpoints key on."""
         return {role: fingerprint(folder) for role, folder in self.folders.items()}
 
+    def revisions(self) -> dict[str, str | None]:
+        """role → the hub revision (commit) each was loaded at, when it came from a Hugging Face cache snapshot."""
+        return {role: folder.name if folder.parent.name == "snapshots" else None
+                for role, folder in self.folders.items()}
+
     def dims(self) -> dict:
         """What a checkpoint's trainable tensors were fitted to; compared on load. Sizes and parameter
         counts fingerprint the backbones, so a checkpoint for another LLM of the same width is refused too.

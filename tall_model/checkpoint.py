@@ -45,6 +45,7 @@ def save_pretrained(model: TallModel, directory, *, dtype: torch.dtype | None = 
     report = parameter_report(model)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": config,
             "backbone_fingerprints": model.backbones.fingerprints(),
+            "backbone_revisions": model.backbones.revisions(),
             "backbone_dims": model.backbones.dims(), "parameters": report.as_dict(),
             "dtype": str(dtype or next(iter(tensors.values())).dtype).replace("torch.", "")}
     if extra:
@@ -72,14 +73,20 @@ def model_card(meta: dict, report) -> str:
     cfg = meta["config"]
     extra = meta.get("extra") or {}
     prints = meta.get("backbone_fingerprints") or {}
+    revisions = meta.get("backbone_revisions") or {}
+
+    def backbone(role: str) -> str:
+        at = f" at revision `{revisions[role]}`" if revisions.get(role) else ""
+        return f"`{cfg[role]}`{at} ({prints.get(role, '?')})"
+
     lines = [
         "---", "library_name: tall", "language: [he, en]", "tags: [tall, hebrew, adapters]", "---", "",
         f"# TALL adapters ({cfg['preset']})", "",
         "Trainable parts (alignment adapters and bridges) of TALL (arXiv 2506.05057) for predicting the next "
         "Hebrew word. Only these tensors are stored; the frozen backbones are loaded from:", "",
-        f"- LR→HR translator (he→en): `{cfg['lr_hr_translator']}` ({prints.get('lr_hr_translator', '?')})",
-        f"- LLM: `{cfg['llm']}` ({prints.get('llm', '?')})",
-        f"- HR→LR translator (en→he): `{cfg['hr_lr_translator']}` ({prints.get('hr_lr_translator', '?')})", "",
+        f"- LR→HR translator (he→en): {backbone('lr_hr_translator')}",
+        f"- LLM: {backbone('llm')}",
+        f"- HR→LR translator (en→he): {backbone('hr_lr_translator')}", "",
         "The fingerprints (tall_model.fingerprint) identify the backbones by content; loading refuses others.", "",
         f"Task framing: `{cfg['framing']}`, loss: `{cfg['loss']}`, bridge-in: `{cfg['bridge_in_mode']}`"
         f"{', LLM bypassed' if cfg['bypass_llm'] else ''}.", "",

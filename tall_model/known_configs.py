@@ -36,3 +36,33 @@ KNOWN_CONFIGS: dict[str, dict] = {
         hidden_act="silu", use_sliding_window=False,
     ),
 }
+
+# generation_config.json as published (what `generate` reads when a call does not say otherwise).
+KNOWN_GENERATION_CONFIGS: dict[str, dict] = {
+    "Helsinki-NLP/opus-mt-tc-big-he-en": dict(
+        bad_words_ids=[[60268]], bos_token_id=0, decoder_start_token_id=60268, eos_token_id=43741,
+        forced_eos_token_id=43741, max_length=512, num_beams=4, pad_token_id=60268,
+    ),
+    "Helsinki-NLP/opus-mt-en-he": dict(
+        bad_words_ids=[[65838]], bos_token_id=0, decoder_start_token_id=65838, eos_token_id=0,
+        forced_eos_token_id=0, max_length=512, num_beams=4, pad_token_id=65838,
+    ),
+    "bigscience/bloomz-560m": dict(bos_token_id=1, eos_token_id=2, pad_token_id=3),
+    "Qwen/Qwen2.5-0.5B": dict(bos_token_id=151643, eos_token_id=151643, do_sample=False, max_new_tokens=2048),
+}
+
+# How many entries the published tokenizers have (the models' embedding tables may be padded beyond them):
+# Marian: vocab.json (shared by source.spm and target.spm); BLOOM: tokenizer.json; Qwen2.5: 151643 byte-level BPE
+# tokens in vocab.json plus 22 special tokens.
+KNOWN_TOKENIZER_SIZES: dict[str, int] = {
+    "Helsinki-NLP/opus-mt-tc-big-he-en": 60269,
+    "Helsinki-NLP/opus-mt-en-he": 65839,
+    "bigscience/bloomz-560m": 250680,
+    "Qwen/Qwen2.5-0.5B": 151643,
+}
+QWEN_SPECIAL_TOKENS = (
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>",
+    "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
+    "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>",
+    "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
+)

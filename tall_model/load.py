@@ -15,6 +15,7 @@ from .backbones import load_backbones
 from .checkpoint import CheckpointError, from_pretrained
 from .config import PRESETS, TallConfig, demo_dir, portable, preset_config
 from .decoding import Decoding
+from .hub import looks_like_repo_id, resolve_checkpoint_repo
 from .model import TallModel
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
@@ -27,13 +28,17 @@ def shipped_checkpoint(preset: str) -> Path | None:
     return path if preset == "demo" and (path / "config.json").is_file() else None
 
 
+class DeviceError(ValueError):
+    """A device or dtype that cannot be used here (CUDA asked for without a GPU, an unknown dtype)."""
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """`auto` (or None): CUDA when present, else the CPU. Asking for CUDA without it is a clear error."""
     name = str(device or "auto")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for, but torch sees no CUDA GPU here; use --device cpu")
+        raise DeviceError(f"device {name!r} was asked for, but torch sees no CUDA GPU here; use --device cpu")
     return torch.device(name)
 
 
@@ -41,7 +46,7 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
     if dtype is None or isinstance(dtype, torch.dtype):
         return dtype
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
+        raise DeviceError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
     return DTYPES[dtype]
 
 
@@ -50,7 +55,8 @@ def load(source: str | Path | TallConfig = "demo", *, backbones=None, device=Non
     """A TALL model in eval mode, with `model.source` saying what was loaded.
 
     source: a preset name (its shipped adapters if it has them, else fresh ones), a TallConfig (fresh
-      adapters initialised from `seed`), or an adapter checkpoint directory.
+      adapters initialised from `seed`), an adapter checkpoint directory, or the Hub repo id of one
+      (`owner/name`, from the local Hugging Face cache when offline; tall_model.hub).
     backbones: loaded Backbones to reuse, or a function TallConfig → Backbones (the app's cache).
     dtype: of the frozen backbones (default fp32); the trainable parts stay fp32."""
     dtype = resolve_dtype(dtype)
@@ -67,9 +73,12 @@ def load(source: str | Path | TallConfig = "demo", *, backbones=None, device=Non
             model = TallModel(config, backbones)
         model.source = f"preset {config.preset} with untrained adapters (seed {seed})"
     else:
+        repo_id = str(source) if isinstance(source, str) and looks_like_repo_id(source) else None
+        if repo_id:
+            source = resolve_checkpoint_repo(repo_id)
         if not Path(source).is_dir():
             raise CheckpointError(f"{str(source)!r} is neither a preset ({', '.join(PRESETS)}) nor a checkpoint "
                                   "directory.")
         model = from_pretrained(source, backbones=backbones, dtype=dtype, decoding=decoding)
-        model.source = f"adapters from {portable(str(source))} on preset {model.config.preset}"
+        model.source = f"adapters from {repo_id or portable(str(source))} on preset {model.config.preset}"
     return model.to(resolve_device(device)).eval()

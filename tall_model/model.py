@@ -99,6 +99,14 @@ class TallModel(nn.Module):
     def device(self) -> torch.device:
         return self.align_in.net[0].weight.device
 
+    @property
+    def trainable_dtype(self) -> torch.dtype:
+        return self.align_in.net[0].weight.dtype
+
+    @staticmethod
+    def _dtype_of(module: nn.Module) -> torch.dtype:
+        return next(module.parameters()).dtype
+
     # ----------------------------------------------------------------------- stages
 
     def encode_prefix(self, src_ids, src_mask, en_ids, en_mask) -> PrefixEncoding:
@@ -106,6 +114,9 @@ class TallModel(nn.Module):
         with torch.no_grad():  # frozen and upstream of every trainable part: no graph needed
             hebrew = self.lr_hr.get_encoder()(input_ids=src_ids, attention_mask=src_mask).last_hidden_state
             english = self.llm.get_input_embeddings()(en_ids)
+        # Frozen backbones may be bf16/fp16 (--dtype) while the trainable parts stay fp32: cast at each boundary.
+        trainable, llm_dtype = self.trainable_dtype, self._dtype_of(self.llm)
+        hebrew, english = hebrew.to(trainable), english.to(trainable)
         aligned = self.align_in(hebrew, src_mask)  # stage 2
         scale = self.llm_embed_scale.to(english.dtype)
         bridged, mask, attentions = self.bridge_in(english / scale, en_mask, aligned, src_mask)  # stage 3
@@ -113,7 +124,8 @@ class TallModel(nn.Module):
         if self.config.bypass_llm:  # ablation
             llm_states = bridged
         else:  # stage 4: frozen, but gradients flow through it to stages 2–3
-            llm_states = self.llm.base_model(inputs_embeds=bridged, attention_mask=mask).last_hidden_state
+            llm_states = self.llm.base_model(inputs_embeds=bridged.to(llm_dtype),
+                                             attention_mask=mask).last_hidden_state.to(trainable)
         memory = self.bridge_out(self.align_out(llm_states, mask), mask)  # stages 5–6
         return PrefixEncoding(memory, mask, llm_states, attentions)
 
@@ -123,7 +135,7 @@ class TallModel(nn.Module):
 
         `hidden_positions` (a boolean [B,T] mask) restricts the LM head to those positions."""
         out = self.hr_lr.get_decoder()(
-            input_ids=decoder_input_ids, encoder_hidden_states=encoding.memory,
+            input_ids=decoder_input_ids, encoder_hidden_states=encoding.memory.to(self._dtype_of(self.hr_lr)),
             encoder_attention_mask=encoding.memory_mask, cache=cache, use_cache=cache is not None,
             output_attentions=output_attentions,
         )
@@ -138,7 +150,7 @@ class TallModel(nn.Module):
         mask = encoding.memory_mask.long()
         last = mask.shape[1] - 1 - mask.flip(1).argmax(dim=1)  # last 1 even when padding sits mid-sequence
         states = encoding.llm_states[torch.arange(len(last), device=last.device), last]
-        return self.llm.get_output_embeddings()(states)
+        return self.llm.get_output_embeddings()(states.to(self._dtype_of(self.llm))).float()
 
     def forward(self, batch: TallBatch) -> TallOutput:
         """Training forward: teacher-forced stage 7, cross-entropy on the supervised positions only."""

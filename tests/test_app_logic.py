@@ -510,7 +510,7 @@ def test_model_cache_loads_once_under_concurrent_requests(tmp_path, monkeypatch)
 
     calls = []
     real = models.load_backbones
-    monkeypatch.setattr(models, "load_backbones", lambda config: calls.append(config) or real(config))
+    monkeypatch.setattr(models, "load_backbones", lambda config, **kw: calls.append(config) or real(config, **kw))
     cache = models.ModelCache(tmp_path, {"translation_max_new_tokens": 6})
     barrier = threading.Barrier(4)
     results = []

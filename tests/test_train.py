@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -143,7 +144,7 @@ def test_each_distinct_prefix_is_translated_once(runs, verses):
     assert runs["full"].translation_stats["sent"] == len(distinct)
     assert runs["sent_total"] == runs["sent"]  # the stopped, resumed and second runs translated nothing
     assert runs["again"].translation_stats == {"requested": len(distinct), "hits": len(distinct), "sent": 0,
-                                               "calls": 0}
+                                               "calls": 0, "sent_by_process": [0]}
 
 
 def test_best_and_last_load_with_the_one_loader(runs, backbones):
@@ -273,7 +274,7 @@ def test_two_processes_save_one_checkpoint(tmp_path, verses):
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
            "-m", "training.train", "--preset", "tiny", "--data", str(corpus), "--out", str(out), "--threads", "1",
            "--max-steps", "2", "--batch-size", "2", "--dev-fraction", "0.2", "--eval-limit", "2",
-           "--model", '{"decoding": {"translation_max_new_tokens": 8}}']
+           "--translation-batch-size", "2", "--model", '{"decoding": {"translation_max_new_tokens": 8}}']
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     log = f"stdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-3000:]}"
@@ -288,6 +289,23 @@ def test_two_processes_save_one_checkpoint(tmp_path, verses):
     # one run directory and the shared cache (SQLite may leave its -wal/-shm files while another process closes)
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir() if not p.name.endswith(("-wal", "-shm")))
     assert runs == ["translations.sqlite", "two"]
+    # the translate-once fill was shared out: each process translated about half (batches of 2: 5 and 4 of 9)
+    counts = json.loads(proc.stdout.split("translated now (by process: ")[1].split(")")[0])
+    assert len(counts) == 2 and all(c > 0 for c in counts) and abs(counts[0] - counts[1]) <= 2, log
+    # and the cache is exactly what one process fills
+    one_process = [sys.executable, "-m", "training.train", "--preset", "tiny", "--data", str(corpus), "--out",
+                   str(tmp_path / "one"), "--threads", "1", "--max-steps", "1", "--batch-size", "2",
+                   "--dev-fraction", "0.2", "--eval-limit", "1", "--translation-batch-size", "2",
+                   "--translation-cache", str(tmp_path / "single.sqlite"),
+                   "--model", '{"decoding": {"translation_max_new_tokens": 8}}']
+    single = subprocess.run(one_process, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert single.returncode == 0, single.stderr[-3000:]
+    assert cache_rows(tmp_path / "runs" / "translations.sqlite") == cache_rows(tmp_path / "single.sqlite")
+
+
+def cache_rows(path: Path) -> list[tuple]:
+    with sqlite3.connect(path) as db:
+        return sorted(db.execute("SELECT key, namespace, source, translation FROM translations"))
 
 
 def test_dev_data_file_is_the_dev_set_and_every_sentence_trains(tmp_path, verses, backbones):

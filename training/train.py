@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator, InitProcessGroupKwargs, PartialState
+from huggingface_hub.errors import HfHubHTTPError
 from tqdm.auto import tqdm
 
 from tall_data.corpus import CorpusError
@@ -58,7 +59,8 @@ from tall_model.checkpoint import (
     save_pretrained,
 )
 from tall_model.config import FRAMINGS, LOSSES, PRESETS
-from tall_model.load import load
+from tall_model.hub import push_to_hub
+from tall_model.load import load, resolve_device
 from tall_model.model import TallModel
 from tall_model.translate import translate
 from training.train_config import (
@@ -104,7 +106,7 @@ class _Interrupt:
 
 def build_model(config: TrainConfig, backbones=None) -> TallModel:
     """config.model with fresh trainable parts (initialised from config.seed), or --init's tensors."""
-    model = load(config.model, backbones=backbones, seed=config.seed)
+    model = load(config.model, backbones=backbones, seed=config.seed, dtype=config.dtype, device="cpu")
     if config.init:
         check_backbones(read_checkpoint_config(config.init), model.backbones, model.config)
         load_tensors(model, Path(config.init) / "model.safetensors")
@@ -131,13 +133,17 @@ def train(config: TrainConfig, callbacks: Callbacks | None = None, sentences: li
         torch.set_num_threads(previous_threads)
 
 
-def _accelerator():
+def _accelerator(device: str = "auto"):
     # Launched as several processes (torchrun, `accelerate launch --multi_gpu`) on a machine without GPUs:
     # accelerate forms a (gloo) process group only when told to use the CPU; otherwise every process would train
     # alone and all of them would write the same run directory.
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    # Long barrier timeout: the main process translates the whole corpus while the others wait.
-    accelerator = Accelerator(cpu=distributed and not torch.cuda.is_available(),
+    try:
+        resolved = resolve_device(device)  # --device cuda without a GPU: a clear error before anything loads
+    except ValueError as err:
+        raise TrainError(str(err)) from err
+    # Long barrier timeout: a process may wait on the others for a whole round of the translate-once fill.
+    accelerator = Accelerator(cpu=resolved.type == "cpu",
                               kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(hours=12))])
     if distributed and accelerator.num_processes == 1:
         raise TrainError(f"WORLD_SIZE={os.environ['WORLD_SIZE']} but accelerate formed no process group")
@@ -149,7 +155,7 @@ class _Run:
 
     def __init__(self, config: TrainConfig, callbacks: Callbacks, sentences, backbones, state) -> None:
         self.config, self.callbacks, self.state = config, callbacks, state
-        self.accelerator = acc = _accelerator()
+        self.accelerator = acc = _accelerator(config.device)
         self.main, self.rank, self.nproc = acc.is_main_process, acc.process_index, acc.num_processes
         self.log = callbacks.on_log if self.main else (lambda message: None)
         self.run_dir = Path(config.out)
@@ -417,6 +423,21 @@ def main(argv=None) -> int:
                   f"dev loss {final.get('dev_loss', float('nan')):.4f}.")
         print(f"Checkpoints: {result.last_checkpoint} (resumable), best: {result.best_checkpoint}. "
               f"History: {Path(result.run_dir) / 'history.json'}")
+        if config.push_to_hub and not result.stopped:
+            return _push(result.best_checkpoint or result.last_checkpoint, config.push_to_hub)
+    return 0
+
+
+def _push(checkpoint: str, repo_id: str) -> int:
+    """Upload the run's checkpoint; a failed upload loses nothing (the run directory stays) and says so."""
+    try:
+        url = push_to_hub(checkpoint, repo_id)
+    except (OSError, ValueError, CheckpointError, HfHubHTTPError) as err:
+        print(f"error: pushing {checkpoint} to {repo_id} failed ({type(err).__name__}: {err}); the checkpoint is "
+              f"kept. Retry with: python -c \"from tall_model.hub import push_to_hub; "
+              f"push_to_hub('{checkpoint}', '{repo_id}')\"", file=sys.stderr)
+        return 3
+    print(f"Pushed {checkpoint} to https://huggingface.co/{repo_id} ({url})")
     return 0
 
 

@@ -10,12 +10,14 @@ from pathlib import Path
 
 from tall_model.backbones import ROLES
 from tall_model.config import PRESETS, TallConfig, portable, preset_config
+from tall_model.hub import looks_like_repo_id
+from tall_model.load import DTYPES
 from training.train_data import TrainError
 
 SCHEDULES = ("cosine", "epoch")
 # Fields a resumed run may change: they do not affect the weights. Everything else comes from the checkpoint.
 RESUME_OVERRIDES = ("resume", "out", "eval_every", "eval_limit", "log_every", "threads", "translation_cache",
-                    "translation_batch_size", "data")
+                    "translation_batch_size", "data", "device", "push_to_hub")
 
 
 def _default_model() -> TallConfig:
@@ -47,6 +49,8 @@ class TrainConfig:
     warmup_fraction: float = 0.02
     grad_clip: float = 1.0  # 0 disables clipping
     bf16: bool = False  # bf16 autocast for forward passes; weights, grads and optimizer stay fp32
+    device: str = "auto"  # auto (CUDA when present), cpu or cuda; several processes: one device each (accelerate)
+    dtype: str | None = None  # of the frozen backbones: fp32 (default), bf16 or fp16; trainable parts stay fp32
     seed: int = 0  # initialisation, dev split, positions, batch order, dropout
     # evaluation, logging, output
     eval_every: int = 0  # steps; 0 = at the end of every epoch (and always at the end of training)
@@ -57,6 +61,7 @@ class TrainConfig:
     translation_cache: str | None = None  # SQLite file; default: translations.sqlite next to the run directory
     translation_batch_size: int = 32
     threads: int = 0  # torch CPU threads; 0 = torch's default. Use 1 per process when processes share few cores
+    push_to_hub: str | None = None  # a Hub repo id: at the end, upload the best checkpoint (else last) there
 
     def validate(self) -> None:
         def need(ok: bool, message: str) -> None:
@@ -71,6 +76,11 @@ class TrainConfig:
         need(0 <= self.warmup_fraction < 1, f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         need(0 <= self.dev_fraction < 1, f"dev_fraction must be in [0, 1), got {self.dev_fraction}")
         need(self.threads >= 0 and self.eval_limit >= 0, "threads and eval_limit must be >= 0")
+        need(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+             f"device must be auto, cpu or cuda[:N], got {self.device!r}")
+        need(self.push_to_hub is None or looks_like_repo_id(self.push_to_hub),
+             f"push_to_hub must be a Hub repo id (owner/name), got {self.push_to_hub!r}")
+        need(self.dtype is None or self.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         need(self.positions in ("last", "all") or str(self.positions).isdigit() and int(self.positions) > 0,
              f"positions must be 'last', 'all' or a positive number, got {self.positions!r}")
         need(self.model.framing == "word" or self.positions == "last", "framing 'subword' (the paper's task) "

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from accelerate.utils import gather_object
 
 from tall_data.corpus import read_corpus
 from tall_data.examples import Example, make_examples, split_examples
@@ -80,26 +81,41 @@ def fill_prefix_cache(config, accelerator, model, data: TrainData, on_translate,
                        translate_fn) -> tuple[dict[str, str], dict]:
     """{prefix: English} for every distinct train and dev prefix, translated once, before the first epoch.
 
-    Only the main process translates; the others wait at a barrier and then read the cache. The cache entries are
-    those of evaluation and the soft-prompt baseline (open_prefix_cache), so a prefix is translated once for all."""
+    With several processes the uncached prefixes are shared out: every process reads the same list of batches
+    (those one process would send), translates batches rank, rank + P, ..., and after each round the main process,
+    the one writer, stores what `gather_object` brought back; so the cache ends as a single-process fill would
+    leave it. The cache entries are those of evaluation and the soft-prompt baseline (open_prefix_cache), so a
+    prefix is translated once for all."""
     prefixes = list(dict.fromkeys(ex.prefix for ex in data.train + data.dev))
     path = cache_path(config)
-    stats: dict = {}
-    if accelerator.is_main_process:
-        with open_prefix_cache(model, path) as cache:
-            log(f"translating {len(prefixes)} distinct prefixes (cache {path}, {len(cache)} entries)")
-            cache.translate(prefixes, translate_fn, batch_size=config.translation_batch_size,
-                            progress=lambda done, total, desc: on_translate(done, total), tqdm=False)
-            stats = asdict(cache.stats)
-        log(f"translations: {stats['hits']} cached, {stats['sent']} translated now")
+    rank, nproc = accelerator.process_index, accelerator.num_processes
+    with open_prefix_cache(model, path) as cache:
+        batches = cache.missing_batches(prefixes, config.translation_batch_size)
+        accelerator.wait_for_everyone()  # all have read the same list before the writer adds to it
+        total = sum(map(len, batches))
+        log(f"translating {total} of {len(prefixes)} distinct prefixes on {nproc} process(es) (cache {path})")
+        mine, done = 0, 0
+        for start in range(0, len(batches), nproc):
+            batch = batches[start + rank] if start + rank < len(batches) else []
+            translated = cache.translate_batch(translate_fn, batch) if batch else {}
+            mine += len(batch)
+            parts = gather_object([translated]) if nproc > 1 else [translated]
+            if accelerator.is_main_process:
+                for part in parts:
+                    cache.put_many(part)
+                    done += len(part)
+                on_translate(done, total)
+        counts = gather_object([mine]) if nproc > 1 else [mine]
+    stats = {"requested": len(prefixes), "hits": len(prefixes) - total, "sent": total,
+             "calls": len(batches), "sent_by_process": counts}
+    log(f"translations: {stats['hits']} cached, {total} translated now (by process: {counts})")
     accelerator.wait_for_everyone()
     with open_prefix_cache(model, path) as cache:
         found = cache.get_many(prefixes)
     missing = [p for p in prefixes if p not in found]
     if missing:
-        raise RuntimeError(f"process {accelerator.process_index}: {len(missing)} prefixes are missing from the "
-                           f"translation cache {path} after the main process filled it (is {path} on a disk that "
-                           f"all processes share?)")
+        raise RuntimeError(f"process {rank}: {len(missing)} prefixes are missing from the translation cache {path} "
+                           f"after the fill (is {path} on a disk that all processes share?)")
     return found, stats
 
 

@@ -1,0 +1,215 @@
+"""The paper presets at full size on the stand-ins: load, predict one word, one training step (batch 8 × 32 words),
+save, reload, same output; the time and peak RSS of each stage, each stage in a fresh process.
+
+    python -m tall_model.standins --preset paper-bloomz --cache /work/standins     # once (≈1.7 GB)
+    HF_HOME=/work/standins HF_HUB_OFFLINE=1 python -m benchmarks.bench_paper --preset paper-bloomz
+
+Stages (`--stage`, each also run alone in its own process by the default `all`):
+- app:       startup as the app does it (AppService + Blocks) with the preset loaded, then one Predict request
+             (candidates and both attention maps): startup seconds from a warm cache, predict seconds, peak RSS.
+- train:     one optimizer step through `training.train.train` (translate-once fill included) at batch 8 on
+             33-word sentences (so prefixes of 32 words): seconds and peak RSS.
+- roundtrip: load → predict → train one step → load its last/ → predict → save_pretrained → load afresh →
+             predict: the last two predictions must be identical (exit 1 otherwise).
+tests/test_standins.py runs `--stage roundtrip` on the tiny stand-ins (`--size tiny`): the same code path.
+The translation is capped at 30 pieces (random translators never stop), as a user's realistic prefix would be.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+PREFIX = "ויהי דבר יהוה אל יונה בן אמתי לאמר קום לך אל נינוה העיר"  # 12 words
+TRANSLATION_PIECES = 30
+SEED = 0
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # Linux reports KiB
+
+
+def sentences(n: int, words: int) -> list[str]:
+    """n Hebrew sentences of exactly `words` words, cut from consecutive Tanakh verses."""
+    from tall_model.tiny import bible_lines
+
+    stream = " ".join(bible_lines(2000)[0]).split()
+    return [" ".join(stream[i * words:(i + 1) * words]) for i in range(n)]
+
+
+def _decoding():
+    from tall_model import Decoding
+
+    return Decoding(translation_max_new_tokens=TRANSLATION_PIECES)
+
+
+def _summary(result) -> dict:
+    return {"word": result.word, "translation": result.translation,
+            "pieces": [(p.piece, p.prob) for p in result.pieces],
+            "candidates": [(c.word, c.prob) for c in result.candidates]}
+
+
+def train_one_step(preset: str, out: Path, device: str, dtype: str | None, backbones=None, batch: int = 8,
+                   words: int = 33):
+    from tall_model.config import preset_config
+    from training.train import train
+    from training.train_config import TrainConfig
+
+    model_config = preset_config(preset).changed({"decoding": {"translation_max_new_tokens": TRANSLATION_PIECES}})
+    config = TrainConfig(model=model_config, max_steps=1, batch_size=batch, eval_limit=1, dev_fraction=0.1,
+                         out=str(out / "run"), translation_cache=str(out / "translations.sqlite"), device=device,
+                         dtype=dtype, seed=SEED)
+    return train(config, sentences=sentences(batch + 2, words), backbones=backbones)
+
+
+def stage_roundtrip(preset: str, out: Path, device: str, dtype: str | None, batch: int = 8, words: int = 33) -> dict:
+    import torch
+
+    from tall_model import load
+    from tall_model.checkpoint import save_pretrained
+    from tall_model.predict import predict
+
+    times = {}
+    start = time.perf_counter()
+    model = load(preset, device=device, dtype=dtype, decoding=_decoding(), seed=SEED)
+    times["load_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    untrained = predict(model, PREFIX)
+    times["predict_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    result = train_one_step(preset, out, device, dtype, backbones=model.backbones, batch=batch, words=words)
+    times["train_one_step_s"] = time.perf_counter() - start
+    trained = load(result.last_checkpoint, backbones=model.backbones, device=device, decoding=_decoding())
+    changed = any(not torch.equal(a, b) for a, b in zip(model.trainable_state_dict().values(),
+                                                        trained.trainable_state_dict().values()))
+    before = predict(trained, PREFIX, translations=untrained.translation)
+    save_pretrained(trained, out / "saved")
+    del model, trained
+    start = time.perf_counter()
+    reloaded = load(out / "saved", device=device, dtype=dtype, decoding=_decoding())  # backbones loaded afresh
+    times["reload_s"] = time.perf_counter() - start
+    after = predict(reloaded, PREFIX, translations=untrained.translation)
+    return {**times, "trained_weights_changed": changed, "same_output": _summary(before) == _summary(after),
+            "before": _summary(before), "after": _summary(after), "steps": result.step,
+            "folders": {role: str(folder) for role, folder in reloaded.backbones.folders.items()}}
+
+
+def stage_app(preset: str, out: Path, device: str, dtype: str | None, batch: int = 8, words: int = 33) -> dict:
+    start = time.perf_counter()
+    from tall_app.blocks import build_app
+
+    demo = build_app(preset, device=device, dtype=dtype)
+    service = demo.service
+    model = service.cache.get(preset)
+    startup = time.perf_counter() - start
+    start = time.perf_counter()
+    service.predict(PREFIX, preset, None)
+    return {"startup_s": startup, "predict_s": time.perf_counter() - start, "source": model.description}
+
+
+def stage_train(preset: str, out: Path, device: str, dtype: str | None, batch: int = 8, words: int = 33) -> dict:
+    start = time.perf_counter()
+    result = train_one_step(preset, out, device, dtype, batch=batch, words=words)
+    return {"train_run_s": time.perf_counter() - start, "steps": result.step, "batch": batch,
+            "prefix_words": words - 1}
+
+
+def _median_s(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return round(statistics.median(times), 3)
+
+
+def stage_levers(preset: str, out: Path, device: str, dtype: str | None, batch: int = 8, words: int = 33) -> dict:
+    """Where a next-word prediction's time goes, and what each inference lever buys, side by side in one process:
+    the translation alone; the prediction on a given translation with candidates and attention maps, without
+    them, with 1 thread; int8 dynamic quantisation of the frozen LLM body's and en→he decoder's linear layers (with the
+    agreement of predicted words on 8 prefixes); the paper's recompute-everything way (one run)."""
+    import torch
+
+    from tall_model import load
+    from tall_model.predict import predict, predict_uncached
+    from tall_model.translate import translate
+
+    model = load(preset, device=device, dtype=dtype, decoding=_decoding(), seed=SEED)
+    english = translate(model, [PREFIX])[0]
+    predict(model, PREFIX, translations=english)  # warm-up
+    repeats, threads = 3, torch.get_num_threads()
+    out_values = {"threads": threads, "translate_s": _median_s(lambda: translate(model, [PREFIX]), repeats)}
+    out_values["predict_full_s"] = _median_s(lambda: predict(model, PREFIX, translations=english), repeats)
+    out_values["predict_no_candidates_no_maps_s"] = _median_s(
+        lambda: predict(model, PREFIX, translations=english, num_candidates=0, output_attentions=False), repeats)
+    torch.set_num_threads(1)
+    out_values["predict_full_1_thread_s"] = _median_s(lambda: predict(model, PREFIX, translations=english), repeats)
+    torch.set_num_threads(threads)
+    prefixes = [" ".join(s.split()[:12]) for s in sentences(8, 13)]
+    englishes = translate(model, prefixes)
+    fp32_words = [predict(model, p, translations=e, num_candidates=0, output_attentions=False).word
+                  for p, e in zip(prefixes, englishes)]
+    start = time.perf_counter()
+    out_values["paper_way_s"] = round((predict_uncached(model, PREFIX), time.perf_counter() - start)[1], 3)
+    for body in (model.llm.base_model, model.hr_lr.get_decoder()):  # the heads stay fp32 (predict reads their size)
+        torch.ao.quantization.quantize_dynamic(body, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    out_values["predict_full_int8_s"] = _median_s(lambda: predict(model, PREFIX, translations=english), repeats)
+    int8_words = [predict(model, p, translations=e, num_candidates=0, output_attentions=False).word
+                  for p, e in zip(prefixes, englishes)]
+    out_values["int8_word_agreement"] = sum(a == b for a, b in zip(fp32_words, int8_words)) / len(prefixes)
+    return out_values
+
+
+STAGES = {"roundtrip": stage_roundtrip, "app": stage_app, "train": stage_train, "levers": stage_levers}
+
+
+def run_stage(stage: str, preset: str, device: str, dtype: str | None, batch: int = 8, words: int = 33) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-paper-") as tmp:
+        values = STAGES[stage](preset, Path(tmp), device, dtype, batch, words)
+    return {"stage": stage, "preset": preset, "device": device, "dtype": dtype or "fp32", **values,
+            "peak_rss_gb": round(peak_rss_gb(), 3)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--preset", default="paper-bloomz", choices=("paper-bloomz", "paper-qwen"))
+    ap.add_argument("--stage", default="all", choices=("all", *STAGES))
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default=None)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=8, help="training batch (the stage `train` and `roundtrip`)")
+    ap.add_argument("--words", type=int, default=33, help="words per training sentence (prefix: one fewer)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.stage != "all":
+        report = run_stage(args.stage, args.preset, args.device, args.dtype, args.batch, args.words)
+        print(json.dumps(report, ensure_ascii=False))
+        return 0 if report.get("same_output", True) and report.get("trained_weights_changed", True) else 1
+    print(f"# load average: {os.getloadavg()}")
+    status = 0
+    for stage in ("app", "train", "roundtrip"):  # each in a fresh process: its peak RSS is its own
+        cmd = [sys.executable, "-m", "benchmarks.bench_paper", "--preset", args.preset, "--stage", stage,
+               "--device", args.device] + (["--dtype", args.dtype] if args.dtype else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        print(proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-3000:])
+        status |= proc.returncode
+    print(f"# load average: {os.getloadavg()}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
