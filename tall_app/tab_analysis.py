@@ -108,7 +108,7 @@ def wire_analysis(section: AnalysisSection, svc: AppService, predicted, last_pre
 
     def export(state, which, fmt, bl, bh, bm, dl, dh, dm):
         try:
-            return svc.export_figure(state, which, fmt, (bl, bh, bm), (dl, dh, dm))
+            return str(svc.export_figure(state, which, fmt, (bl, bh, bm), (dl, dh, dm)))
         except USER_ERRORS as err:
             raise user_error(err) from None
 
@@ -117,7 +117,7 @@ def wire_analysis(section: AnalysisSection, svc: AppService, predicted, last_pre
 
     def bundle(state):
         try:
-            return svc.analysis_bundle(state)
+            return str(svc.analysis_bundle(state))
         except USER_ERRORS as err:
             raise user_error(err) from None
 

@@ -61,6 +61,36 @@ def test_predict_shows_the_word_pipeline_and_heatmaps(browser):
     assert screenshot(page, shots / "predict.png").stat().st_size > 0
 
 
+def test_attribution_logit_lens_and_export(browser):
+    page, _, _, shots = browser
+    predict(page, HE)
+    wait_for_word(page)
+    words = page.locator("#attr-words .tall-attr-word")
+    words.first.wait_for(timeout=SLOW_MS)  # attribution follows every prediction
+    assert page.locator("#attr-words").get_attribute("dir") == "rtl"
+    assert words.all_text_contents()[: len(HE.split())] == HE.split()
+    page.locator("#attr-bars .js-plotly-plot").wait_for()
+    first_summary = page.locator(".tall-attr-summary").inner_text()
+    assert "completeness error" in first_summary
+    page.locator("#attr-word input").click()  # switch the attributed word to the second candidate
+    options = page.get_by_role("option")
+    second = options.nth(1).inner_text().strip()
+    options.nth(1).click()
+    page.locator(".tall-attr-summary").get_by_text(f"log P({second})").wait_for(timeout=SLOW_MS)
+    lens_cells = page.locator("#lens-table [role=gridcell]").filter(has_text="%)")  # "token (p %)" cells
+    lens_cells.first.wait_for()
+    assert lens_cells.count() >= 3 * 5  # top-5 for the bridged input and each LLM layer
+    page.locator("#lens-heatmap .js-plotly-plot").wait_for()
+    page.locator("#export").get_by_text("Export").first.click()
+    for fmt in ("png", "svg"):  # the bridge-in heatmap, as PNG then SVG
+        page.locator("#export-format").get_by_text(fmt, exact=True).click()
+        page.locator("#export-btn").click()
+        page.locator(f'#export-file a[download="tall-bridge-in-attention.{fmt}"]').wait_for(timeout=SLOW_MS)
+    page.locator("#bundle-btn").click()
+    page.locator('#bundle-file a[download="tall-analysis.zip"]').wait_for(timeout=SLOW_MS)
+    screenshot(page, shots / "analysis.png")
+
+
 def test_compare_tab(browser):
     page, _, _, shots = browser
     show_comparison(page)
