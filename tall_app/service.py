@@ -23,6 +23,7 @@ from .analysis import (
     lens_figure,
     run_attribution,
 )
+from .batching import BatchOutcome, run_batch
 from .compare import Comparison, compare, results_table
 from .examples import example_prefixes
 from .export import export_figure
@@ -167,6 +168,15 @@ class AppService:
         if state is None:
             raise ValueError("Predict a word first: there is no analysis to download yet.")
         return analysis_bundle(state, prediction_details(state.prediction), self.export_dir)
+
+    # ------------------------------------------------------------------ batch
+
+    def batch(self, path, preset, checkpoint, on_progress=None) -> BatchOutcome:
+        """The last word of every sentence of an uploaded file (the Train tab's ingestion and bad-file messages;
+        at most evaluation.batch.MAX_APP_SENTENCES sentences)."""
+        corpus, report = self.check_corpus(path)
+        loaded = self.cache.get(preset, checkpoint)
+        return run_batch(loaded.model, corpus.sentences, report, self.export_dir, on_progress)
 
     # ------------------------------------------------------------------ compare
 
