@@ -74,6 +74,8 @@ def predict_rows(model, examples: list[Example], *, batch_size: int = BATCH_SIZE
     then `batch_size` prefixes per forward pass. Greedy, with the model's own translation settings."""
     decoding = model.config.decoding.greedy()
     done = 0
+    if on_progress is not None:
+        on_progress(0, len(examples))
     for start in range(0, len(examples), TRANSLATION_WINDOW):
         window = examples[start:start + TRANSLATION_WINDOW]
         used = [fit_prefix(model, validate_prefix(ex.prefix), decoding.max_word_pieces)[0] for ex in window]

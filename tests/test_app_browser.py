@@ -91,6 +91,24 @@ def test_attribution_logit_lens_and_export(browser):
     screenshot(page, shots / "analysis.png")
 
 
+def test_batch_upload_progress_table_and_csv(browser):
+    page, _, tmp, shots = browser
+    page.get_by_role("tab", name="Batch").click()
+    page.locator("#batch-file input[type=file]").set_input_files(str(write_corpus(tmp / "batch.txt", verses=24)))
+    page.locator("#batch-run").click()
+    page.get_by_text("Predicting").first.wait_for(timeout=SLOW_MS)  # the live progress bar
+    page.locator("#batch-summary").get_by_text("exact match").wait_for(timeout=SLOW_MS)
+    cells = page.locator("#batch-table [role=gridcell]")
+    cells.first.wait_for()
+    assert cells.count() >= 7 * 2  # rows of prefix, gold, prediction, probability, correct, top5, in_top5
+    link = page.locator('#batch-csv a[download="tall-batch.csv"]')
+    with page.expect_download() as download:
+        link.click()
+    text = download.value.path().read_text(encoding="utf-8")
+    assert text.startswith("prefix,gold,prediction,probability,correct,top5,in_top5") and text.count("\n") > 2
+    screenshot(page, shots / "batch.png")
+
+
 def test_compare_tab(browser):
     page, _, _, shots = browser
     show_comparison(page)
