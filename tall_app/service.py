@@ -24,6 +24,7 @@ from .analysis import (
     run_attribution,
 )
 from .batching import BatchOutcome, run_batch
+from .checkpoint_compare import CheckpointComparison, compare_checkpoints
 from .compare import Comparison, compare, results_table
 from .examples import example_prefixes
 from .export import export_figure
@@ -184,6 +185,12 @@ class AppService:
                 seed=None) -> Comparison:
         decoding = parse_decoding(mode, temperature, top_k, top_p, seed)
         return compare(self.cache.get(preset, checkpoint), prefix, decoding, root=self.root)
+
+    def compare_checkpoints(self, prefix, preset_a, checkpoint_a, preset_b, checkpoint_b,
+                            steps=16) -> CheckpointComparison:
+        """Two checkpoints on one prefix (greedy): words, candidates, attributions, heatmaps, attribution difference."""
+        return compare_checkpoints(self.cache.get(preset_a, checkpoint_a), self.cache.get(preset_b, checkpoint_b),
+                                   prefix, int(steps or 16))
 
     def results(self, checkpoint):
         return results_table(self.checkpoint_path(checkpoint))

@@ -82,3 +82,20 @@ def test_figures_export_as_png_and_svg(analysed):
     with pytest.raises(ValueError, match="Unknown figure"):
         svc.export_figure(first.state, "../../etc/passwd", "png")
     assert safe_name("../../etc/passwd") == "etc-passwd"
+
+
+def test_two_checkpoints_side_by_side(analysed, tmp_path):
+    from tall_model import load
+    from tall_model.checkpoint import save_pretrained
+
+    svc, _, _ = analysed
+    base = svc.cache.get("tiny", NO_CHECKPOINT).model
+    save_pretrained(load(base.config, backbones=base.backbones, seed=7), svc.root / "seed7")
+    out = svc.compare_checkpoints(HE, "tiny", NO_CHECKPOINT, "tiny", "seed7", steps=4)
+    assert "**A**" in out.summary and "seed7" in out.summary
+    assert len(out.figures_a) == len(out.figures_b) == 3
+    assert [r[0] for r in out.diff_rows][: len(HE.split())] == HE.split()
+    assert all(r[3] == pytest.approx(r[2] - r[1], abs=2e-4) for r in out.diff_rows)
+    assert any(abs(r[3]) > 0 for r in out.diff_rows)  # other adapters, other attributions
+    with pytest.raises(ValueError, match="different backbones"):
+        svc.compare_checkpoints(HE, "tiny", NO_CHECKPOINT, "tiny-qwen", NO_CHECKPOINT, steps=4)

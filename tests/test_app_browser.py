@@ -113,6 +113,12 @@ def test_compare_tab(browser):
     page, _, _, shots = browser
     show_comparison(page)
     assert page.locator("#compare-table").get_by_text("tall").first.is_visible()
+    page.locator("#compare-ckpt-btn").click()  # two checkpoints (here: both untrained) on the same prefix
+    page.locator("#ckpt-summary").get_by_text("B (").wait_for(timeout=SLOW_MS)
+    for side in ("a", "b"):
+        page.locator(f"#ckpt-{side}-attribution .js-plotly-plot").wait_for()
+        page.locator(f"#ckpt-{side}-bridge .js-plotly-plot").wait_for()
+    page.locator("#ckpt-diff [role=gridcell]").first.wait_for()
     screenshot(page, shots / "compare.png")
 
 
