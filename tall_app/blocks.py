@@ -1,4 +1,4 @@
-"""The app's Gradio Blocks: a header, the three tabs (`tab_predict`, `tab_compare`, `tab_train`) around one
+"""The app's Gradio Blocks: a header, the four tabs (`tab_predict`, `tab_compare`, `tab_train`, `tab_batch`) around one
 `AppService`, and what the page does when it loads. `app.py` holds the module-level `demo`; tests and the screenshot
 script serve their own with `serving(service)`.
 
@@ -17,6 +17,7 @@ import gradio as gr
 from .figures import empty_figure
 from .jobs import progress_html
 from .service import AppService
+from .tab_batch import build_batch_tab
 from .tab_compare import CompareTab, build_compare_tab
 from .tab_predict import PredictTab, build_predict_tab
 from .tab_train import TrainTab, build_train_tab
@@ -41,6 +42,7 @@ def build_app(preset: str | None = None, *, service: AppService | None = None, d
             predict = build_predict_tab(svc)
             compare = build_compare_tab(svc, predict.controls)
             train = build_train_tab(svc, predict.controls)
+            build_batch_tab(svc, predict.controls)
         _wire_load(blocks, svc, predict, compare, train)
     blocks.service = svc  # for tests and benchmarks
     blocks.requested_preset = svc.preset if service is not None else requested

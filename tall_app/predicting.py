@@ -82,7 +82,7 @@ def run_prediction(loaded, prefix, decoding: Decoding, num_candidates: int = 5) 
     used, _ = fit_prefix(model, text)
     translation = loaded.translation(used)
     return predict(model, text, decoding=for_model(decoding, model), translations=[translation],
-                   num_candidates=num_candidates, output_attentions=True)
+                   num_candidates=num_candidates, output_attentions=True, with_logit_lens=True)
 
 
 # --------------------------------------------------------------------------- rendering a stored prediction

@@ -9,6 +9,7 @@ reserved by a shipped checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,13 +18,26 @@ from huggingface_hub.errors import HfHubHTTPError
 from tall_model.config import REPO_ROOT
 from tall_model.hub import hub_token_configured, looks_like_repo_id, push_to_hub
 
+from .analysis import (
+    AnalysisState,
+    analysis_bundle,
+    attribution_figure,
+    attribution_html,
+    lens_figure,
+    run_attribution,
+)
+from .batching import BatchOutcome, run_batch
+from .checkpoint_compare import CheckpointComparison, compare_checkpoints
 from .compare import Comparison, compare, results_table
 from .examples import example_prefixes
+from .export import export_figure
 from .formatting import report_markdown
 from .jobs import MAX_UPLOAD_BYTES, TrainingJobs, parse_max_sentences, preview_corpus, train_config_from_form
 from .models import NO_CHECKPOINT, ModelCache, available_presets, choose_preset, missing_presets
 from .paths import CHECKPOINTS_ROOT, list_checkpoints, resolve_checkpoint, run_directory, zip_checkpoint
 from .predicting import attention_shape, parse_decoding, render_attention, render_prediction, run_prediction
+
+FIGURES = ("bridge-in attention", "decoder attention", "candidates", "attribution", "logit lens")
 
 
 @dataclass
@@ -47,7 +61,16 @@ def prediction_details(pred) -> dict:
             "candidates": [{"word": c.word, "prob": c.prob} for c in pred.candidates],
             "llm_next": [{"token": t, "prob": p} for t, p in pred.llm_next], "sampled": pred.sampled,
             "seed": pred.seed, "notes": list(pred.notes),
-            "bridge_in_attention": att(pred.bridge_in_attention), "decoder_attention": att(pred.decoder_attention)}
+            "bridge_in_attention": att(pred.bridge_in_attention), "decoder_attention": att(pred.decoder_attention),
+            "logit_lens": pred.logit_lens.as_dict() if pred.logit_lens is not None else None}
+
+
+@dataclass
+class AttributionOutcome:
+    state: AnalysisState  # with the new attribution
+    html: str
+    figure: object
+    details: dict
 
 
 class AppService:
@@ -68,6 +91,7 @@ class AppService:
         self.max_upload_bytes = max_upload_bytes
         self.examples, self.examples_source = example_prefixes(demo_directory)
         self.hub_api = None  # huggingface_hub's HfApi (with its configured token) unless a test records the upload
+        self.export_dir = Path(tempfile.mkdtemp(prefix="tall-export-"))  # the app's own; never a user-named path
 
     # ------------------------------------------------------------------ model selection
 
@@ -118,12 +142,66 @@ class AppService:
     def attention(pred, which: str, layer, head, mean_over_heads: bool):
         return render_attention(pred, which, layer, head, mean_over_heads)
 
+    # ------------------------------------------------------------------ analysis: attribution, export
+
+    def attribution(self, state: AnalysisState | None, word=None, method="integrated_gradients", target="hebrew",
+                    steps=16) -> AttributionOutcome:
+        """Why `word` (default: the predicted word; else one of the candidates), with the model that predicted it."""
+        if state is None:
+            raise ValueError("Predict a word first: attribution explains a stored prediction.")
+        loaded = self.cache.get(state.preset, state.checkpoint)
+        a = run_attribution(loaded.model, state.prediction, word, method, target, steps)
+        new = dataclasses.replace(state, attribution=a)
+        return AttributionOutcome(new, attribution_html(a), attribution_figure(a), a.as_dict())
+
+    def figure(self, state: AnalysisState | None, which: str, bridge=(1, 1, True), decoder=(1, 1, True)):
+        """The named figure of the stored analysis (as the tab shows it, with the attention selectors given)."""
+        if state is None:
+            raise ValueError("Predict a word first: there is no figure to export yet.")
+        pred = state.prediction
+        if which == "bridge-in attention":
+            return render_attention(pred, "bridge", *bridge)[0]
+        if which == "decoder attention":
+            return render_attention(pred, "decoder", *decoder)[0]
+        if which == "candidates":
+            return render_prediction(pred).candidates
+        if which == "attribution":
+            if state.attribution is None:
+                raise ValueError("No attribution yet: choose a word under “Why this word”.")
+            return attribution_figure(state.attribution)
+        if which == "logit lens":
+            return lens_figure(pred.logit_lens)
+        raise ValueError(f"Unknown figure {which!r}; choose one of {', '.join(FIGURES)}.")
+
+    def export_figure(self, state, which: str, fmt: str, bridge=(1, 1, True), decoder=(1, 1, True)) -> Path:
+        return export_figure(self.figure(state, which, bridge, decoder), fmt, self.export_dir, f"tall-{which}")
+
+    def analysis_bundle(self, state: AnalysisState | None) -> Path:
+        if state is None:
+            raise ValueError("Predict a word first: there is no analysis to download yet.")
+        return analysis_bundle(state, prediction_details(state.prediction), self.export_dir)
+
+    # ------------------------------------------------------------------ batch
+
+    def batch(self, path, preset, checkpoint, on_progress=None) -> BatchOutcome:
+        """The last word of every sentence of an uploaded file (the Train tab's ingestion and bad-file messages;
+        at most evaluation.batch.MAX_APP_SENTENCES sentences)."""
+        corpus, report = self.check_corpus(path)
+        loaded = self.cache.get(preset, checkpoint)
+        return run_batch(loaded.model, corpus.sentences, report, self.export_dir, on_progress)
+
     # ------------------------------------------------------------------ compare
 
     def compare(self, prefix, preset, checkpoint, mode="greedy", temperature=None, top_k=None, top_p=None,
                 seed=None) -> Comparison:
         decoding = parse_decoding(mode, temperature, top_k, top_p, seed)
         return compare(self.cache.get(preset, checkpoint), prefix, decoding, root=self.root)
+
+    def compare_checkpoints(self, prefix, preset_a, checkpoint_a, preset_b, checkpoint_b,
+                            steps=16) -> CheckpointComparison:
+        """Two checkpoints on one prefix (greedy): words, candidates, attributions, heatmaps, attribution difference."""
+        return compare_checkpoints(self.cache.get(preset_a, checkpoint_a), self.cache.get(preset_b, checkpoint_b),
+                                   prefix, int(steps or 16))
 
     def results(self, checkpoint):
         return results_table(self.checkpoint_path(checkpoint))

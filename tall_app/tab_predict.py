@@ -2,7 +2,8 @@
 candidates and pieces, and the two attention heatmaps with their layer and head selectors.
 
 API names: predict, load_example, bridge_attention, decoder_attention, decoding_mode, select_checkpoint,
-refresh_checkpoints.
+refresh_checkpoints; its analysis section (tab_analysis): attribution, attribute_word, export_figure,
+download_analysis.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import gradio as gr
 from .formatting import PIECE_HEADERS
 from .predicting import DEFAULT_DECODING, GREEDY_MODE, SAMPLING_MODE
 from .service import AppService
+from .tab_analysis import AnalysisSection, build_analysis_section, wire_analysis
 from .ui import USER_ERRORS, ModelControls, checkpoint_dropdown, user_error
 
 ATTENTION_HELP = ("Rows are queries, columns are keys; every row sums to 1. Hebrew axes read right to left. "
@@ -43,6 +45,7 @@ class PredictTab:
     decoder: AttentionControls
     details: gr.JSON
     last_prediction: gr.State
+    analysis: AnalysisSection
 
 
 def build_predict_tab(svc: AppService) -> PredictTab:
@@ -62,12 +65,15 @@ def build_predict_tab(svc: AppService) -> PredictTab:
         bridge = _attention_controls("Bridge-in attention", "bridge-heatmap", mean_id="bridge-mean")
         gr.Markdown("### Final decoder cross-attention (predicted Hebrew pieces × English positions)")
         decoder = _attention_controls("Decoder attention", "decoder-heatmap")
+        analysis = build_analysis_section()
         with gr.Accordion("Details (JSON)", open=False):
             details = gr.JSON(label="Prediction")
         last_prediction = gr.State(None)  # the stored Prediction the selectors redraw from
     tab = PredictTab(controls, prefix, button, refresh, sampling_box, results, bridge, decoder, details,
-                     last_prediction)
-    _wire_predict(tab, svc)
+                     last_prediction, analysis)
+    predicted = _wire_predict(tab, svc)
+    wire_analysis(analysis, svc, predicted, last_prediction, controls.preset, controls.checkpoint,
+                  bridge.selectors(), decoder.selectors())
     _wire_selectors(tab, svc)
     return tab
 
@@ -116,7 +122,7 @@ def _slider(value, maximum: int) -> gr.Slider:
     return gr.Slider(minimum=1, maximum=maximum, value=min(int(value or 1), maximum))
 
 
-def _wire_predict(tab: PredictTab, svc: AppService) -> None:
+def _wire_predict(tab: PredictTab, svc: AppService):
     bridge, decoder = tab.bridge, tab.decoder
 
     def on_predict(text, preset, ckpt, mode, temp, k, p, seed, bl, bh, bm, dl, dh, dm):
@@ -135,8 +141,8 @@ def _wire_predict(tab: PredictTab, svc: AppService) -> None:
     inputs = [tab.prefix, *tab.controls.model_and_decoding(), *bridge.selectors(), *decoder.selectors()]
     outputs = [*tab.results, bridge.plot, decoder.plot, tab.details, tab.last_prediction, bridge.layer, bridge.head,
                decoder.layer, decoder.head]
-    gr.on([tab.button.click, tab.prefix.submit], on_predict, inputs, outputs, api_name="predict",
-          concurrency_limit=2)
+    return gr.on([tab.button.click, tab.prefix.submit], on_predict, inputs, outputs, api_name="predict",
+                 concurrency_limit=2)
 
 
 def _wire_selectors(tab: PredictTab, svc: AppService) -> None:

@@ -30,6 +30,7 @@ class PrefixEncoding:
     memory_mask: torch.Tensor  # [B,S2]
     llm_states: torch.Tensor  # [B,S2,d] stage-4 output (the LLM's final hidden states)
     bridge_in_attentions: list[torch.Tensor] = field(default_factory=list)  # per layer [B,H,S2,S1]
+    llm_hidden_states: tuple | None = None  # (embeddings, layer 1, …, layer L) [B,S2,d], when asked for
 
 
 @dataclass
@@ -109,11 +110,18 @@ class TallModel(nn.Module):
 
     # ----------------------------------------------------------------------- stages
 
-    def encode_prefix(self, src_ids, src_mask, en_ids, en_mask) -> PrefixEncoding:
+    def encode_prefix(self, src_ids, src_mask, en_ids, en_mask, *, output_hidden_states: bool = False
+                      ) -> PrefixEncoding:
         """Stages 1–6. Depends only on the prefix and its translation, so inference runs it once."""
         with torch.no_grad():  # frozen and upstream of every trainable part: no graph needed
             hebrew = self.lr_hr.get_encoder()(input_ids=src_ids, attention_mask=src_mask).last_hidden_state
             english = self.llm.get_input_embeddings()(en_ids)
+        return self.encode_states(hebrew, src_mask, english, en_mask, output_hidden_states=output_hidden_states)
+
+    def encode_states(self, hebrew, src_mask, english, en_mask, *, output_hidden_states: bool = False
+                      ) -> PrefixEncoding:
+        """Stages 2–6 from the stage-1 encoder outputs and the LLM's input embeddings of the English (what
+        attribution differentiates with respect to). `output_hidden_states` keeps every LLM layer's states."""
         # Frozen backbones may be bf16/fp16 (--dtype) while the trainable parts stay fp32: cast at each boundary.
         trainable, llm_dtype = self.trainable_dtype, self._dtype_of(self.llm)
         hebrew, english = hebrew.to(trainable), english.to(trainable)
@@ -121,13 +129,15 @@ class TallModel(nn.Module):
         scale = self.llm_embed_scale.to(english.dtype)
         bridged, mask, attentions = self.bridge_in(english / scale, en_mask, aligned, src_mask)  # stage 3
         bridged = bridged * scale
+        hidden = None
         if self.config.bypass_llm:  # ablation
             llm_states = bridged
         else:  # stage 4: frozen, but gradients flow through it to stages 2–3
-            llm_states = self.llm.base_model(inputs_embeds=bridged.to(llm_dtype),
-                                             attention_mask=mask).last_hidden_state.to(trainable)
+            out = self.llm.base_model(inputs_embeds=bridged.to(llm_dtype), attention_mask=mask,
+                                      output_hidden_states=output_hidden_states)
+            llm_states, hidden = out.last_hidden_state.to(trainable), out.hidden_states
         memory = self.bridge_out(self.align_out(llm_states, mask), mask)  # stages 5–6
-        return PrefixEncoding(memory, mask, llm_states, attentions)
+        return PrefixEncoding(memory, mask, llm_states, attentions, hidden)
 
     def decode(self, encoding: PrefixEncoding, decoder_input_ids, cache=None, output_attentions=False,
                hidden_positions: torch.Tensor | None = None):

@@ -16,6 +16,7 @@ from transformers import DynamicCache, EncoderDecoderCache
 
 from .batching import decoder_limit, english_ids, pad, source_ids, source_limit, target_pieces
 from .decoding import Decoding
+from .logit_lens import LogitLens, LogitLensError, lens_parts, logit_lens
 from .model import PrefixEncoding
 from .sampling import choose_piece, piece_masks
 from .text import truncate_words, validate_prefix
@@ -57,6 +58,7 @@ class Prediction:
     seed: int | None
     bridge_in_attention: AttentionMap | None = None  # English tokens × Hebrew tokens
     decoder_attention: AttentionMap | None = None  # predicted Hebrew pieces × LLM positions
+    logit_lens: LogitLens | None = None  # the LLM's next token read out after every layer (when asked for)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -182,10 +184,11 @@ def _candidates(decoder: WordDecoder, masks, n: int, max_pieces: int, tokenizer)
 
 @torch.no_grad()
 def predict(model, prefixes, *, decoding: Decoding | None = None, translations=None, num_candidates: int = 5,
-            output_attentions: bool = True):
+            output_attentions: bool = True, with_logit_lens: bool = False):
     """Predict the next Hebrew word of one prefix (returns a Prediction) or of a list (returns a list).
 
-    `decoding` defaults to the model's (model.config.decoding: greedy unless the checkpoint says otherwise)."""
+    `decoding` defaults to the model's (model.config.decoding: greedy unless the checkpoint says otherwise);
+    `with_logit_lens` adds the LLM's layer-by-layer next-token prediction (`tall_model.logit_lens`)."""
     single = isinstance(prefixes, str)
     texts = [prefixes] if single else list(prefixes)
     cfg = model.config
@@ -202,7 +205,9 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
     src_ids, src_mask = pad(src, model.lr_hr.config.pad_token_id)
     en_ids, en_mask = pad([e[0] for e in eng], model.backbones.llm_tokenizer.pad_token_id)
     dev = model.device
-    encoding = model.encode_prefix(src_ids.to(dev), src_mask.to(dev), en_ids.to(dev), en_mask.to(dev))
+    lens_refused = _lens_refusal(model) if with_logit_lens else None
+    encoding = model.encode_prefix(src_ids.to(dev), src_mask.to(dev), en_ids.to(dev), en_mask.to(dev),
+                                   output_hidden_states=with_logit_lens and lens_refused is None)
     llm_probs = model.llm_next_token_logits(encoding).float().softmax(-1)
     hr_tok = model.backbones.hr_lr_tokenizer
     masks = piece_masks(hr_tok, model.hr_lr.lm_head.weight.shape[0], dev)
@@ -224,10 +229,28 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
                             settings.seed if settings.sample else None)
         if output_attentions:
             _attach_attention(model, result, encoding, i, src[i], eng[i][0], decoder)
+        if with_logit_lens:
+            _attach_lens(model, result, encoding, i, lens_refused)
         if result.truncated:
             result.notes.append("The input was longer than the model's limits and was cut from the left.")
         results.append(result)
     return results[0] if single else results
+
+
+def _lens_refusal(model) -> str | None:
+    try:
+        lens_parts(model)
+    except LogitLensError as err:
+        return f"No logit lens: {err}"
+    return None
+
+
+def _attach_lens(model, result, encoding, row, refused) -> None:
+    if refused:
+        result.notes.append(refused)
+        return
+    tok = model.backbones.llm_tokenizer
+    result.logit_lens = logit_lens(model, encoding, row, lambda ids: _token_labels(tok, ids))
 
 
 def _attach_attention(model, result, encoding, row, src, eng, decoder) -> None:

@@ -61,10 +61,64 @@ def test_predict_shows_the_word_pipeline_and_heatmaps(browser):
     assert screenshot(page, shots / "predict.png").stat().st_size > 0
 
 
+def test_attribution_logit_lens_and_export(browser):
+    page, _, _, shots = browser
+    predict(page, HE)
+    wait_for_word(page)
+    words = page.locator("#attr-words .tall-attr-word")
+    words.first.wait_for(timeout=SLOW_MS)  # attribution follows every prediction
+    assert page.locator("#attr-words").get_attribute("dir") == "rtl"
+    assert words.all_text_contents()[: len(HE.split())] == HE.split()
+    page.locator("#attr-bars .js-plotly-plot").wait_for()
+    first_summary = page.locator(".tall-attr-summary").inner_text()
+    assert "completeness error" in first_summary
+    page.locator("#attr-word input").click()  # switch the attributed word to the second candidate
+    options = page.get_by_role("option")
+    second = options.nth(1).inner_text().strip()
+    options.nth(1).click()
+    page.locator(".tall-attr-summary").get_by_text(f"log P({second})").wait_for(timeout=SLOW_MS)
+    lens_cells = page.locator("#lens-table [role=gridcell]").filter(has_text="%)")  # "token (p %)" cells
+    lens_cells.first.wait_for()
+    assert lens_cells.count() >= 3 * 5  # top-5 for the bridged input and each LLM layer
+    page.locator("#lens-heatmap .js-plotly-plot").wait_for()
+    page.locator("#export").get_by_text("Export").first.click()
+    for fmt in ("png", "svg"):  # the bridge-in heatmap, as PNG then SVG
+        page.locator("#export-format").get_by_text(fmt, exact=True).click()
+        page.locator("#export-btn").click()
+        page.locator(f'#export-file a[download="tall-bridge-in-attention.{fmt}"]').wait_for(timeout=SLOW_MS)
+    page.locator("#bundle-btn").click()
+    page.locator('#bundle-file a[download="tall-analysis.zip"]').wait_for(timeout=SLOW_MS)
+    screenshot(page, shots / "analysis.png")
+
+
+def test_batch_upload_progress_table_and_csv(browser):
+    page, _, tmp, shots = browser
+    page.get_by_role("tab", name="Batch").click()
+    page.locator("#batch-file input[type=file]").set_input_files(str(write_corpus(tmp / "batch.txt", verses=24)))
+    page.locator("#batch-run").click()
+    page.get_by_text("Predicting").first.wait_for(timeout=SLOW_MS)  # the live progress bar
+    page.locator("#batch-summary").get_by_text("exact match").wait_for(timeout=SLOW_MS)
+    cells = page.locator("#batch-table [role=gridcell]")
+    cells.first.wait_for()
+    assert cells.count() >= 7 * 2  # rows of prefix, gold, prediction, probability, correct, top5, in_top5
+    link = page.locator('#batch-csv a[download="tall-batch.csv"]')
+    with page.expect_download() as download:
+        link.click()
+    text = download.value.path().read_text(encoding="utf-8")
+    assert text.startswith("prefix,gold,prediction,probability,correct,top5,in_top5") and text.count("\n") > 2
+    screenshot(page, shots / "batch.png")
+
+
 def test_compare_tab(browser):
     page, _, _, shots = browser
     show_comparison(page)
     assert page.locator("#compare-table").get_by_text("tall").first.is_visible()
+    page.locator("#compare-ckpt-btn").click()  # two checkpoints (here: both untrained) on the same prefix
+    page.locator("#ckpt-summary").get_by_text("B (").wait_for(timeout=SLOW_MS)
+    for side in ("a", "b"):
+        page.locator(f"#ckpt-{side}-attribution .js-plotly-plot").wait_for()
+        page.locator(f"#ckpt-{side}-bridge .js-plotly-plot").wait_for()
+    page.locator("#ckpt-diff [role=gridcell]").first.wait_for()
     screenshot(page, shots / "compare.png")
 
 
