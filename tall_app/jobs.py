@@ -27,7 +27,7 @@ from training.train import train
 from training.train_config import TrainConfig
 
 from .formatting import esc
-from .paths import CHECKPOINTS_ROOT, RunNameError, check_run_name, run_directory
+from .paths import CHECKPOINTS_ROOT, RunNameError, check_run_name, public_message, run_directory
 
 MAX_UPLOAD_BYTES = 20_000_000  # the app's cap on an uploaded corpus (the CLI allows more)
 IDLE, RUNNING, STOPPING, FINISHED, STOPPED, FAILED = "idle", "running", "stopping", "finished", "stopped", "failed"
@@ -319,7 +319,8 @@ class TrainingJobs:
             traceback.print_exc()
             with self._lock:
                 self._snap.state = FAILED
-                self._snap.error = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
+                text = str(err) if isinstance(err, (ValueError, OSError)) else f"{type(err).__name__}: {err}"
+                self._snap.error = public_message(text, self.root)
                 self._snap.message = "training failed"
         finally:
             with self._lock:

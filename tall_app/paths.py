@@ -59,6 +59,19 @@ def is_safe_name(name: str) -> bool:
     return len(parts) <= MAX_DEPTH and all(_COMPONENT.match(p) and p not in (".", "..") for p in parts)
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/])(?:/[^\s/'\"():,;]+)+/?")
+
+
+def public_message(text: str, root: Path | None = None) -> str:
+    """`text` (an error for the browser) without server paths: a path under `root` becomes `checkpoints/...`
+    (the name a user knows), any other absolute path its last component."""
+    root = Path(root or CHECKPOINTS_ROOT)
+    text = str(text)
+    for base in sorted({str(root), str(root.resolve())}, key=len, reverse=True):  # longest first: /a/b before /a
+        text = re.sub(rf"(?<![\w./:]){re.escape(base.rstrip('/'))}(?=/|[^\w.-]|$)", "checkpoints", text)
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1] or "/", text)
+
+
 def _within(path: Path, root: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())

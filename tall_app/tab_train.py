@@ -15,7 +15,7 @@ from .figures import training_figure
 from .formatting import status_html
 from .jobs import FAILED, FINISHED, STOPPED, form_defaults, progress_html
 from .service import AppService
-from .ui import USER_ERRORS, ModelControls, checkpoint_dropdown, user_error
+from .ui import USER_ERRORS, ModelControls, checkpoint_dropdown, user_error, user_message
 
 NO_CORPUS = "Upload a corpus to see its ingestion report."
 
@@ -104,8 +104,8 @@ def _wire_form(tab: TrainTab, svc: AppService) -> None:
         try:
             _, text = svc.check_corpus(path, cap)
         except USER_ERRORS as err:
-            gr.Warning(str(err))
-            return f"**Cannot use this file:** {err}"
+            gr.Warning(user_message(err, svc))
+            return f"**Cannot use this file:** {user_message(err, svc)}"
         return text
 
     tab.corpus.change(on_upload, [tab.corpus, tab.max_sentences], tab.report, api_name="check_corpus")
@@ -116,8 +116,8 @@ def _wire_form(tab: TrainTab, svc: AppService) -> None:
                 snap = svc.train_start(path, name, preset, epochs, lr, batch_size, max_sentences, eval_every, seed,
                                        resume=resume)
             except USER_ERRORS as err:
-                gr.Warning(str(err))
-                return status_html(str(err), "error"), gr.skip(), gr.skip(), gr.skip()
+                gr.Warning(user_message(err, svc))
+                return status_html(user_message(err, svc), "error"), gr.skip(), gr.skip(), gr.skip()
             verb = "Resumed" if resume else "Started"
             return (status_html(f"{verb} run {snap.run_name}: saving to checkpoints/{snap.run_name}/", "ok"),
                     progress_html(snap), gr.Timer(active=True), snap.run_name)
@@ -164,6 +164,6 @@ def _wire_progress(tab: TrainTab, svc: AppService, controls: ModelControls) -> N
         try:
             return str(svc.run_zip(name))
         except USER_ERRORS as err:
-            raise user_error(err) from None
+            raise user_error(err, svc) from None
 
     tab.zip_button.click(on_zip, tab.run_name, tab.archive, api_name="train_download")
