@@ -75,7 +75,7 @@ class AppService:
     def default_checkpoint(self) -> str:
         if self.preset == "demo":
             for c in list_checkpoints(self.root):
-                if c.name == "demo/tall":
+                if c.name == "demo/tall" and not c.problem:
                     return c.name
         return NO_CHECKPOINT
 
