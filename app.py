@@ -1,6 +1,6 @@
 """TALL in the browser: predict the next Hebrew word, compare approaches, train adapters on your corpus.
 
-    python app.py [--host 127.0.0.1] [--port 7860] [--preset demo]
+    python app.py [--host 127.0.0.1] [--port 7860] [--preset demo] [--auth user:password]
 
 `demo` (module level) is the Gradio app, ready for a Hugging Face Space (`app_file: app.py`). It is built by
 `tall_app.blocks.build_app` (one module per tab in tall_app/), whose callbacks call the plain, unit-tested methods of
@@ -34,12 +34,21 @@ def main(argv=None) -> None:
     parser.add_argument("--preset", default=os.environ.get("TALL_APP_PRESET", "demo"), choices=APP_PRESETS,
                         help="demo (falls back to tiny while checkpoints/demo/ is not built), tiny, tiny-qwen, mid")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--auth", default=os.environ.get("TALL_APP_AUTH"), metavar="USER:PASSWORD",
+                        help="ask for this login before the page opens (runs are then owned by the user, not the "
+                             "browser session); also TALL_APP_AUTH")
     args = parser.parse_args(argv)
+    auth = None
+    if args.auth:
+        user, sep, password = args.auth.partition(":")
+        if not (sep and user and password):
+            parser.error("--auth takes USER:PASSWORD")
+        auth = (user, password)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.preset != demo.requested_preset:
         demo = build_app(args.preset)
-    launch(demo, args.host, args.port)
+    launch(demo, args.host, args.port, auth=auth)
 
 
 if __name__ == "__main__":

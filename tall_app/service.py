@@ -19,8 +19,14 @@ from .examples import example_prefixes
 from .formatting import report_markdown
 from .jobs import MAX_UPLOAD_BYTES, TrainingJobs, parse_max_sentences, preview_corpus, train_config_from_form
 from .models import NO_CHECKPOINT, ModelCache, available_presets, choose_preset
+from .owners import check_owner, make_room
 from .paths import CHECKPOINTS_ROOT, list_checkpoints, resolve_checkpoint, run_directory, zip_checkpoint
 from .predicting import attention_shape, parse_decoding, render_attention, render_prediction, run_prediction
+
+# Bounds for a shared, public app (a Space): all runs together, and one run.
+DEFAULT_QUOTA_BYTES = 2_000_000_000
+DEFAULT_MAX_RUN_SECONDS = 3600.0
+DEFAULT_MAX_RUN_STEPS = 20_000
 
 
 @dataclass
@@ -50,7 +56,8 @@ def prediction_details(pred) -> dict:
 class AppService:
     def __init__(self, preset: str = "demo", *, root: Path | None = None, overrides: dict | None = None,
                  runner=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, demo_directory: Path | None = None,
-                 train_options: dict | None = None):
+                 train_options: dict | None = None, quota_bytes: int = DEFAULT_QUOTA_BYTES,
+                 max_run_seconds: float | None = DEFAULT_MAX_RUN_SECONDS, max_run_steps: int = DEFAULT_MAX_RUN_STEPS):
         """`overrides`: Decoding fields for every loaded model; `train_options`: more TrainConfig fields for runs
         started from the app ("model": a partial dict of TallConfig changes; default: the shared translation cache
         in .cache/); `runner`: what runs a TrainConfig (default training.train.train)."""
@@ -59,7 +66,8 @@ class AppService:
         self.cache = ModelCache(self.root, overrides)
         self.train_options = {"translation_cache": str(REPO_ROOT / ".cache" / "translations.sqlite"),
                               **(train_options or {})}
-        self.jobs = TrainingJobs(runner, self.root)
+        self.jobs = TrainingJobs(runner, self.root, max_seconds=max_run_seconds)
+        self.quota_bytes, self.max_run_steps = quota_bytes, max_run_steps
         self.max_upload_bytes = max_upload_bytes
         self.examples, self.examples_source = example_prefixes(demo_directory)
 
@@ -135,12 +143,17 @@ class AppService:
                                       root=self.root, options=self.train_options)
 
     def train_start(self, path, run_name, preset, epochs=None, lr=None, batch_size=None, max_sentences=None,
-                    eval_every=None, seed=None, *, resume: bool = False):
-        """Start (or resume) a run from the Train form: the one plain function behind the form and the API."""
+                    eval_every=None, seed=None, *, resume: bool = False, owner: str | None = None):
+        """Start (or resume) a run from the Train form: the one plain function behind the form and the API.
+        `owner` (owners.owner_key) is the visitor: a resume must be theirs, a new run becomes theirs."""
         name, config = self.train_config(run_name, preset, epochs, lr, batch_size, max_sentences, eval_every, seed)
+        config = dataclasses.replace(config, max_steps=min(config.max_steps or self.max_run_steps, self.max_run_steps))
         if self.jobs.is_running():  # say so before reading the corpus again
             return self.jobs.start(config, None, resume=resume)
-        if not resume and (Path(config.out) / "last").exists():
+        out_dir = Path(config.out)
+        if resume and out_dir.is_dir():
+            check_owner(out_dir, owner, "resume")
+        if not resume and (out_dir / "last").exists():
             raise ValueError(f"Run {name!r} already exists (checkpoints/{name}): press Resume to continue it, or "
                              "choose another run name.")
         sentences = None
@@ -149,16 +162,21 @@ class AppService:
             sentences, config = corpus.sentences, dataclasses.replace(config, data=str(path))
         elif not resume:
             raise ValueError("No corpus file: upload a .txt, .csv, .tsv or .jsonl file of Hebrew sentences.")
-        return self.jobs.start(config, sentences, resume=resume)
+        if not resume:
+            make_room(self.root, self.quota_bytes, keep={name})
+            if out_dir.is_dir() and not (out_dir / "last").exists():  # a run that never saved: someone else's?
+                check_owner(out_dir, owner, "reuse the name of")
+        return self.jobs.start(config, sentences, resume=resume, owner=owner)
 
-    def train_stop(self):
-        return self.jobs.stop()
+    def train_stop(self, owner: str | None = None):
+        return self.jobs.stop(owner)
 
     def train_snapshot(self):
         return self.jobs.snapshot()
 
-    def run_zip(self, run_name: str) -> Path:
+    def run_zip(self, run_name: str, owner: str | None = None) -> Path:
         directory = run_directory(run_name, self.root)
         if not directory.is_dir():
             raise ValueError(f"Run {directory.name!r} has no saved checkpoint yet.")
+        check_owner(directory, owner, "download")
         return zip_checkpoint(directory, root=self.root)
