@@ -114,3 +114,25 @@ def test_two_simultaneous_starts_make_exactly_one_job(tmp_path):
     assert svc.jobs.wait(30)
     assert sorted(kind for kind, _ in outcomes) == ["busy", "started"]
     assert len(runs) == 1 and "already running" in dict(outcomes)["busy"]
+
+
+def test_backbones_loaded_by_two_threads_at_once_are_right():
+    """The app predicts while its training job starts: both load backbones at the same time (found by the load test:
+    a concurrently loaded LM came out with an untied head and the checkpoint was refused)."""
+    from tall_model import preset_config
+    from tall_model.backbones import load_backbones
+
+    config = preset_config("tiny")
+    expected = load_backbones(config).dims()
+    barrier, dims = threading.Barrier(3), []
+
+    def load_one():
+        barrier.wait()
+        dims.append(load_backbones(config).dims())
+
+    threads = [threading.Thread(target=load_one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert dims == [expected] * 3
