@@ -1,7 +1,8 @@
-"""The long fuzzing run: every property of tests/test_fuzz.py with the "long" hypothesis profile (10,000 random
-examples per target), printing each target's example counts from hypothesis' own statistics.
+"""The long fuzzing run: every property of tests/test_fuzz.py with the "long" hypothesis profile, in batches of
+fresh random examples (each batch a new random seed) until every target has at least --examples passing examples,
+or --minutes have passed; prints each target's totals from hypothesis' own statistics.
 
-    python -m benchmarks.fuzz [--examples N]
+    python -m benchmarks.fuzz [--examples 10000] [--batch 1000] [--jobs 2] [--minutes 60]
 
 New failing inputs are saved in tests/hypothesis-db (commit them with the fix: CI replays them).
 """
@@ -14,27 +15,58 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+
+TARGETS = ("test_random_bytes", "test_random_unicode_in_any_encoding", "test_random_tables", "test_random_jsonl",
+           "test_prefix_validation")
+
+
+def run_batch(target: str, examples: int) -> dict:
+    """One pytest run of `target` with `examples` random examples: hypothesis' counts, and the output on failure."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TALL_FUZZ_EXAMPLES=str(examples))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", f"tests/test_fuzz.py::{target}",
+                           "--hypothesis-profile=long", "--hypothesis-show-statistics"],
+                          env=env, capture_output=True, text=True, check=False)
+    counts = {kind: sum(int(n) for n in re.findall(rf"(\d+) {kind} examples", proc.stdout))
+              for kind in ("passing", "failing", "invalid")}
+    counts["ok"] = proc.returncode == 0
+    counts["log"] = "" if counts["ok"] else proc.stdout[-6000:]
+    return counts
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--examples", type=int, default=None, help="override the long profile's 10,000 per target")
+    parser.add_argument("--examples", type=int, default=10_000, help="passing examples wanted per target")
+    parser.add_argument("--batch", type=int, default=1_000, help="examples per pytest run")
+    parser.add_argument("--jobs", type=int, default=2, help="pytest runs at a time")
+    parser.add_argument("--minutes", type=float, default=60, help="start no batch after this")
     args = parser.parse_args()
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    if args.examples:
-        env["TALL_FUZZ_EXAMPLES"] = str(args.examples)
+    totals = {t: {"passing": 0, "failing": 0, "invalid": 0, "batches": 0} for t in TARGETS}
+    failures: list[str] = []
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "tests/test_fuzz.py",
-                           "--hypothesis-profile=long", "--hypothesis-show-statistics"],
-                          env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    print(proc.stdout[-20000:], proc.stderr[-4000:], sep="\n")
-    print(f"\n{'target':<48} passing  failing  invalid")
-    for name, body in re.findall(r"tests/test_fuzz.py::(\w+):\n(.*?)(?=\ntests/|\n=|\Z)", proc.stdout, re.S):
-        counts = [re.search(rf"(\d+) {kind}", body) for kind in ("passing", "failing", "invalid")]
-        print(f"{name:<48} " + "  ".join(f"{int(m.group(1)) if m else 0:>7}" for m in counts))
-    print(f"exit status {proc.returncode}; {elapsed / 60:.1f} min wall; load average {os.getloadavg()}")
-    sys.exit(proc.returncode)
+
+    def work(target: str) -> None:
+        while totals[target]["passing"] < args.examples and time.perf_counter() - start < 60 * args.minutes:
+            result = run_batch(target, min(args.batch, args.examples - totals[target]["passing"]))
+            for kind in ("passing", "failing", "invalid"):
+                totals[target][kind] += result[kind]
+            totals[target]["batches"] += 1
+            print(f"{time.perf_counter() - start:7.0f} s  {target}: {totals[target]['passing']:,} passing",
+                  flush=True)
+            if not result["ok"]:
+                failures.append(f"{target}:\n{result['log']}")
+                return
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        list(pool.map(work, TARGETS))
+    print(f"\n{'target':<40} {'passing':>8} {'failing':>8} {'invalid':>8} {'batches':>8}")
+    for target, t in totals.items():
+        print(f"{target:<40} {t['passing']:>8,} {t['failing']:>8} {t['invalid']:>8} {t['batches']:>8}")
+    print(f"{(time.perf_counter() - start) / 60:.1f} min wall, {args.jobs} at a time; load average "
+          f"{os.getloadavg()}")
+    for failure in failures:
+        print(failure)
+    sys.exit(1 if failures else 0)
 
 
 if __name__ == "__main__":

@@ -42,8 +42,9 @@ ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32", "cp1255", "l
 
 
 def _encode(text: str, encoding: str) -> bytes:
-    # lone surrogates cannot be encoded: escaped as bytes, which is what a broken file would hold
-    return text.encode(encoding, errors="surrogateescape" if encoding.startswith("utf-8") else "replace")
+    # lone surrogates are written as their raw bytes (ED A0 80 for U+D800: invalid UTF-8, what a broken file holds);
+    # the single-byte codecs replace what they cannot encode
+    return text.encode(encoding, errors="surrogatepass" if encoding.startswith("utf") else "replace")
 
 
 def _check_corpus_or_error(read) -> None:
