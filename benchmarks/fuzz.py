@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,25 +41,39 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1_000, help="examples per pytest run")
     parser.add_argument("--jobs", type=int, default=2, help="pytest runs at a time")
     parser.add_argument("--minutes", type=float, default=60, help="start no batch after this")
+    parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated test names")
     args = parser.parse_args()
-    totals = {t: {"passing": 0, "failing": 0, "invalid": 0, "batches": 0} for t in TARGETS}
+    totals = {t: {"passing": 0, "failing": 0, "invalid": 0, "batches": 0} for t in args.targets.split(",")}
+    lock, busy = threading.Lock(), set()
     failures: list[str] = []
     start = time.perf_counter()
 
-    def work(target: str) -> None:
-        while totals[target]["passing"] < args.examples and time.perf_counter() - start < 60 * args.minutes:
+    def next_target() -> str | None:
+        """The target with the fewest examples so far that still needs some (round robin in effect)."""
+        with lock:
+            open_ = [t for t in totals if t not in busy and totals[t]["passing"] < args.examples
+                     and not any(f.startswith(t + ":") for f in failures)]
+            if not open_ or time.perf_counter() - start > 60 * args.minutes:
+                return None
+            target = min(open_, key=lambda t: totals[t]["passing"])
+            busy.add(target)
+            return target
+
+    def work(_worker: int) -> None:
+        while (target := next_target()) is not None:
             result = run_batch(target, min(args.batch, args.examples - totals[target]["passing"]))
-            for kind in ("passing", "failing", "invalid"):
-                totals[target][kind] += result[kind]
-            totals[target]["batches"] += 1
+            with lock:
+                for kind in ("passing", "failing", "invalid"):
+                    totals[target][kind] += result[kind]
+                totals[target]["batches"] += 1
+                busy.discard(target)
+                if not result["ok"]:
+                    failures.append(f"{target}:\n{result['log']}")
             print(f"{time.perf_counter() - start:7.0f} s  {target}: {totals[target]['passing']:,} passing",
                   flush=True)
-            if not result["ok"]:
-                failures.append(f"{target}:\n{result['log']}")
-                return
 
     with ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(work, TARGETS))
+        list(pool.map(work, range(args.jobs)))
     print(f"\n{'target':<40} {'passing':>8} {'failing':>8} {'invalid':>8} {'batches':>8}")
     for target, t in totals.items():
         print(f"{target:<40} {t['passing']:>8,} {t['failing']:>8} {t['invalid']:>8} {t['batches']:>8}")

@@ -86,8 +86,11 @@ def main(argv=None) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TALL_LOAD_OWNER_SESSION": OWNER_SESSION, "TALL_LOAD_RUN": RUN}
     with tempfile.TemporaryDirectory(prefix="tall-load-") as tmp_name:
         tmp = Path(tmp_name)
+        # every output goes to files: a pipe nobody reads fills up and blocks the writer (locust prints its table
+        # every 2 s)
+        server_log = (tmp / "server.log").open("w")
         server = subprocess.Popen([sys.executable, "-m", "benchmarks.load_test", "--serve", str(port), "--tmp", tmp],
-                                  cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True)
+                                  cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=server_log, text=True)
         try:
             assert server.stdout.readline().strip() == "READY", "the server did not start"
             proc = psutil.Process(server.pid)
@@ -96,17 +99,23 @@ def main(argv=None) -> None:
                 [sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "benchmarks" / "locustfile.py"), "--headless",
                  "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.seconds}s", "--host", url,
                  "--csv", str(tmp / "locust"), "--stop-timeout", "30", "--loglevel", "WARNING"],
-                cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=(tmp / "locust.log").open("w"))
+            deadline = time.monotonic() + args.seconds + 120
             while locust.poll() is None:
                 rss_peak = max(rss_peak, proc.memory_info().rss)
+                if time.monotonic() > deadline:
+                    locust.kill()
                 time.sleep(2)
             rss_end = proc.memory_info().rss
             status = json.loads((tmp / "status.json").read_text())
             rows = read_stats(tmp / "locust")
-            errors = locust.stderr.read()
+            errors = (tmp / "locust.log").read_text()
         finally:
             server.send_signal(signal.SIGTERM)
-            server.wait(180)
+            try:
+                server.wait(150)
+            except subprocess.TimeoutExpired:
+                server.kill()
     report(rows, args, rss_start, rss_peak, rss_end, status, errors)
 
 
