@@ -148,33 +148,22 @@ def test_cli_says_what_failed(tmp_path, verses, failing_writes, monkeypatch, cap
     assert read_trainer_state(out / "last")["progress"]["step"] == 1
 
 
-def test_train_tab_shows_the_error_without_server_paths(tmp_path, verses, failing_writes):
-    from tall_app.jobs import default_runner
+def test_train_tab_shows_the_error_without_server_paths(tmp_path, verses, failing_writes, monkeypatch):
+    from tall_app import jobs as jobs_module
 
+    real_on_step = jobs_module._Recorder.on_step
+
+    def on_step(self, step, loss, lr=None, *args, **kwargs):  # the disk fills once step 1's checkpoint is saved
+        if step == 2:
+            failing_writes["on"] = True
+        return real_on_step(self, step, loss, lr, *args, **kwargs)
+
+    monkeypatch.setattr(jobs_module._Recorder, "on_step", on_step)
     root = tmp_path / "checkpoints"
-    jobs = TrainingJobs(default_runner, root)
-    cfg = config(root / "mine", tmp_path / "t.sqlite", max_steps=4)
-    real_on_step = jobs_recorder_arm(failing_writes)
-    jobs.start(cfg, verses)
+    jobs = TrainingJobs(jobs_module.default_runner, root)
+    jobs.start(config(root / "mine", tmp_path / "t.sqlite", max_steps=4), verses)
     assert jobs.wait(timeout=300)
     snap = jobs.snapshot()
     assert snap.state == FAILED, snap
     assert "No space left on device" in snap.error and "checkpoints/mine/last (step 1), is intact" in snap.error
     assert str(tmp_path) not in snap.error and str(root.resolve()) not in snap.error
-    real_on_step.undo()
-
-
-def jobs_recorder_arm(armed: dict):
-    """Arm the failure once the app's recorder saw step 2 (the first checkpoint, step 1, was saved)."""
-    from tall_app import jobs as jobs_module
-
-    patch = pytest.MonkeyPatch()
-    real = jobs_module._Recorder.on_step
-
-    def on_step(self, step, loss, lr=None, *args, **kwargs):
-        if step == 2:
-            armed["on"] = True
-        return real(self, step, loss, lr, *args, **kwargs)
-
-    patch.setattr(jobs_module._Recorder, "on_step", on_step)
-    return patch
