@@ -33,7 +33,16 @@ def tiny_model(tiny_config):
 from hypothesis import HealthCheck, settings  # noqa: E402
 from hypothesis.database import DirectoryBasedExampleDatabase, ReadOnlyDatabase  # noqa: E402
 
-_FUZZ_DB = DirectoryBasedExampleDatabase(os.path.join(os.path.dirname(__file__), "hypothesis-db"))
+
+class _KeepingDatabase(DirectoryBasedExampleDatabase):
+    """Never forgets: hypothesis deletes an example once it stops failing, but a fixed bug's input is exactly what
+    CI should keep replaying."""
+
+    def delete(self, key: bytes, value: bytes) -> None:
+        pass
+
+
+_FUZZ_DB = _KeepingDatabase(os.path.join(os.path.dirname(__file__), "hypothesis-db"))
 settings.register_profile("ci", max_examples=100, deadline=None,
                           database=ReadOnlyDatabase(_FUZZ_DB), suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=int(os.environ.get("TALL_FUZZ_EXAMPLES", 10_000)), deadline=None, database=_FUZZ_DB,
