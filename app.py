@@ -2,6 +2,7 @@
 
     python app.py [--host 127.0.0.1] [--port 7860] [--preset demo] [--device auto] [--dtype fp32]
     python app.py --preset paper-bloomz      # the paper's backbones, from the Hugging Face cache or local folders
+    python app.py --auth user:password      # ask for a login first (a shared, public app)
 
 `demo` (module level) is the Gradio app, ready for a Hugging Face Space (`app_file: app.py`). It is built by
 `tall_app.blocks.build_app` (one module per tab in tall_app/), whose callbacks call the plain, unit-tested methods of
@@ -40,7 +41,16 @@ def main(argv=None) -> None:
     parser.add_argument("--dtype", default=os.environ.get("TALL_APP_DTYPE") or None,
                         help="of the frozen backbones: fp32 (default), bf16 or fp16 (on a GPU)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--auth", default=os.environ.get("TALL_APP_AUTH"), metavar="USER:PASSWORD",
+                        help="ask for this login before the page opens (runs are then owned by the user, not the "
+                             "browser session); also TALL_APP_AUTH")
     args = parser.parse_args(argv)
+    auth = None
+    if args.auth:
+        user, sep, password = args.auth.partition(":")
+        if not (sep and user and password):
+            parser.error("--auth takes USER:PASSWORD")
+        auth = (user, password)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.preset != demo.requested_preset or args.device != "auto" or args.dtype:
@@ -48,7 +58,7 @@ def main(argv=None) -> None:
             demo = build_app(args.preset, device=args.device, dtype=args.dtype)
         except ValueError as err:  # --device cuda without a GPU, an unknown dtype: one line, no traceback
             parser.error(str(err))
-    launch(demo, args.host, args.port)
+    launch(demo, args.host, args.port, auth=auth)
 
 
 if __name__ == "__main__":

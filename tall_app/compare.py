@@ -17,7 +17,7 @@ from baselines.registry import APPROACH_NAMES, ApproachResources, build_approach
 from tall_model import Decoding
 from tall_model.predict import fit_prefix
 
-from .paths import CHECKPOINTS_ROOT, find_results, list_baseline_adapters
+from .paths import CHECKPOINTS_ROOT, find_results, list_baseline_adapters, public_message
 from .predicting import check_prefix, for_model
 
 COMPARE_HEADERS = ["approach", "predicted word", "top candidates", "seconds"]
@@ -66,7 +66,7 @@ class Comparison:
     def notes_markdown(self) -> str:
         lines = [f"**English translation (shared by every approach that reads it):** {self.translation}"]
         for name, why in self.unavailable.items():
-            lines.append(f"- *{name}* not available: {why}")
+            lines.append(f"- *{name}* not available: {public_message(str(why))}")
         return "\n".join(lines)
 
 
@@ -89,7 +89,7 @@ def compare(loaded, prefix, decoding: Decoding, num_candidates: int = 5, root: P
             out = approach.predict([used], english, settings, num_candidates if approach.can_rank else 0)[0]
             word, candidates = out.word or "(none)", ", ".join(out.candidates or [])
         except (ValueError, RuntimeError) as err:
-            word, candidates = "(error)", str(err)
+            word, candidates = "(error)", public_message(str(err), root)
         rows.append([name, word, candidates, round(time.perf_counter() - started, 2)])
     return Comparison(used, translation, rows, dict(unavailable))
 

@@ -27,7 +27,8 @@ from training.train import train
 from training.train_config import TrainConfig
 
 from .formatting import esc
-from .paths import CHECKPOINTS_ROOT, RunNameError, check_run_name, run_directory
+from .owners import check_owner, claim
+from .paths import CHECKPOINTS_ROOT, RunNameError, check_run_name, public_message, run_directory
 
 MAX_UPLOAD_BYTES = 20_000_000  # the app's cap on an uploaded corpus (the CLI allows more)
 IDLE, RUNNING, STOPPING, FINISHED, STOPPED, FAILED = "idle", "running", "stopping", "finished", "stopped", "failed"
@@ -220,7 +221,7 @@ class _Recorder:
         self._update(lambda s: s.summary.update(_as_dict(summary)))
 
     def should_stop(self) -> bool:
-        return self._jobs._stop.is_set()
+        return self._jobs._stop.is_set() or self._jobs.time_is_up()
 
 
 Runner = Callable[..., dict]  # (config: TrainConfig, sentences, callbacks) -> summary
@@ -229,9 +230,12 @@ Runner = Callable[..., dict]  # (config: TrainConfig, sentences, callbacks) -> s
 class TrainingJobs:
     """At most one training job per process. `runner` is injectable (tests pass a fake)."""
 
-    def __init__(self, runner: Runner | None = None, root: Path | None = None):
+    def __init__(self, runner: Runner | None = None, root: Path | None = None, max_seconds: float | None = None):
+        """`max_seconds`: how long one start (or resume) of a run may train before it stops with a resumable
+        checkpoint, so that one visitor cannot hold the shared trainer for ever (None: no limit)."""
         self.runner = runner or default_runner
         self.root = Path(root or CHECKPOINTS_ROOT)
+        self.max_seconds = max_seconds
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._snap = JobSnapshot()
@@ -243,6 +247,10 @@ class TrainingJobs:
         with self._lock:
             return dataclasses.replace(self._snap, steps=list(self._snap.steps), evals=list(self._snap.evals),
                                        summary=dict(self._snap.summary), log=list(self._snap.log))
+
+    def time_is_up(self) -> bool:
+        with self._lock:
+            return bool(self.max_seconds and self._snap.started and time.time() - self._snap.started > self.max_seconds)
 
     def is_running(self) -> bool:
         with self._lock:
@@ -258,7 +266,7 @@ class TrainingJobs:
         return out_dir
 
     def start(self, config: TrainConfig, sentences: list[str] | None = None, *,
-              resume: bool = False) -> JobSnapshot:
+              resume: bool = False, owner: str | None = None) -> JobSnapshot:
         """Start (or resume) the run `config` describes in the background (`train_config_from_form`); a resumed
         run keeps its saved settings except those RESUME_OVERRIDES allows. JobBusy if one is running; ValueError
         for bad input."""
@@ -277,6 +285,8 @@ class TrainingJobs:
                 config = dataclasses.replace(config, resume=str(out_dir / "last"))
             if not sentences:
                 raise ValueError("No sentences to train on: upload a corpus and check its report first.")
+            if not resume:  # under the lock: of two simultaneous starts, only the one that runs claims the run
+                claim(out_dir, owner)
             self._corpora[name] = (list(sentences), config.data)
             self._stop.clear()
             steps, evals = (self._previous_points(name, out_dir) if resume else ([], []))
@@ -312,14 +322,17 @@ class TrainingJobs:
                 self._snap.summary.update(summary or {})
                 stopped = bool(self._snap.summary.get("stopped", self._stop.is_set()))
                 self._snap.state = STOPPED if stopped else FINISHED
-                self._snap.message = (f"stopped at step {self._snap.step}; resume continues from {out_dir.name}/last"
-                                      if stopped else f"finished: {self._snap.step} steps, saved to "
+                limit = (f" (one run trains at most {self.max_seconds / 60:g} min at a time)"
+                         if stopped and not self._stop.is_set() and self.time_is_up() else "")
+                self._snap.message = (f"stopped at step {self._snap.step}{limit}; resume continues from "
+                                      f"{out_dir.name}/last" if stopped else f"finished: {self._snap.step} steps, saved to "
                                       f"checkpoints/{out_dir.name}")
         except Exception as err:  # shown in the UI; the traceback goes to the server log
             traceback.print_exc()
             with self._lock:
                 self._snap.state = FAILED
-                self._snap.error = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
+                text = str(err) if isinstance(err, (ValueError, OSError)) else f"{type(err).__name__}: {err}"
+                self._snap.error = public_message(text, self.root)
                 self._snap.message = "training failed"
         finally:
             with self._lock:
@@ -332,10 +345,12 @@ class TrainingJobs:
                 except Exception:
                     traceback.print_exc()
 
-    def stop(self) -> JobSnapshot:
-        """Ask the running job to stop at its next step (it keeps a resumable checkpoint)."""
+    def stop(self, owner: str | None = None) -> JobSnapshot:
+        """Ask the running job to stop at its next step (it keeps a resumable checkpoint); only its owner may
+        (owners.NotYourRun otherwise; None: a trusted local call)."""
         with self._lock:
             if self.is_running():
+                check_owner(Path(self._snap.out_dir), owner, "stop")
                 self._stop.set()
                 self._snap.state = STOPPING
                 self._snap.message = "stopping after the current step…"

@@ -195,6 +195,8 @@ class ModelCache:
             model = load(config, backbones=self.backbones_for, decoding=self._decoding(config), seed=INIT_SEED,
                          device=self.device)
             return LoadedModel(model, f"preset {preset} with untrained adapters (seed {INIT_SEED})", preset, None)
+        if info.problem:
+            raise CheckpointError(f"The checkpoint {info.name!r} is unusable: {info.problem}. Choose another one.")
         meta = read_checkpoint_config(info.path)  # read once: for the preset check and the decoding to start from
         saved = checkpoint_config(info.path, meta)
         if saved.preset != preset and not _same_backbones(meta, saved, config):

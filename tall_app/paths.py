@@ -9,6 +9,7 @@ app never writes inside one.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -59,6 +60,19 @@ def is_safe_name(name: str) -> bool:
     return len(parts) <= MAX_DEPTH and all(_COMPONENT.match(p) and p not in (".", "..") for p in parts)
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/])(?:/[^\s/'\"():,;]+)+/?")
+
+
+def public_message(text: str, root: Path | None = None) -> str:
+    """`text` (an error for the browser) without server paths: a path under `root` becomes `checkpoints/...`
+    (the name a user knows), any other absolute path its last component."""
+    root = Path(root or CHECKPOINTS_ROOT)
+    text = str(text)
+    for base in sorted({str(root), str(root.resolve())}, key=len, reverse=True):  # longest first: /a/b before /a
+        text = re.sub(rf"(?<![\w./:]){re.escape(base.rstrip('/'))}(?=/|[^\w.-]|$)", "checkpoints", text)
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1] or "/", text)
+
+
 def _within(path: Path, root: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
@@ -81,10 +95,36 @@ class CheckpointInfo:
     path: Path
     preset: str
     mtime: float
+    problem: str = ""  # why it cannot be used (corrupt or truncated files); "" for a usable one
 
     @property
     def label(self) -> str:
-        return f"{self.name}  ({self.preset})"
+        return f"{self.name}  (unusable: {self.problem})" if self.problem else f"{self.name}  ({self.preset})"
+
+
+def safetensors_problem(path: Path) -> str:
+    """Why `path` is not a whole safetensors file ("" if it looks whole): read from its header alone (8-byte
+    length, JSON header, the tensors' byte ranges against the file's size), so listing stays cheap."""
+    name = path.name
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(8)
+            length = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if length < 2 or 8 + length > size:
+                return f"{name} is truncated or not a safetensors file ({size:,} bytes)"
+            header = json.loads(fh.read(length).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, MemoryError):
+        return f"{name} is not a readable safetensors file (its header is damaged)"
+    if not isinstance(header, dict):
+        return f"{name} is not a readable safetensors file (its header is not a table of tensors)"
+    try:
+        end = max((int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"), default=0)
+    except (TypeError, KeyError, IndexError, ValueError):
+        return f"{name} is not a readable safetensors file (its header is damaged)"
+    if 8 + length + end > size:
+        return f"{name} is truncated: {size:,} bytes, its header needs {8 + length + end:,}"
+    return ""
 
 
 def _walk(root: Path, depth: int = 0):
@@ -113,13 +153,15 @@ def list_checkpoints(root: Path | None = None) -> list[CheckpointInfo]:
         if not (config.is_file() and weights.is_file()) or not _within(directory, root):
             continue
         meta = _read_json(config)
-        if not meta or meta.get("format") != ADAPTER_FORMAT:
-            continue
         name = directory.relative_to(root).as_posix()
-        if not is_safe_name(name):
+        if not is_safe_name(name) or (meta is not None and meta.get("format") != ADAPTER_FORMAT):
+            continue  # a backbone or something else with a config.json: not ours to list
+        if meta is None:  # weights beside a damaged config.json: a broken checkpoint, listed as such
+            found.append(CheckpointInfo(name, directory, "?", config.stat().st_mtime,
+                                        "config.json is damaged (not a JSON object)"))
             continue
         preset = str((meta.get("config") or {}).get("preset", "custom"))
-        found.append(CheckpointInfo(name, directory, preset, config.stat().st_mtime))
+        found.append(CheckpointInfo(name, directory, preset, config.stat().st_mtime, safetensors_problem(weights)))
     return sorted(found, key=lambda c: c.name)
 
 
@@ -179,7 +221,8 @@ def run_directory(name: str, root: Path | None = None) -> Path:
 
 def zip_checkpoint(directory: Path, out_dir: Path | None = None, root: Path | None = None) -> Path:
     """A zip of a run or checkpoint directory (inside `root`), for download; written to a temporary folder.
-    Hidden staging folders (.name.tmp-…) are left out."""
+    Hidden staging folders (.name.tmp-…) and symbolic links (which could point anywhere on the server) are left
+    out."""
     directory = Path(directory)
     root = Path(root or CHECKPOINTS_ROOT)
     if not directory.is_dir() or not _within(directory, root):
@@ -187,9 +230,13 @@ def zip_checkpoint(directory: Path, out_dir: Path | None = None, root: Path | No
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix="tall-zip-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="tall-zip-src-"))
+
+    def skipped(folder: str, names: list[str]) -> set[str]:  # hidden staging folders, and every link: a link
+        return {n for n in names if n.startswith(".") or os.path.islink(os.path.join(folder, n))}  # may lead out
+
     try:
         target = staging / directory.name
-        shutil.copytree(directory, target, ignore=shutil.ignore_patterns(".*"), symlinks=False)
+        shutil.copytree(directory, target, ignore=skipped, symlinks=True)
         archive = shutil.make_archive(str(out_dir / directory.name), "zip", root_dir=staging,
                                       base_dir=directory.name)
     finally:

@@ -34,10 +34,15 @@ from .export import export_figure
 from .formatting import report_markdown
 from .jobs import MAX_UPLOAD_BYTES, TrainingJobs, parse_max_sentences, preview_corpus, train_config_from_form
 from .models import NO_CHECKPOINT, ModelCache, available_presets, choose_preset, missing_presets
+from .owners import check_owner, make_room
 from .paths import CHECKPOINTS_ROOT, list_checkpoints, resolve_checkpoint, run_directory, zip_checkpoint
 from .predicting import attention_shape, parse_decoding, render_attention, render_prediction, run_prediction
 
 FIGURES = ("bridge-in attention", "decoder attention", "candidates", "attribution", "logit lens")
+# Bounds for a shared, public app (a Space): all runs together, and one run.
+DEFAULT_QUOTA_BYTES = 2_000_000_000
+DEFAULT_MAX_RUN_SECONDS = 3600.0
+DEFAULT_MAX_RUN_STEPS = 20_000
 
 
 @dataclass
@@ -76,7 +81,9 @@ class AttributionOutcome:
 class AppService:
     def __init__(self, preset: str = "demo", *, root: Path | None = None, overrides: dict | None = None,
                  runner=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, demo_directory: Path | None = None,
-                 train_options: dict | None = None, device: str | None = None, dtype: str | None = None):
+                 train_options: dict | None = None, device: str | None = None, dtype: str | None = None,
+                 quota_bytes: int = DEFAULT_QUOTA_BYTES, max_run_seconds: float | None = DEFAULT_MAX_RUN_SECONDS,
+                 max_run_steps: int = DEFAULT_MAX_RUN_STEPS):
         """`overrides`: Decoding fields for every loaded model; `train_options`: more TrainConfig fields for runs
         started from the app ("model": a partial dict of TallConfig changes; default: the shared translation cache
         in .cache/); `runner`: what runs a TrainConfig (default training.train.train); `device`, `dtype`: of the
@@ -87,7 +94,8 @@ class AppService:
         self.demo_directory = demo_directory
         self.train_options = {"translation_cache": str(REPO_ROOT / ".cache" / "translations.sqlite"),
                               "device": device or "auto", "dtype": dtype, **(train_options or {})}
-        self.jobs = TrainingJobs(runner, self.root)
+        self.jobs = TrainingJobs(runner, self.root, max_seconds=max_run_seconds)
+        self.quota_bytes, self.max_run_steps = quota_bytes, max_run_steps
         self.max_upload_bytes = max_upload_bytes
         self.examples, self.examples_source = example_prefixes(demo_directory)
         self.hub_api = None  # huggingface_hub's HfApi (with its configured token) unless a test records the upload
@@ -110,7 +118,7 @@ class AppService:
     def default_checkpoint(self) -> str:
         if self.preset == "demo":
             for c in list_checkpoints(self.root):
-                if c.name == "demo/tall":
+                if c.name == "demo/tall" and not c.problem:
                     return c.name
         return NO_CHECKPOINT
 
@@ -224,12 +232,17 @@ class AppService:
                                       root=self.root, options=self.train_options)
 
     def train_start(self, path, run_name, preset, epochs=None, lr=None, batch_size=None, max_sentences=None,
-                    eval_every=None, seed=None, *, resume: bool = False):
-        """Start (or resume) a run from the Train form: the one plain function behind the form and the API."""
+                    eval_every=None, seed=None, *, resume: bool = False, owner: str | None = None):
+        """Start (or resume) a run from the Train form: the one plain function behind the form and the API.
+        `owner` (owners.owner_key) is the visitor: a resume must be theirs, a new run becomes theirs."""
         name, config = self.train_config(run_name, preset, epochs, lr, batch_size, max_sentences, eval_every, seed)
+        config = dataclasses.replace(config, max_steps=min(config.max_steps or self.max_run_steps, self.max_run_steps))
         if self.jobs.is_running():  # say so before reading the corpus again
             return self.jobs.start(config, None, resume=resume)
-        if not resume and (Path(config.out) / "last").exists():
+        out_dir = Path(config.out)
+        if resume and out_dir.is_dir():
+            check_owner(out_dir, owner, "resume")
+        if not resume and (out_dir / "last").exists():
             raise ValueError(f"Run {name!r} already exists (checkpoints/{name}): press Resume to continue it, or "
                              "choose another run name.")
         sentences = None
@@ -238,10 +251,14 @@ class AppService:
             sentences, config = corpus.sentences, dataclasses.replace(config, data=str(path))
         elif not resume:
             raise ValueError("No corpus file: upload a .txt, .csv, .tsv or .jsonl file of Hebrew sentences.")
-        return self.jobs.start(config, sentences, resume=resume)
+        if not resume:
+            make_room(self.root, self.quota_bytes, keep={name})
+            if out_dir.is_dir() and not (out_dir / "last").exists():  # a run that never saved: someone else's?
+                check_owner(out_dir, owner, "reuse the name of")
+        return self.jobs.start(config, sentences, resume=resume, owner=owner)
 
-    def train_stop(self):
-        return self.jobs.stop()
+    def train_stop(self, owner: str | None = None):
+        return self.jobs.stop(owner)
 
     def train_snapshot(self):
         return self.jobs.snapshot()
@@ -251,9 +268,12 @@ class AppService:
         """The Train tab offers "Push to the Hub" only when huggingface_hub has a token (HF_TOKEN or a login)."""
         return hub_token_configured()
 
-    def push_run(self, run_name: str, repo_id: str) -> str:
-        """Upload a run's best checkpoint (else its last) to a Hub repo; a Markdown line saying where it went."""
+    def push_run(self, run_name: str, repo_id: str, owner: str | None = None) -> str:
+        """Upload a run's best checkpoint (else its last) to a Hub repo; a Markdown line saying where it went.
+        Only the run's owner may push it (as with Stop, Resume and Download)."""
         directory = run_directory(run_name, self.root)
+        if directory.is_dir():
+            check_owner(directory, owner, "push")
         checkpoint = next((directory / sub for sub in ("best", "last") if (directory / sub / "config.json").is_file()),
                           None)
         if checkpoint is None:
@@ -267,8 +287,9 @@ class AppService:
             raise ValueError(f"The upload to {repo_id} failed: {err}. The run is kept; try again.") from err
         return f"Pushed `{directory.name}/{checkpoint.name}` to [{repo_id}](https://huggingface.co/{repo_id}) ({url})."
 
-    def run_zip(self, run_name: str) -> Path:
+    def run_zip(self, run_name: str, owner: str | None = None) -> Path:
         directory = run_directory(run_name, self.root)
         if not directory.is_dir():
             raise ValueError(f"Run {directory.name!r} has no saved checkpoint yet.")
+        check_owner(directory, owner, "download")
         return zip_checkpoint(directory, root=self.root)

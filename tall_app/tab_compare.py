@@ -13,7 +13,7 @@ import gradio as gr
 from .checkpoint_compare import DIFF_HEADERS
 from .compare import COMPARE_HEADERS, RESULT_HEADERS
 from .service import AppService
-from .ui import USER_ERRORS, ModelControls, user_error
+from .ui import USER_ERRORS, ModelControls, user_error, user_message
 
 
 @dataclass
@@ -82,7 +82,7 @@ def _wire(tab: CompareTab, svc: AppService, controls: ModelControls) -> None:
             result = svc.compare(text, preset, ckpt, mode, temp, k, p, seed)
             rows, note = svc.results(ckpt)
         except USER_ERRORS as err:
-            raise user_error(err) from None
+            raise user_error(err, svc) from None
         return result.notes_markdown(), result.rows, note, rows
 
     tab.button.click(on_compare, [tab.prefix, *controls.model_and_decoding()],
@@ -92,7 +92,7 @@ def _wire(tab: CompareTab, svc: AppService, controls: ModelControls) -> None:
         try:
             rows, note = svc.results(ckpt)
         except USER_ERRORS as err:
-            return str(err), []
+            return user_message(err, svc), []
         return note, rows
 
     controls.checkpoint.change(on_results, controls.checkpoint, [tab.results_note, tab.results_table],

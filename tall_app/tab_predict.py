@@ -129,7 +129,7 @@ def _wire_predict(tab: PredictTab, svc: AppService):
         try:
             out = svc.predict(text, preset, ckpt, mode, temp, k, p, seed)
         except USER_ERRORS as err:
-            raise user_error(err) from None
+            raise user_error(err, svc) from None
         view, pred = out.view, out.prediction
         bridge_fig, _ = svc.attention(pred, "bridge", bl, bh, bm)
         decoder_fig, _ = svc.attention(pred, "decoder", dl, dh, dm)
@@ -165,7 +165,7 @@ def _wire_selectors(tab: PredictTab, svc: AppService) -> None:
         try:
             return svc.preset_of(ckpt, current)
         except USER_ERRORS as err:
-            raise user_error(err) from None
+            raise user_error(err, svc) from None
 
     controls.checkpoint.input(on_checkpoint, [controls.checkpoint, controls.preset], controls.preset,
                               api_name="select_checkpoint")

@@ -15,10 +15,18 @@ import gradio as gr
 from .figures import training_figure
 from .formatting import status_html
 from .jobs import FAILED, FINISHED, STOPPED, form_defaults, progress_html
+from .owners import owner_key
 from .service import AppService
-from .ui import USER_ERRORS, ModelControls, checkpoint_dropdown, user_error
+from .ui import USER_ERRORS, ModelControls, checkpoint_dropdown, user_error, user_message
 
 NO_CORPUS = "Upload a corpus to see its ingestion report."
+
+
+def visitor(request: gr.Request | None) -> str | None:
+    """Who is asking: the signed-in user (--auth or Hugging Face OAuth), else the browser session."""
+    if request is None:
+        return None
+    return owner_key(getattr(request, "username", None), getattr(request, "session_hash", None))
 
 
 @dataclass
@@ -87,9 +95,9 @@ def _hub_push_row(tab_run_name: gr.Textbox, svc: AppService) -> None:
         push = gr.Button("Push to the Hub", size="sm", elem_id="hub-push")
     pushed = gr.Markdown(elem_id="hub-pushed")
 
-    def on_push(name, repo_id):
+    def on_push(name, repo_id, request: gr.Request):
         try:
-            return svc.push_run(name, repo_id)
+            return svc.push_run(name, repo_id, visitor(request))
         except USER_ERRORS as err:
             raise user_error(err) from None
 
@@ -122,20 +130,20 @@ def _wire_form(tab: TrainTab, svc: AppService) -> None:
         try:
             _, text = svc.check_corpus(path, cap)
         except USER_ERRORS as err:
-            gr.Warning(str(err))
-            return f"**Cannot use this file:** {err}"
+            gr.Warning(user_message(err, svc))
+            return f"**Cannot use this file:** {user_message(err, svc)}"
         return text
 
     tab.corpus.change(on_upload, [tab.corpus, tab.max_sentences], tab.report, api_name="check_corpus")
 
     def starter(resume: bool):
-        def fn(path, name, preset, epochs, lr, batch_size, max_sentences, eval_every, seed):
+        def fn(path, name, preset, epochs, lr, batch_size, max_sentences, eval_every, seed, request: gr.Request):
             try:
                 snap = svc.train_start(path, name, preset, epochs, lr, batch_size, max_sentences, eval_every, seed,
-                                       resume=resume)
+                                       resume=resume, owner=visitor(request))
             except USER_ERRORS as err:
-                gr.Warning(str(err))
-                return status_html(str(err), "error"), gr.skip(), gr.skip(), gr.skip()
+                gr.Warning(user_message(err, svc))
+                return status_html(user_message(err, svc), "error"), gr.skip(), gr.skip(), gr.skip()
             verb = "Resumed" if resume else "Started"
             return (status_html(f"{verb} run {snap.run_name}: saving to checkpoints/{snap.run_name}/", "ok"),
                     progress_html(snap), gr.Timer(active=True), snap.run_name)
@@ -145,8 +153,11 @@ def _wire_form(tab: TrainTab, svc: AppService) -> None:
     tab.start.click(starter(False), [tab.corpus, *tab.form], outputs, api_name="train_start")
     tab.resume.click(starter(True), [tab.corpus, *tab.form], outputs, api_name="train_resume")
 
-    def on_stop():
-        snap = svc.train_stop()
+    def on_stop(request: gr.Request):
+        try:
+            snap = svc.train_stop(visitor(request))
+        except USER_ERRORS as err:
+            return status_html(user_message(err, svc), "error"), gr.skip()
         if not snap.active:
             return status_html("No training job is running.", "warn"), progress_html(snap)
         return (status_html("Stopping after the current step; the run keeps a resumable checkpoint.", "warn"),
@@ -156,7 +167,7 @@ def _wire_form(tab: TrainTab, svc: AppService) -> None:
 
 
 def _wire_progress(tab: TrainTab, svc: AppService, controls: ModelControls) -> None:
-    def on_poll(seen, ckpt):
+    def on_poll(seen, ckpt, request: gr.Request):
         snap = svc.train_snapshot()
         if snap.version == seen:
             return (gr.skip(),) * 5 + (gr.Timer(active=snap.active), seen)
@@ -165,7 +176,7 @@ def _wire_progress(tab: TrainTab, svc: AppService, controls: ModelControls) -> N
         if snap.state in (FINISHED, STOPPED):
             dropdown = checkpoint_dropdown(svc, ckpt)
             try:
-                archive = str(svc.run_zip(snap.run_name))
+                archive = str(svc.run_zip(snap.run_name, visitor(request)))  # only the owner gets the zip
             except USER_ERRORS:
                 archive = None
             kind = "ok" if snap.state == FINISHED else "warn"
@@ -178,10 +189,10 @@ def _wire_progress(tab: TrainTab, svc: AppService, controls: ModelControls) -> N
                    [tab.progress, tab.loss_plot, tab.status, controls.checkpoint, tab.archive, tab.timer,
                     tab.seen_version], api_name="train_poll", show_progress="hidden")
 
-    def on_zip(name):
+    def on_zip(name, request: gr.Request):
         try:
-            return str(svc.run_zip(name))
+            return str(svc.run_zip(name, visitor(request)))
         except USER_ERRORS as err:
-            raise user_error(err) from None
+            raise user_error(err, svc) from None
 
     tab.zip_button.click(on_zip, tab.run_name, tab.archive, api_name="train_download")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from .paths import public_message
 from .service import AppService
 
 TITLE = "TALL — next Hebrew word"
@@ -22,9 +23,14 @@ USER_ERRORS = (ValueError, RuntimeError, OSError)  # shown to the user; anything
 ERROR_SECONDS = 20
 
 
-def user_error(err: Exception) -> gr.Error:
+def user_message(err: Exception, svc: AppService) -> str:
+    """The text of a user error for the browser: checkpoints named relative to checkpoints/, no server path."""
+    return public_message(str(err) or type(err).__name__, svc.root)
+
+
+def user_error(err: Exception, svc: AppService) -> gr.Error:
     """A message box for a user error (bad input, a checkpoint for other backbones, a reserved run name …)."""
-    return gr.Error(str(err) or type(err).__name__, duration=ERROR_SECONDS)
+    return gr.Error(user_message(err, svc), duration=ERROR_SECONDS)
 
 
 def checkpoint_dropdown(svc: AppService, current: str | None) -> gr.Dropdown:

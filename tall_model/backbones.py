@@ -7,6 +7,7 @@ A missing model fails at once with a message that names it and says how to provi
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,9 +148,20 @@ def freeze(module: nn.Module) -> nn.Module:
     return module
 
 
+# transformers' from_pretrained patches process-wide state while it builds a model (weight-init and tied-weight
+# context managers), so two threads loading at once (the app's predictions while its training job starts) can build
+# a wrong model: one observed with its LM head untied, 2,548,480 parameters instead of 1,893,120. One load at a time.
+_LOADING = threading.Lock()
+
+
 def load_backbones(config: TallConfig, dtype: torch.dtype | None = None) -> Backbones:
-    """Load the three backbones and their tokenizers, frozen. The HR→LR model uses eager attention because
-    the app shows its cross-attention (SDPA returns no weights)."""
+    """Load the three backbones and their tokenizers, frozen (one load at a time per process). The HR→LR model uses
+    eager attention because the app shows its cross-attention (SDPA returns no weights)."""
+    with _LOADING:
+        return _load_backbones(config, dtype)
+
+
+def _load_backbones(config: TallConfig, dtype: torch.dtype | None) -> Backbones:
     # Always an explicit dtype: transformers 5 loads a checkpoint in its stored dtype by default, and fp16 weights
     # (bloomz-560m's, the demo's) would then meet the adapters' fp32 activations.
     kw = {"dtype": dtype or torch.get_default_dtype()}

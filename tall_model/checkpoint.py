@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,6 +30,26 @@ WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "README.md"
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt, or does not fit the backbones it is loaded onto."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (full disk, quota, permissions); the previous one was left as it was."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno  # ENOSPC, EDQUOT, EACCES...: kept for callers that test it
+
+
+def write_failure(err: OSError | SafetensorError, directory: Path) -> CheckpointWriteError:
+    """The failure `err` of writing `directory`, said plainly. safetensors reports a full disk as a SafetensorError
+    ("I/O error: No space left on device (os error 28)"), not an OSError: its errno is read back from the text."""
+    if isinstance(err, OSError):
+        why, code = err.strerror or str(err), err.errno
+    else:
+        found = re.search(r"I/O error: (.*?) \(os error (\d+)\)", str(err))
+        why, code = (found.group(1), int(found.group(2))) if found else (str(err), None)
+    return CheckpointWriteError(f"could not write the checkpoint {directory.name}/ ({why}); the previous "
+                                f"{directory.name}/, if any, is intact", code)
 
 
 def save_pretrained(model: TallModel, directory, *, dtype: torch.dtype | None = None,
@@ -63,6 +84,10 @@ def save_pretrained(model: TallModel, directory, *, dtype: torch.dtype | None = 
         staging.rename(directory)
         if old is not None:
             shutil.rmtree(old)
+    except CheckpointWriteError:
+        raise
+    except (OSError, SafetensorError) as err:
+        raise write_failure(err, directory) from err
     finally:
         if staging.exists():
             shutil.rmtree(staging)

@@ -24,3 +24,27 @@ def tiny_model(tiny_config):
     from tall_model import load
 
     return load(tiny_config)
+
+
+# Property-based tests (tests/test_fuzz.py). "ci" is short and seeded (tests/test_fuzz.py applies a fixed @seed
+# under it), so a CI run is the same every time; it replays the committed example database (tests/hypothesis-db,
+# read-only here) so every input that ever broke ingestion is tried again. "long" is the benchmark (python -m benchmarks.fuzz): 10,000 random examples per target,
+# saving any new failure into that database to be committed with its fix.
+from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis.database import DirectoryBasedExampleDatabase, ReadOnlyDatabase  # noqa: E402
+
+
+class _KeepingDatabase(DirectoryBasedExampleDatabase):
+    """Never forgets: hypothesis deletes an example once it stops failing, but a fixed bug's input is exactly what
+    CI should keep replaying."""
+
+    def delete(self, key: bytes, value: bytes) -> None:
+        pass
+
+
+_FUZZ_DB = _KeepingDatabase(os.path.join(os.path.dirname(__file__), "hypothesis-db"))
+settings.register_profile("ci", max_examples=100, deadline=None,
+                          database=ReadOnlyDatabase(_FUZZ_DB), suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=int(os.environ.get("TALL_FUZZ_EXAMPLES", 10_000)), deadline=None, database=_FUZZ_DB,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile("ci")

@@ -490,7 +490,7 @@ def test_checkpoint_round_trip_mismatch_and_corruption(service):
     bad = service.root / "broken" / "best"
     save_pretrained(loaded.model, bad)
     (bad / "model.safetensors").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="not a readable safetensors"):
+    with pytest.raises(ValueError, match="unusable: model.safetensors is truncated or not a safetensors file"):
         service.predict(HE, "tiny", "broken/best")
     with pytest.raises(ValueError, match="not a checkpoint name|No checkpoint named"):
         service.predict(HE, "tiny", "../../etc")

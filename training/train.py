@@ -53,6 +53,7 @@ from tall_data.corpus import CorpusError
 from tall_data.files import write_json
 from tall_model.checkpoint import (
     CheckpointError,
+    CheckpointWriteError,
     check_backbones,
     load_tensors,
     read_checkpoint_config,
@@ -128,7 +129,11 @@ def train(config: TrainConfig, callbacks: Callbacks | None = None, sentences: li
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        return _Run(config, callbacks, sentences, backbones, state).train()
+        run = _Run(config, callbacks, sentences, backbones, state)
+        try:
+            return run.train()
+        except OSError as err:  # a full disk or a quota while saving: say what is safe and how to go on
+            raise run.write_failed(err) from err
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -238,6 +243,18 @@ class _Run:
                        {"config": self.config.to_dict(), "data_fingerprint": self.data.fingerprint,
                         "progress": self.progress, "scheduler": self.scheduler.state_dict(), "history": self.history},
                        extra=self.summary(self.progress["best"]))
+
+    def write_failed(self, err: OSError) -> CheckpointWriteError:
+        """Why the run stopped, which checkpoint survived and the command that continues it."""
+        why = str(err) if isinstance(err, CheckpointWriteError) else f"could not write ({err.strerror or err})"
+        try:
+            saved = read_trainer_state(self.last_dir)["progress"]["step"]
+        except (CheckpointError, OSError, ValueError, KeyError):
+            saved = None
+        after = (f"The last complete checkpoint, {self.last_dir} (step {saved}), is intact: free disk space, then "
+                 f"resume with: python -m training.train --resume {self.last_dir}" if saved is not None
+                 else "No checkpoint had been saved yet: free disk space and start the run again.")
+        return CheckpointWriteError(f"Training stopped at step {self.progress['step']}: {why}. {after}", err.errno)
 
     def run_eval(self) -> dict | None:
         metrics, progress = None, self.progress

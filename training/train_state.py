@@ -29,7 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from tall_data.files import write_json
-from tall_model.checkpoint import CheckpointError, save_pretrained
+from tall_model.checkpoint import CheckpointError, CheckpointWriteError, save_pretrained, write_failure
 
 OPTIMIZER = "optimizer.safetensors"
 STATE = "trainer_state.json"
@@ -101,21 +101,25 @@ def save_resumable(accelerator, model, optimizer, directory, state: dict, extra:
     staging = directory.with_name(f".{directory.name}.staging")
     rank = accelerator.process_index
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        if staging.exists():  # left over by a crash during an earlier save
-            shutil.rmtree(staging)
-        save_pretrained(model, staging, extra=extra)
-        tensors, info = optimizer_state(optimizer)
-        save_file(tensors, str(staging / OPTIMIZER))
-        write_json(staging / STATE, {"version": STATE_VERSION, **state, "optimizer": info,
-                                     "num_processes": accelerator.num_processes})
-    accelerator.wait_for_everyone()
-    tensors, info = rng_state()
-    save_file(tensors, str(staging / f"rng-{rank}.safetensors"))
-    write_json(staging / f"rng-{rank}.json", info)
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        replace_dir(staging, directory)
+    try:
+        if accelerator.is_main_process:
+            if staging.exists():  # left over by a crash during an earlier save
+                shutil.rmtree(staging)
+            save_pretrained(model, staging, extra=extra)
+            tensors, info = optimizer_state(optimizer)
+            save_file(tensors, str(staging / OPTIMIZER))
+            write_json(staging / STATE, {"version": STATE_VERSION, **state, "optimizer": info,
+                                         "num_processes": accelerator.num_processes})
+        accelerator.wait_for_everyone()
+        tensors, info = rng_state()
+        save_file(tensors, str(staging / f"rng-{rank}.safetensors"))
+        write_json(staging / f"rng-{rank}.json", info)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            replace_dir(staging, directory)
+    except (OSError, SafetensorError) as err:  # full disk, quota: free the half-written copy; `directory` is intact
+        shutil.rmtree(staging, ignore_errors=True)
+        raise (err if isinstance(err, CheckpointWriteError) else write_failure(err, directory)) from err
     accelerator.wait_for_everyone()
     return directory
 

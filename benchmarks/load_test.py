@@ -1,0 +1,142 @@
+"""Load test of the app serving the demo, with locust, on 127.0.0.1 only, bounded in time, while a training job runs.
+
+    python -m benchmarks.load_test                       # the full profile: 50 users for 3 minutes
+    python -m benchmarks.load_test --users 8 --seconds 30  # a short one
+
+The app (AppService on the demo preset, checkpoints copied to a temporary folder so nothing under checkpoints/
+changes) runs in its own process; a training job owned by one browser session trains on Genesis 1 for the whole
+test. Locust's users (benchmarks/locustfile.py): visitors predicting greedily and sampled, redrawing attention,
+comparing and reading evaluation results; the job's owner polling its progress; an intruder trying to stop and
+download the owner's run (every attempt must be refused). Printed: requests, failures, queue-full answers, median
+and p95 per endpoint, the server's RSS at start and end, whether the job survived, and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from tall_model.config import REPO_ROOT
+
+OWNER_SESSION = "loadtest-owner"
+RUN = "owner-run"
+
+
+def serve(port: int, tmp: Path) -> None:
+    """The server process: the app on the demo preset, a training job owned by OWNER_SESSION, status.json."""
+    from tall_app.blocks import build_app, launch  # noqa: PLC0415 -- only the server process needs Gradio
+    from tall_app.owners import owner_key  # noqa: PLC0415 -- idem
+    from tall_app.screenshots import copy_shipped, write_corpus  # noqa: PLC0415 -- idem
+    from tall_app.service import AppService  # noqa: PLC0415 -- idem
+
+    copy_shipped(tmp / "checkpoints")
+    svc = AppService("demo", root=tmp / "checkpoints",
+                     train_options={"translation_cache": str(tmp / "translations.sqlite")})
+    corpus = write_corpus(tmp / "genesis-1.txt", verses=31)
+    svc.train_start(str(corpus), RUN, "demo", epochs=100, batch_size=2, eval_every=0,
+                    owner=owner_key(None, OWNER_SESSION))
+    for mode in ("greedy", "sampling"):  # warm up (models loaded, caches filled) before RSS is measured
+        svc.predict("ויאמר אלהים יהי", "demo", "demo/tall", mode)
+    svc.compare("ויאמר אלהים יהי", "demo", "demo/tall")
+    svc.results("demo/tall")
+    blocks = build_app(service=svc)
+    launch(blocks, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    print("READY", flush=True)
+    while not stop:
+        snap = svc.train_snapshot()
+        (tmp / "status.json").write_text(json.dumps({"state": snap.state, "step": snap.step, "run": snap.run_name,
+                                                     "error": snap.error, "message": snap.message}))
+        time.sleep(1)
+    svc.jobs.stop()
+    svc.jobs.wait(120)
+    blocks.close()
+
+
+def read_stats(prefix: Path) -> list[dict]:
+    with open(f"{prefix}_stats.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--spawn-rate", type=float, default=5)
+    parser.add_argument("--seconds", type=int, default=180)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tmp", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        return serve(args.serve, args.tmp)
+    from tall_app.blocks import free_port  # noqa: PLC0415 -- keeps the server's imports out of this process
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TALL_LOAD_OWNER_SESSION": OWNER_SESSION, "TALL_LOAD_RUN": RUN}
+    with tempfile.TemporaryDirectory(prefix="tall-load-") as tmp_name:
+        tmp = Path(tmp_name)
+        # every output goes to files: a pipe nobody reads fills up and blocks the writer (locust prints its table
+        # every 2 s)
+        server_log = (tmp / "server.log").open("w")
+        server = subprocess.Popen([sys.executable, "-m", "benchmarks.load_test", "--serve", str(port), "--tmp", tmp],
+                                  cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=server_log, text=True)
+        try:
+            assert server.stdout.readline().strip() == "READY", "the server did not start"
+            proc = psutil.Process(server.pid)
+            rss_start, rss_peak = proc.memory_info().rss, 0
+            locust = subprocess.Popen(
+                [sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "benchmarks" / "locustfile.py"), "--headless",
+                 "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.seconds}s", "--host", url,
+                 "--csv", str(tmp / "locust"), "--stop-timeout", "30", "--loglevel", "WARNING"],
+                cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=(tmp / "locust.log").open("w"))
+            deadline = time.monotonic() + args.seconds + 120
+            while locust.poll() is None:
+                rss_peak = max(rss_peak, proc.memory_info().rss)
+                if time.monotonic() > deadline:
+                    locust.kill()
+                time.sleep(2)
+            rss_end = proc.memory_info().rss
+            status = json.loads((tmp / "status.json").read_text())
+            rows = read_stats(tmp / "locust")
+            errors = (tmp / "locust.log").read_text()
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(150)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    report(rows, args, rss_start, rss_peak, rss_end, status, errors)
+
+
+def report(rows, args, rss_start, rss_peak, rss_end, status, errors) -> None:
+    print(f"locust: {args.users} users (1 job owner, 1 intruder), {args.seconds} s, spawn rate {args.spawn_rate}/s; "
+          f"load average at the end {os.getloadavg()}")
+    print("| endpoint | requests | failures | median ms | p95 ms | max ms |\n|---|---|---|---|---|---|")
+    for row in rows:
+        if row["Name"] in ("Aggregated",) or row["Type"] in ("GET", "POST") and row["Name"] != "config":
+            continue
+        print(f"| {row['Name']} | {row['Request Count']} | {row['Failure Count']} | "
+              f"{float(row['Median Response Time']):.0f} | {row['95%']} | {float(row['Max Response Time']):.0f} |")
+    joins = [r for r in rows if r["Name"].endswith("(join)")]
+    print(f"HTTP joins: {sum(int(r['Request Count']) for r in joins)}, failed {sum(int(r['Failure Count']) for r in joins)}")
+    growth = 100 * (rss_end - rss_start) / rss_start
+    print(f"server RSS: start {rss_start / 2**20:.0f} MiB, peak {rss_peak / 2**20:.0f} MiB, end "
+          f"{rss_end / 2**20:.0f} MiB ({growth:+.1f} %)")
+    print(f"training job at the end: {status}")
+    if errors.strip():
+        print("locust stderr (last lines):\n" + "\n".join(errors.strip().splitlines()[-15:]))
+
+
+if __name__ == "__main__":
+    main()
