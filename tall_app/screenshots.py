@@ -104,6 +104,8 @@ def show_prediction(page, text: str) -> str:
     heatmap_labels(page, "bridge-heatmap")
     heatmap_labels(page, "decoder-heatmap")
     page.locator("#candidates .js-plotly-plot").wait_for()
+    for elem in ("attr-bars", "lens-heatmap"):  # the analysis that follows every prediction
+        page.locator(f"#{elem} .js-plotly-plot").wait_for(timeout=SLOW_MS)
     return word
 
 
