@@ -74,6 +74,7 @@ def main(argv=None) -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--spawn-rate", type=float, default=5)
     parser.add_argument("--seconds", type=int, default=180)
+    parser.add_argument("--rounds", type=int, default=1, help="locust runs back to back on one server (memory)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tmp", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -94,22 +95,14 @@ def main(argv=None) -> None:
         try:
             assert server.stdout.readline().strip() == "READY", "the server did not start"
             proc = psutil.Process(server.pid)
-            rss_start, rss_peak = proc.memory_info().rss, 0
-            locust = subprocess.Popen(
-                [sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "benchmarks" / "locustfile.py"), "--headless",
-                 "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.seconds}s", "--host", url,
-                 "--csv", str(tmp / "locust"), "--stop-timeout", "30", "--loglevel", "WARNING"],
-                cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=(tmp / "locust.log").open("w"))
-            deadline = time.monotonic() + args.seconds + 120
-            while locust.poll() is None:
-                rss_peak = max(rss_peak, proc.memory_info().rss)
-                if time.monotonic() > deadline:
-                    locust.kill()
-                time.sleep(2)
-            rss_end = proc.memory_info().rss
+            rss_start, rss_peak, rss_rounds = proc.memory_info().rss, 0, []
+            for round_ in range(args.rounds):  # back to back on one server: a plateau or a leak?
+                peak, end = run_locust(args, url, env, tmp, proc, round_)
+                rss_peak, rss_rounds = max(rss_peak, peak), rss_rounds + [end]
+            rss_end = rss_rounds[-1]
+            rows = read_stats(tmp / f"locust{args.rounds - 1}")
+            errors = "".join((tmp / f"locust{r}.log").read_text() for r in range(args.rounds))
             status = json.loads((tmp / "status.json").read_text())
-            rows = read_stats(tmp / "locust")
-            errors = (tmp / "locust.log").read_text()
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -117,6 +110,25 @@ def main(argv=None) -> None:
             except subprocess.TimeoutExpired:
                 server.kill()
     report(rows, args, rss_start, rss_peak, rss_end, status, errors)
+    if args.rounds > 1:
+        print("server RSS after each round: " + ", ".join(f"{r / 2**20:.0f} MiB" for r in rss_rounds)
+              + f" (last round {100 * (rss_rounds[-1] - rss_rounds[-2]) / rss_rounds[-2]:+.1f} % over the one before)")
+
+
+def run_locust(args, url: str, env: dict, tmp: Path, proc, round_: int) -> tuple[int, int]:
+    """One locust run of args.seconds against the server; (peak RSS during it, RSS at its end)."""
+    locust = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "benchmarks" / "locustfile.py"), "--headless",
+         "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.seconds}s", "--host", url,
+         "--csv", str(tmp / f"locust{round_}"), "--stop-timeout", "30", "--loglevel", "WARNING"],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=(tmp / f"locust{round_}.log").open("w"))
+    deadline, peak = time.monotonic() + args.seconds + 120, 0
+    while locust.poll() is None:
+        peak = max(peak, proc.memory_info().rss)
+        if time.monotonic() > deadline:
+            locust.kill()
+        time.sleep(2)
+    return peak, proc.memory_info().rss
 
 
 def report(rows, args, rss_start, rss_peak, rss_end, status, errors) -> None:
