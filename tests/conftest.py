@@ -48,3 +48,20 @@ settings.register_profile("ci", max_examples=100, deadline=None,
 settings.register_profile("long", max_examples=int(os.environ.get("TALL_FUZZ_EXAMPLES", 10_000)), deadline=None, database=_FUZZ_DB,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session")
+def verses() -> list[str]:
+    """Twelve Genesis verses: the training tests' corpus."""
+    from tall_model.tiny import bible_lines
+
+    return bible_lines(60)[0][:12]
+
+
+@pytest.fixture(scope="session")
+def backbones():
+    """The tiny preset's frozen backbones, loaded once for the training tests."""
+    from tall_model import preset_config
+    from tall_model.backbones import load_backbones
+
+    return load_backbones(preset_config("tiny"))

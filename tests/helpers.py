@@ -6,6 +6,8 @@ repository."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +16,7 @@ from tall_app.blocks import serving
 from tall_app.screenshots import write_corpus
 from tall_app.service import AppService
 
-__all__ = ["FAST", "HE", "running_app", "tiny_service", "write_corpus"]
+__all__ = ["FAST", "HE", "fake_checkpoint", "running_app", "tiny_service", "tree_hashes", "write_corpus"]
 
 HE = "ויהי דבר יהוה אל יונה בן אמתי"
 FAST = {"translation_max_new_tokens": 6}  # Decoding fields: random tiny translators never stop early, keep them short
@@ -34,3 +36,16 @@ def running_app(tmp: Path, service: AppService | None = None) -> Iterator[tuple[
     service = service or tiny_service(tmp)
     with serving(service) as (url, blocks):
         yield url, blocks, service
+
+
+def fake_checkpoint(directory: Path, preset="tiny") -> Path:
+    """A folder that lists as a checkpoint (config + weights file) without being a loadable one."""
+    directory.mkdir(parents=True)
+    (directory / "config.json").write_text(json.dumps({"format": "tall-adapters", "config": {"preset": preset}}))
+    (directory / "model.safetensors").write_bytes(b"not really")
+    return directory
+
+
+def tree_hashes(directory: Path) -> dict[str, str]:
+    return {p.relative_to(directory).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}

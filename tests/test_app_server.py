@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tall_app.paths import CHECKPOINTS_ROOT, SHIPPED_CHECKPOINTS
 from tall_model import Decoding
-from tests.helpers import HE, running_app, tiny_service, write_corpus
+from tests.helpers import HE, running_app, tiny_service, tree_hashes, write_corpus
 
 NONE = "(none: untrained adapters)"
 D = Decoding()  # the decoding controls' defaults
@@ -157,11 +155,6 @@ def test_stop_keeps_a_resumable_checkpoint_and_resume_finishes(served, tmp_path)
     done = service.train_snapshot()
     assert done.state == "finished" and done.step == done.total_steps == stopped.total_steps, done.error
     assert done.steps[0]["step"] == 1  # the loss curve continues from before the stop
-
-
-def tree_hashes(directory: Path) -> dict[str, str]:
-    return {p.relative_to(directory).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 def test_a_run_named_like_a_shipped_checkpoint_is_refused(tmp_path):

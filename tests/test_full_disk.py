@@ -17,25 +17,13 @@ import pytest
 
 from tall_app.jobs import FAILED, TrainingJobs
 from tall_model import load, preset_config
-from tall_model.backbones import load_backbones
 from tall_model.checkpoint import CheckpointWriteError
-from tall_model.tiny import bible_lines
 from training import train as train_module
 from training import train_state
 from training.train import Callbacks, TrainConfig, train
 from training.train_state import read_trainer_state
 
 FILL_AT_STEP = 3  # the disk fills after step 3 was trained: step 2's checkpoint is the last complete one
-
-
-@pytest.fixture(scope="module")
-def verses() -> list[str]:
-    return bible_lines(60)[0][:12]
-
-
-@pytest.fixture(scope="module")
-def backbones():
-    return load_backbones(preset_config("tiny"))
 
 
 @contextlib.contextmanager

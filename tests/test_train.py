@@ -23,23 +23,11 @@ from safetensors.torch import load_file
 
 from tall_data.examples import make_examples
 from tall_model import load, preset_config
-from tall_model.backbones import load_backbones
-from tall_model.tiny import bible_lines
 from training import train as train_module
 from training.train import Callbacks, TrainConfig, TrainError, train
 
 REPO = Path(__file__).resolve().parent.parent
 VOLATILE = ("elapsed_s", "examples_per_s")  # wall-clock fields of history rows
-
-
-@pytest.fixture(scope="module")
-def verses() -> list[str]:
-    return bible_lines(60)[0][:12]
-
-
-@pytest.fixture(scope="module")
-def backbones():
-    return load_backbones(preset_config("tiny"))
 
 
 def config(tmp: Path, name: str, **changes) -> TrainConfig:
