@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from demo_build import ablation_stages as ablations
 from demo_build import backbone_stages as backbones
 from demo_build import tall_stages as tall
 from demo_build.cards import write_cards, write_demo_readme
@@ -64,6 +65,8 @@ STAGES: list[Stage] = [
           "train the soft-prompt and fine-tuned baselines (baselines.train.train_baseline)"),
     Stage("evaluate", tall.stage_evaluate, lambda c: [c.out / "eval" / "metrics.json"],
           "the paper's table in miniature on every test-book verse (evaluation.evaluate.evaluate)"),
+    Stage("ablations", ablations.stage_ablations, lambda c: [c.out / "ablations" / "metrics.json"],
+          "ablations and sweeps of TALL on one budget, each against the full model (demo_build.ablation_stages)"),
     Stage("cards", stage_cards, lambda c: [c.out / "he-en" / "README.md"],
           "model cards, checkpoints/demo/README.md, size check"),
 ]
@@ -122,6 +125,8 @@ def parse_args(argv=None):
     ap.add_argument("--baseline-steps", type=int, default=300)
     ap.add_argument("--baseline-sentences", type=int, default=3000,
                     help="TRAIN verses for the baselines (the soft prompt translates each whole verse too)")
+    ap.add_argument("--ablation-steps", type=int, default=400, help="training steps of every ablation row")
+    ap.add_argument("--ablations", default="all", help="comma list of ablation rows (the reference always runs)")
     ap.add_argument("--eval-seeds", type=int, default=5, help="sampled runs in the next-word evaluation")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-adaptive-threads", dest="adaptive_threads", action="store_false",

@@ -128,7 +128,8 @@ PARTS = (("he-en", "Hebrew → English Marian translator (frozen stage 1 of TALL
          ("tall", "TALL adapters and bridges (the trainable parts, fp16)"),
          ("baselines/soft-prompt", "soft-prompt baseline (PEFT prompt tuning)"),
          ("baselines/fine-tuned", "fine-tuned baseline (LoRA)"),
-         ("eval", "the next-word evaluation (evaluation.evaluate's metrics.json / metrics.csv / predictions.jsonl)"))
+         ("eval", "the next-word evaluation (evaluation.evaluate's metrics.json / metrics.csv / predictions.jsonl)"),
+         ("ablations", "the ablation table (metrics.json) and its greedy predictions (predictions.jsonl)"))
 
 
 SIGNIFICANCE_LEVEL = 0.05
@@ -165,6 +166,31 @@ def significance_section(m: dict) -> list[str]:
             f"interval of the difference ({rows[0]['resamples']:,} resamples, seed {rows[0]['seed']}; "
             "`python -m evaluation.significance eval/predictions.jsonl`).", "",
             significance_markdown([PairedComparison(**r) for r in rows]), "", significance_verdict(rows), ""]
+
+
+def ablation_section(m: dict) -> list[str]:
+    """The second table: every ablation row on one budget, each against the full model trained on it."""
+    ab = m.get("ablations")
+    if not ab:
+        return []
+    b = ab["budget"]
+    lines = ["## Ablations and sweeps (one budget; the paper's open question 4)", "",
+             f"Every row: {b['steps']} steps × batch {b['batch_size']}, lr {b['lr']:g}, seed {b['seed']}, the same "
+             f"{b['sentences'] or 'all'} TRAIN verses; `tall` is the full model trained on this budget. Scored on "
+             "every test-book verse (greedy, top-5); p and the interval compare each row with `tall` on the same "
+             "examples (`python -m evaluation.significance ablations/predictions.jsonl`).", "",
+             "| row | what changes | trainable params | dev % | greedy % | top-5 % | empty % | right only by tall / row "
+             "| exact McNemar p | tall − row, points (95 % CI) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in ab["rows"]:
+        c = r.get("vs_reference")
+        versus = (f"{c['only_reference']} / {c['only_approach']} | {c['mcnemar_p']:.3g} | "
+                  f"{100 * c['difference']:+.2f} ({100 * c['ci_low']:+.2f} … {100 * c['ci_high']:+.2f})"
+                  if c else "— | — | —")
+        dev = "" if r.get("dev_accuracy") is None else f"{100 * r['dev_accuracy']:.2f}"
+        lines.append(f"| {r['name']} | {r['what']} | {r['trainable_parameters']:,} | {dev} | "
+                     f"{100 * r['greedy']:.2f} | {100 * r['top5']:.2f} | {100 * r['empty']:.2f} | {versus} |")
+    paired = [r["vs_reference"] for r in ab["rows"] if r.get("vs_reference")]
+    return [*lines, "", significance_verdict(paired), ""]
 
 
 def translator_rows(m: dict) -> list[str]:
@@ -213,7 +239,7 @@ def write_demo_readme(ctx) -> Path:
         f"ignored). Greedy; sampled (temperature 0.7, top-k 50, top-p 0.95) as the mean over seeds "
         f"{nw.get('seeds', [])} with a 95 % Student-t interval; top-5 = gold among five candidates; mean log p = "
         "mean log-probability of the gold word (where the approach can score a word).", "",
-        next_word_table(m), "", *significance_section(m),
+        next_word_table(m), "", *significance_section(m), *ablation_section(m),
         "## Rebuild and re-evaluate", "", "```bash", REBUILD, REEVALUATE, "```", "",
         "Every stage is resumable (done markers under build/demo/stages/; translator and adapter training resume "
         "mid-stage). Stage minutes of this build (2 shared cores):", "",

@@ -47,7 +47,7 @@ APP_EXAMPLES = 8
 BASELINE_BATCH_SIZE = 16
 
 
-def _he_files(ctx: BuildContext) -> dict[str, Path]:
+def he_files(ctx: BuildContext) -> dict[str, Path]:
     return {split: ctx.data_dir / f"he_{split}.jsonl" for split in ("train", "dev", "test")}
 
 
@@ -59,7 +59,7 @@ def translation_cache(ctx: BuildContext) -> Path:
     return ctx.workdir / f"translations-{digest}.sqlite"
 
 
-def _command(module: str, *args) -> str:
+def command_line(module: str, *args) -> str:
     """The command line that does what a stage did, for the shipped files: `python -m`, paths repo-relative."""
     return shlex.join(["python", "-m", module, *(repo_relative(a) if isinstance(a, Path) else str(a) for a in args)])
 
@@ -75,7 +75,7 @@ def _write_texts(path: Path, verses) -> None:
 
 def stage_hebrew(ctx: BuildContext):
     splits = {s: read_jsonl(ctx.data_dir / f"{s}.jsonl") for s in ("train", "dev", "test")}
-    files = _he_files(ctx)
+    files = he_files(ctx)
     train_verses = list(splits["train"])
     random.Random(ctx.seed).shuffle(train_verses)  # so --adapter-sentences N takes verses from every book
     _write_texts(files["train"], train_verses)
@@ -111,7 +111,7 @@ def _app_examples(test, seed: int) -> list[dict]:
 
 def adapter_config(ctx: BuildContext, run: Path) -> TrainConfig:
     """The TALL training run of the build (the demo preset's whole model config, the build's data and settings)."""
-    a, files = ctx.args, _he_files(ctx)
+    a, files = ctx.args, he_files(ctx)
     return TrainConfig(
         model=preset_config(a.tall_preset), data=str(files["train"]), dev_data=str(files["dev"]),
         max_sentences=a.adapter_sentences or None, positions=a.adapter_positions, epochs=a.adapter_epochs,
@@ -161,7 +161,7 @@ def _slim(metrics: dict | None) -> dict | None:
 # ---------------------------------------------------------------- baselines ---------------------------------------
 
 def stage_baselines(ctx: BuildContext):
-    a, train_file, cache = ctx.args, _he_files(ctx)["train"], translation_cache(ctx)
+    a, train_file, cache = ctx.args, he_files(ctx)["train"], translation_cache(ctx)
     config = preset_config(a.tall_preset)
     models = BaselineModels(config, load_backbones(config))  # loaded once for both baselines
     # the first N of the same shuffled file: a subset of TALL's training verses
@@ -170,7 +170,7 @@ def stage_baselines(ctx: BuildContext):
     for kind in KINDS:
         target = ctx.out / "baselines" / kind
         options = BaselineConfig(kind, steps=a.baseline_steps, seed=ADAPTER_SEED, batch_size=BASELINE_BATCH_SIZE)
-        command = _command("baselines.train", kind, "--preset", a.tall_preset, "--data", train_file, "--out", target,
+        command = command_line("baselines.train", kind, "--preset", a.tall_preset, "--data", train_file, "--out", target,
                            "--steps", a.baseline_steps, "--seed", ADAPTER_SEED, "--batch-size", BASELINE_BATCH_SIZE,
                            "--translation-cache", cache,
                            *(["--max-sentences", a.baseline_sentences] if a.baseline_sentences else []))
@@ -187,11 +187,11 @@ def stage_baselines(ctx: BuildContext):
 # ---------------------------------------------------------------- evaluate ----------------------------------------
 
 def stage_evaluate(ctx: BuildContext):
-    a, test_file = ctx.args, _he_files(ctx)["test"]
+    a, test_file = ctx.args, he_files(ctx)["test"]
     work, cache = ctx.workdir / "eval-next-word", translation_cache(ctx)
     tall, soft, tuned = (ctx.out / "tall", ctx.out / "baselines" / "soft-prompt",
                          ctx.out / "baselines" / "fine-tuned")
-    command = _command("evaluation.evaluate", "--preset", a.tall_preset, "--data", test_file, "--tall", tall,
+    command = command_line("evaluation.evaluate", "--preset", a.tall_preset, "--data", test_file, "--tall", tall,
                        "--soft-prompt", soft, "--fine-tuned", tuned, "--seeds", a.eval_seeds,
                        "--translation-cache", cache, "--out", work,
                        *(["--limit", a.eval_limit] if a.eval_limit else []))

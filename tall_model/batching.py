@@ -28,6 +28,8 @@ def source_limit(model) -> int:
     limit = int(model.lr_hr.config.max_position_embeddings)
     if model.config.bridge_in_mode == "concat":  # Hebrew and English share bridge-in's positions
         limit = min(limit, _bridge_positions(model) // 2)
+    elif model.config.bridge_in_mode == "hebrew_only":  # the Hebrew alone fills them
+        limit = min(limit, _bridge_positions(model))
     return limit
 
 

@@ -17,7 +17,7 @@ from .decoding import Decoding
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FRAMINGS = ("word", "subword")
 LOSSES = ("word", "last")
-BRIDGE_IN_MODES = ("cross_attention", "concat")
+BRIDGE_IN_MODES = ("cross_attention", "concat", "hebrew_only")
 
 
 @dataclass
@@ -52,7 +52,9 @@ class TallConfig:
     loss: str = "word"  # "word": every piece of the missing word plus its end; "last": the paper's one position
 
     # Ablations.
-    bridge_in_mode: str = "cross_attention"  # or "concat": self-attention over [Hebrew states; English]
+    # "concat": self-attention over [Hebrew states; English]; "hebrew_only": over the Hebrew states alone (the
+    # translation is not an input at all)
+    bridge_in_mode: str = "cross_attention"
     bypass_llm: bool = False
 
     # How predictions are decoded unless a caller says otherwise; the one field a load may change (LOAD_TIME).

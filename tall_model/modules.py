@@ -124,7 +124,8 @@ class BridgeIn(nn.Module):
     """Stage 3: Marian-decoder-style stack. Queries: English token embeddings; keys/values: aligned Hebrew.
 
     With ``mode="concat"`` (ablation) there is no cross-attention: causal self-attention runs over
-    [Hebrew states; English embeddings] and the whole sequence goes on to the LLM.
+    [Hebrew states; English embeddings] and the whole sequence goes on to the LLM. With ``mode="hebrew_only"``
+    (ablation: no translation input) it runs over the aligned Hebrew states alone and the English is ignored.
     """
 
     def __init__(self, dim: int, cfg: BridgeConfig, dropout: float, mode: str = "cross_attention"):
@@ -143,6 +144,8 @@ class BridgeIn(nn.Module):
             order = torch.argsort((query_mask == 0).to(torch.int8), dim=1, stable=True)
             queries = queries.gather(1, order.unsqueeze(-1).expand_as(queries))
             query_mask = query_mask.gather(1, order)
+        elif self.mode == "hebrew_only":
+            queries, query_mask = memory, memory_mask
         x = self.dropout(queries + self.positions(queries.shape[1]))
         self_bias = causal_bias(x.shape[1], x.device, x.dtype) + padding_bias(query_mask, x.dtype)
         memory_bias = padding_bias(memory_mask, x.dtype)

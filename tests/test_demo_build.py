@@ -28,9 +28,10 @@ def built(tmp_path_factory):
         pairs = splits[name][:n] if name != "test" else [p for b in dd.TEST_BOOKS
                                                           for p in [q for q in splits[name] if q.book == b][:5]]
         dd.write_jsonl(work / "data" / f"{name}.jsonl", pairs)
-    args = ["--workdir", str(work), "--out", str(out), "--stages", "hebrew,adapters,baselines,evaluate,cards",
+    args = ["--workdir", str(work), "--out", str(out), "--stages", "hebrew,adapters,baselines,evaluate,ablations,cards",
             "--tall-preset", "tiny", "--threads", "1", "--adapter-sentences", "24", "--adapter-steps", "3",
-            "--adapter-eval-every", "2", "--baseline-steps", "2", "--eval-limit", "6", "--eval-seeds", "2"]
+            "--adapter-eval-every", "2", "--baseline-steps", "2", "--eval-limit", "6", "--eval-seeds", "2",
+            "--ablation-steps", "2", "--ablations", "no-translation,subword-framing"]
     build_main(args)
     return work, out
 
@@ -61,7 +62,29 @@ def test_stages_write_adapters_baselines_and_table(built):
     readme = (out / "README.md").read_text(encoding="utf-8")
     assert "| he_test | tall | 6 |" in readme and "| he_test | naive | 6 |" in readme
     log = json.loads((out / "build_log.json").read_text())
-    assert all(log["stages"][s]["status"] == "done" for s in ("hebrew", "adapters", "baselines", "evaluate"))
+    assert all(log["stages"][s]["status"] == "done"
+               for s in ("hebrew", "adapters", "baselines", "evaluate", "ablations"))
+
+
+def test_ablations_are_trained_on_one_budget_and_compared_with_the_full_model(built):
+    work, out = built
+    table = json.loads((out / "ablations" / "metrics.json").read_text())
+    rows = {r["name"]: r for r in table["rows"]}
+    assert list(rows) == ["tall", "no-translation", "subword-framing"]  # the reference always runs, first
+    assert table["budget"]["steps"] == 2 and all(r["steps"] == 2 and r["examples"] == 6 for r in rows.values())
+    assert rows["tall"]["vs_reference"] is None
+    for name in ("no-translation", "subword-framing"):
+        versus = rows[name]["vs_reference"]
+        assert versus["reference"] == "tall" and versus["approach"] == name and versus["n"] == 6
+        assert 0 <= versus["mcnemar_p"] <= 1
+    saved = json.loads((work / "ablations" / "no-translation" / "train" / "last" / "config.json").read_text())
+    assert saved["config"]["bridge_in_mode"] == "hebrew_only"
+    # no cross-attention in bridge-in: fewer trainable parameters than the full model
+    assert rows["no-translation"]["trainable_parameters"] < rows["tall"]["trainable_parameters"]
+    records = [json.loads(line) for line in (out / "ablations" / "predictions.jsonl").open(encoding="utf-8")]
+    assert sorted({r["approach"] for r in records}) == ["no-translation", "subword-framing", "tall"]
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert "## Ablations and sweeps" in readme and "| no-translation | no translation input" in readme
 
 
 def test_shipped_adapters_load_and_predict(built):

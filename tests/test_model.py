@@ -99,7 +99,7 @@ def test_decoder_is_teacher_forced_on_prefix_plus_word(tiny_model):
 
 
 @pytest.mark.parametrize("change", [dict(bypass_llm=True), dict(bridge_in_mode="concat"),
-                                    dict(framing="subword", loss="last")])
+                                    dict(bridge_in_mode="hebrew_only"), dict(framing="subword", loss="last")])
 def test_ablations_train(tiny_model, change):
     torch.manual_seed(0)
     model = TallModel(tiny_model.config.replace(**change), tiny_model.backbones).train()
@@ -109,8 +109,21 @@ def test_ablations_train(tiny_model, change):
     assert torch.isfinite(out.loss)
     assert all(p.grad is not None for p in model.align_in.parameters())
     model.zero_grad(set_to_none=True)
-    if change.get("bridge_in_mode") == "concat":
+    if change.get("bridge_in_mode") in ("concat", "hebrew_only"):
         assert model.bridge_in.layers[0].encoder_attn is None
+
+
+def test_hebrew_only_ablation_ignores_the_translation(tiny_model):
+    """No translation input: the LLM sees the aligned Hebrew alone, so any English gives the same loss."""
+    torch.manual_seed(0)
+    model = TallModel(tiny_model.config.replace(bridge_in_mode="hebrew_only"), tiny_model.backbones).eval()
+    losses = [model(model.make_batch([HEBREW_PREFIX], [english], ["השמים"])).loss.item()
+              for english in ("In the beginning", "And the earth was without form and void")]
+    assert losses[0] == pytest.approx(losses[1], abs=1e-6)
+    crossing = TallModel(tiny_model.config, tiny_model.backbones).eval()  # the full model does read it
+    full = [crossing(crossing.make_batch([HEBREW_PREFIX], [english], ["השמים"])).loss.item()
+            for english in ("In the beginning", "And the earth was without form and void")]
+    assert full[0] != pytest.approx(full[1], abs=1e-6)
 
 
 def test_qwen_style_llm_works_through_the_same_code():

@@ -1,0 +1,160 @@
+"""Ablations and sweeps of TALL on one training budget (the paper's open question 4: what each part contributes).
+
+    python -m demo_build --stages hebrew,ablations [--ablation-steps 400] [--ablations tall,no-llm,...]
+
+Every row is a TALL run on the demo backbones with one change to the preset's config, the same TRAIN verses,
+steps, batch size, learning rate and seed (0) as every other row, and the full model trained on that budget as
+the reference row `tall` (so the table compares like with like; the shipped `tall/` adapters may have had a
+larger budget). Each row is scored greedy and top-5 on every test-book verse without its last word, and compared
+with the reference on the same examples (exact McNemar p, 95 % paired bootstrap interval).
+
+Resumable row by row: build/demo/ablations/<row>/train (training.train's run folder, resumed from last/), then
+.../eval (evaluation.evaluate's output). Writes checkpoints/demo/ablations/{metrics.json,predictions.jsonl}.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from demo_build.context import BuildContext
+from demo_build.tall_stages import ADAPTER_SEED, DEV_SAMPLE, command_line, he_files, translation_cache
+from evaluation.evaluate import evaluate
+from evaluation.significance import compare
+from tall_model import TallConfig, preset_config
+from tall_model.backbones import load_backbones
+from training.train import TqdmCallbacks, TrainConfig, train
+
+REFERENCE = "tall"
+
+
+@dataclass(frozen=True)
+class Ablation:
+    name: str
+    what: str
+    changes: dict  # TallConfig.changed(...) of the preset's config
+
+
+def ablations(base: TallConfig) -> list[Ablation]:
+    """The rows, from the preset's own sizes: factors and depths are relative to what the preset uses."""
+    factor, depth = base.adapter_hidden_factor, base.bridge_in.layers
+    rows = [
+        Ablation(REFERENCE, "the full model (reference)", {}),
+        Ablation("no-llm", "LLM bypassed: bridge-in's output goes straight to the output adapter",
+                 {"bypass_llm": True}),
+        Ablation("concat-bridge", "bridge-in without cross-attention: self-attention over [Hebrew; English]",
+                 {"bridge_in_mode": "concat"}),
+        Ablation("no-translation", "no translation input: bridge-in reads the aligned Hebrew alone",
+                 {"bridge_in_mode": "hebrew_only"}),
+        Ablation("adapter-x0.5", f"adapter hidden factor {factor * 0.5:g} (×0.5)",
+                 {"adapter_hidden_factor": factor * 0.5}),
+        Ablation("adapter-x2", f"adapter hidden factor {factor * 2:g} (×2)", {"adapter_hidden_factor": factor * 2}),
+    ]
+    for layers in (1, 2, 4):
+        if layers != depth:
+            rows.append(Ablation(f"bridges-{layers}", f"bridge-in and bridge-out depth {layers} (reference: {depth})",
+                                 {"bridge_in": {"layers": layers}, "bridge_out": {"layers": layers}}))
+    rows += [
+        Ablation("subword-framing", "the paper's framing: the next piece only, loss on its one position "
+                 "(scored on whole words)", {"framing": "subword", "loss": "last"}),
+        Ablation("no-scale-matching", "without our embedding-scale matching (match_llm_scale off, as in the paper)",
+                 {"match_llm_scale": False}),
+    ]
+    return rows
+
+
+def _selected(ctx: BuildContext, base: TallConfig) -> list[Ablation]:
+    rows = ablations(base)
+    wanted = ctx.args.ablations
+    if wanted == "all":
+        return rows
+    names = [x.strip() for x in wanted.split(",") if x.strip()]
+    unknown = sorted(set(names) - {r.name for r in rows})
+    if unknown:
+        raise ValueError(f"unknown ablations {unknown}; choose from {[r.name for r in rows]}")
+    return [r for r in rows if r.name in names or r.name == REFERENCE]  # the reference is always needed
+
+
+def _train_config(ctx: BuildContext, base: TallConfig, row: Ablation, run: Path) -> TrainConfig:
+    a, files = ctx.args, he_files(ctx)
+    return TrainConfig(
+        model=base.changed(row.changes), data=str(files["train"]), dev_data=str(files["dev"]),
+        max_sentences=a.adapter_sentences or None, positions=a.adapter_positions, epochs=a.adapter_epochs,
+        max_steps=a.ablation_steps, batch_size=a.adapter_batch_size, lr=a.adapter_lr,
+        eval_every=a.ablation_steps, eval_limit=DEV_SAMPLE, log_every=50, out=str(run),
+        translation_cache=str(translation_cache(ctx)), threads=a.threads, seed=ADAPTER_SEED)
+
+
+def _train_row(ctx: BuildContext, base: TallConfig, row: Ablation, folder: Path) -> dict:
+    run, finished = folder / "train", folder / "trained.json"
+    if finished.exists():
+        return json.loads(finished.read_text())
+    if (run / "last").exists():
+        ctx.log(f"[ablations] {row.name}: resuming {run / 'last'}")
+        result = train(TrainConfig(resume=str(run / "last")), TqdmCallbacks())
+    else:
+        if run.exists():
+            shutil.rmtree(run)  # a start that died before its first checkpoint
+        ctx.log(f"[ablations] {row.name}: {row.what}")
+        result = train(_train_config(ctx, base, row, run), TqdmCallbacks())
+    if result.stopped:
+        raise RuntimeError(f"ablation {row.name} stopped at step {result.step}; rerun the build to resume it")
+    saved = json.loads((run / "last" / "config.json").read_text())
+    info = {"steps": result.step, "final_dev": result.final_metrics,
+            "trainable_parameters": saved["parameters"]["trainable"]}
+    finished.write_text(json.dumps(info, default=str))
+    return info
+
+
+def _evaluate_row(ctx: BuildContext, row: Ablation, folder: Path, backbones) -> list[dict]:
+    a, test_file, out = ctx.args, he_files(ctx)["test"], folder / "eval"
+    if not (out / "predictions.jsonl").exists():
+        checkpoint = folder / "train" / "last"
+        command = command_line("evaluation.evaluate", "--preset", a.tall_preset, "--data", test_file, "--tall",
+                           checkpoint, "--approaches", "tall", "--seeds", 0, "--out", out,
+                           *(["--limit", a.eval_limit] if a.eval_limit else []))
+        evaluate([test_file], preset=a.tall_preset, tall=checkpoint, approaches=("tall",), seeds=0,
+                 limit=a.eval_limit or None, translation_cache=translation_cache(ctx), out=out, backbones=backbones,
+                 command=command)
+    records = [json.loads(line) for line in (out / "predictions.jsonl").open(encoding="utf-8")]
+    return [{**r, "approach": row.name} for r in records]
+
+
+def _table_row(row: Ablation, trained: dict, metrics: dict, batch_size: int) -> dict:
+    (scores,) = [r for r in metrics["rows"] if r["approach"] == "tall"]
+    dev = trained.get("final_dev") or {}
+    return {"name": row.name, "what": row.what, "changes": row.changes,
+            "trainable_parameters": trained["trainable_parameters"], "steps": trained["steps"],
+            "batch_size": batch_size, "dev_accuracy": dev.get("dev_accuracy"), "examples": scores["examples"],
+            "greedy": scores["accuracy"], "top5": scores["top5_accuracy"], "empty": scores["empty_greedy"]}
+
+
+def stage_ablations(ctx: BuildContext):
+    base = preset_config(ctx.args.tall_preset)
+    root = ctx.workdir / "ablations"
+    backbones = load_backbones(base)  # one load: every row shares the preset's frozen backbones
+    table, records = [], []
+    for row in _selected(ctx, base):
+        folder = root / row.name
+        folder.mkdir(parents=True, exist_ok=True)
+        trained = _train_row(ctx, base, row, folder)
+        records += _evaluate_row(ctx, row, folder, backbones)
+        metrics = json.loads((folder / "eval" / "metrics.json").read_text())
+        table.append(_table_row(row, trained, metrics, ctx.args.adapter_batch_size))
+    paired = {c.approach: c.as_dict() for c in compare(records, reference=REFERENCE)}
+    for r in table:
+        r["vs_reference"] = paired.get(r["name"])
+    dest = ctx.out / "ablations"
+    dest.mkdir(parents=True, exist_ok=True)
+    payload = {"budget": {"steps": ctx.args.ablation_steps, "batch_size": ctx.args.adapter_batch_size,
+                          "lr": ctx.args.adapter_lr, "sentences": ctx.args.adapter_sentences, "seed": ADAPTER_SEED},
+               "reference": REFERENCE, "rows": table}
+    (dest / "metrics.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
+    with (dest / "predictions.jsonl").open("w", encoding="utf-8") as fh:  # enough for the paired tests, no more
+        for r in records:
+            slim = {k: r[k] for k in ("dataset", "approach", "prefix", "gold", "greedy")}
+            fh.write(json.dumps({**slim, "candidates": (r.get("candidates") or [])[:5]}, ensure_ascii=False) + "\n")
+    ctx.add_metrics({"ablations": payload})
+    return {"rows": [r["name"] for r in table]}
