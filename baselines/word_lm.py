@@ -13,8 +13,9 @@ import unicodedata
 from collections.abc import Sequence
 
 import torch
-from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
+from baselines.utf8 import ValidUtf8, token_bytes
 from tall_data.examples import word_core
 from tall_model.decoding import GREEDY, Decoding
 
@@ -85,6 +86,7 @@ class WordLM:
         self.lm, self.tokenizer = lm, tokenizer
         self.max_new_tokens, self.max_prompt_tokens = max_new_tokens, max_prompt_tokens
         self._boundary: torch.Tensor | None = None
+        self._utf8: LogitsProcessorList | None = None
         if tokenizer.pad_token_id is None:
             raise ValueError("the LLM tokenizer needs a pad token (load_backbones sets one)")
 
@@ -104,12 +106,21 @@ class WordLM:
         return GenerationConfig(max_new_tokens=self.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
                                 eos_token_id=self.tokenizer.eos_token_id, use_cache=True, **changes)
 
+    def _processors(self) -> LogitsProcessorList:
+        """Valid UTF-8 only (baselines.utf8): without it a byte-level LM tuned on Hebrew loops on a lead byte."""
+        if self._utf8 is None:
+            pieces = token_bytes(self.tokenizer)
+            vocab = self.lm.get_output_embeddings().weight.shape[0] if pieces is not None else 0
+            self._utf8 = LogitsProcessorList([ValidUtf8(pieces, vocab)] if pieces is not None else [])
+        return self._utf8
+
     def _generate(self, prompts: Sequence[str], config: GenerationConfig) -> list[str]:
         ids, mask = self._prompts(prompts)
         if callable(getattr(self.lm, "get_prompt", None)):  # a PEFT prompt-tuned model
             return self._generate_prompt_tuned(ids, mask, config)
         stop = StoppingCriteriaList([WordComplete(self.tokenizer, ids.shape[1])])
-        out = self.lm.generate(input_ids=ids, attention_mask=mask, generation_config=config, stopping_criteria=stop)
+        out = self.lm.generate(input_ids=ids, attention_mask=mask, generation_config=config, stopping_criteria=stop,
+                               logits_processor=self._processors())
         return self.tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
 
     def _generate_prompt_tuned(self, ids: torch.Tensor, mask: torch.Tensor, config: GenerationConfig) -> list[str]:
@@ -122,7 +133,7 @@ class WordLM:
         full_mask = torch.cat([mask.new_ones(ids.shape[0], virtual.shape[1]), mask], dim=1)
         stop = StoppingCriteriaList([WordComplete(self.tokenizer, 0)])  # with inputs_embeds only new ids return
         out = base.generate(inputs_embeds=embeds, attention_mask=full_mask, generation_config=config,
-                            stopping_criteria=stop)
+                            stopping_criteria=stop, logits_processor=self._processors())
         return self.tokenizer.batch_decode(out, skip_special_tokens=True)
 
     @torch.no_grad()

@@ -122,9 +122,11 @@ def parse_args(argv=None):
     ap.add_argument("--adapter-lr", type=float, default=5e-4)
     ap.add_argument("--adapter-eval-every", type=int, default=250)
     ap.add_argument("--tall-preset", default="demo", help="backbones of the TALL stages (smoke tests: tiny)")
-    ap.add_argument("--baseline-steps", type=int, default=300)
-    ap.add_argument("--baseline-sentences", type=int, default=3000,
-                    help="TRAIN verses for the baselines (the soft prompt translates each whole verse too)")
+    ap.add_argument("--baseline-steps", type=int, default=0,
+                    help="steps of each trainable baseline (0: as many as TALL's run took; batch: TALL's)")
+    ap.add_argument("--baseline-sentences", type=int, default=None,
+                    help="TRAIN verses for the baselines (default: TALL's --adapter-sentences; the soft prompt "
+                         "translates each whole verse too)")
     ap.add_argument("--ablation-steps", type=int, default=400, help="training steps of every ablation row")
     ap.add_argument("--ablations", default="all", help="comma list of ablation rows (the reference always runs)")
     ap.add_argument("--eval-seeds", type=int, default=5, help="sampled runs in the next-word evaluation")

@@ -168,6 +168,20 @@ def significance_section(m: dict) -> list[str]:
             significance_markdown([PairedComparison(**r) for r in rows]), "", significance_verdict(rows), ""]
 
 
+def budget_section(m: dict) -> list[str]:
+    """What each trained approach was given: the table is fair only if these match."""
+    budgets = m.get("budgets")
+    if not budgets:
+        return []
+    lines = ["Training budgets (direct and naive train nothing):", "",
+             "| approach | steps | batch | TRAIN verses | trainable parameters |", "|---|---|---|---|---|"]
+    for name, b in budgets.items():
+        count = b.get("trainable_parameters")
+        lines.append(f"| {name} | {b.get('steps')} | {b.get('batch_size')} | {b.get('sentences') or 'all'} | "
+                     f"{'' if count is None else f'{count:,}'} |")
+    return [*lines, ""]
+
+
 def ablation_section(m: dict) -> list[str]:
     """The second table: every ablation row on one budget, each against the full model trained on it."""
     ab = m.get("ablations")
@@ -239,7 +253,7 @@ def write_demo_readme(ctx) -> Path:
         f"ignored). Greedy; sampled (temperature 0.7, top-k 50, top-p 0.95) as the mean over seeds "
         f"{nw.get('seeds', [])} with a 95 % Student-t interval; top-5 = gold among five candidates; mean log p = "
         "mean log-probability of the gold word (where the approach can score a word).", "",
-        next_word_table(m), "", *significance_section(m), *ablation_section(m),
+        next_word_table(m), "", *budget_section(m), *significance_section(m), *ablation_section(m),
         "## Rebuild and re-evaluate", "", "```bash", REBUILD, REEVALUATE, "```", "",
         "Every stage is resumable (done markers under build/demo/stages/; translator and adapter training resume "
         "mid-stage). Stage minutes of this build (2 shared cores):", "",

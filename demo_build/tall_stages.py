@@ -44,7 +44,6 @@ from training.train import TqdmCallbacks, TrainConfig, TrainResult, train
 ADAPTER_SEED = 0  # training.train / train_baseline seed (batch order, init, dropout); the data split uses ctx.seed
 DEV_SAMPLE = 400  # DEV-book verses scored during adapter training (model selection)
 APP_EXAMPLES = 8
-BASELINE_BATCH_SIZE = 16
 
 
 def he_files(ctx: BuildContext) -> dict[str, Path]:
@@ -160,27 +159,46 @@ def _slim(metrics: dict | None) -> dict | None:
 
 # ---------------------------------------------------------------- baselines ---------------------------------------
 
+def tall_budget(ctx: BuildContext) -> dict:
+    """What the shipped TALL adapters were trained with (read from their config.json)."""
+    path = ctx.out / "tall" / "config.json"
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: run the adapters stage before the baselines")
+    meta = json.loads(path.read_text())
+    return {"steps": int(meta["extra"]["steps"]), "batch_size": ctx.args.adapter_batch_size,
+            "sentences": ctx.args.adapter_sentences or None, "trainable_parameters": meta["parameters"]["trainable"]}
+
+
+def baseline_budget(ctx: BuildContext) -> tuple[int, int]:
+    """(steps, sentences) of each trainable baseline: by default TALL's own (the fair comparison)."""
+    a = ctx.args
+    steps = a.baseline_steps or tall_budget(ctx)["steps"]
+    return steps, (a.baseline_sentences if a.baseline_sentences is not None else a.adapter_sentences)
+
+
 def stage_baselines(ctx: BuildContext):
     a, train_file, cache = ctx.args, he_files(ctx)["train"], translation_cache(ctx)
+    steps, sentences = baseline_budget(ctx)
     config = preset_config(a.tall_preset)
     models = BaselineModels(config, load_backbones(config))  # loaded once for both baselines
-    # the first N of the same shuffled file: a subset of TALL's training verses
-    corpus = read_corpus(train_file, max_sentences=a.baseline_sentences or None)
+    # the first N of the same shuffled file: TALL's own training verses
+    corpus = read_corpus(train_file, max_sentences=sentences or None)
     out = {}
     for kind in KINDS:
         target = ctx.out / "baselines" / kind
-        options = BaselineConfig(kind, steps=a.baseline_steps, seed=ADAPTER_SEED, batch_size=BASELINE_BATCH_SIZE)
-        command = command_line("baselines.train", kind, "--preset", a.tall_preset, "--data", train_file, "--out", target,
-                           "--steps", a.baseline_steps, "--seed", ADAPTER_SEED, "--batch-size", BASELINE_BATCH_SIZE,
-                           "--translation-cache", cache,
-                           *(["--max-sentences", a.baseline_sentences] if a.baseline_sentences else []))
+        options = BaselineConfig(kind, steps=steps, seed=ADAPTER_SEED, batch_size=a.adapter_batch_size)
+        command = command_line("baselines.train", kind, "--preset", a.tall_preset, "--data", train_file,
+                               "--out", target, "--steps", steps, "--seed", ADAPTER_SEED,
+                               "--batch-size", a.adapter_batch_size, "--translation-cache", cache,
+                               *(["--max-sentences", sentences] if sentences else []))
         ctx.log(f"[baselines] {kind}: {command}")
         train_baseline(models, corpus.sentences, options, target, cache,
                        extra={"data": repo_relative(train_file), "sentences": len(corpus), "command": command})
         meta = json.loads((target / "baseline.json").read_text())
-        out[kind] = {"steps": a.baseline_steps, "final_loss": meta.get("final_loss"), "seconds": meta.get("seconds"),
+        out[kind] = {"steps": steps, "batch_size": a.adapter_batch_size, "sentences": len(corpus),
+                     "final_loss": meta.get("final_loss"), "seconds": meta.get("seconds"),
                      "trainable_parameters": meta.get("trainable_parameters")}
-    ctx.add_metrics({"baselines": out})
+    ctx.add_metrics({"baselines": out, "budgets": {"tall": tall_budget(ctx), **out}})
     return out
 
 

@@ -50,7 +50,11 @@ def test_stages_write_adapters_baselines_and_table(built):
         baseline = json.loads((out / "baselines" / kind / "baseline.json").read_text())
         assert baseline["command"].startswith(f"python -m baselines.train {kind} --preset tiny ")
         assert baseline["steps"] == 2 and baseline["batch_size"] == 16 and baseline["seed"] == 0
-        assert 0 < baseline["sentences"] <= 40  # --baseline-sentences 3000 > the 40 verses written
+        assert baseline["sentences"] == 24  # by default TALL's --adapter-sentences
+    budgets = json.loads((out / "metrics.json").read_text())["budgets"]
+    assert budgets["tall"]["steps"] == 3 and budgets["tall"]["sentences"] == 24
+    assert budgets["fine-tuned"]["sentences"] == budgets["soft-prompt"]["sentences"] == 24  # TALL's verses
+    assert "| fine-tuned | 2 | 16 | 24 |" in (out / "README.md").read_text(encoding="utf-8")
     table = json.loads((out / "eval" / "metrics.json").read_text())
     assert table["command"].startswith("python -m evaluation.evaluate --preset tiny ")
     assert "--limit 6" in table["command"] and "--seeds 2" in table["command"]
