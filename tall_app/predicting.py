@@ -16,7 +16,8 @@ from tall_model.text import validate_prefix
 from .figures import attention_figure, candidate_figure, empty_figure
 from .formatting import pieces_rows, pipeline_html, word_html
 
-GREEDY_MODE, SAMPLING_MODE = "greedy", "sampling"  # the Decoding radio's choices
+# the Decoding radio's choices (tall_model.decoding explains piece-by-piece vs best whole word)
+GREEDY_MODE, BEST_WORD_MODE, SAMPLING_MODE = "greedy", "greedy, best whole word", "sampling"
 MAX_PREFIX_CHARS = 2000  # longer text is refused before it reaches the tokenizers
 SAMPLING_FIELDS = ("sample", "temperature", "top_k", "top_p", "seed")  # what the Predict tab's controls choose
 DEFAULT_DECODING = Decoding()  # the controls start from tall_model's defaults (written once, in Decoding)
@@ -38,6 +39,8 @@ def parse_decoding(mode, temperature=None, top_k=None, top_p=None, seed=None, *,
     (None) keeps the base's value. ValueError with a message naming the control otherwise."""
     base = base or DEFAULT_DECODING
     mode = str(mode or GREEDY_MODE).lower()
+    if mode == BEST_WORD_MODE:
+        return base.greedy().replace(word_choice="best_candidate")
     if mode.startswith("greedy"):
         return base.greedy()
     if not mode.startswith("sampl"):

@@ -14,7 +14,7 @@ import sys
 from transformers.utils import logging as hf_logging
 
 from .config import PRESETS, preset_config
-from .decoding import Decoding
+from .decoding import WORD_CHOICES, Decoding
 from .load import load
 from .params import meta_model, parameter_report
 from .predict import predict
@@ -32,6 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--top-k", type=int, help=f"default {defaults.top_k}")
     p.add_argument("--top-p", type=float, help=f"default {defaults.top_p}")
     p.add_argument("--seed", type=int, help=f"sampling seed, default {defaults.seed}")
+    p.add_argument("--word-choice", choices=WORD_CHOICES, help="greedy word piece by piece (default) or the "
+                   "best_candidate: the likeliest whole word among the candidates")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--dtype", default=None, help="of the frozen backbones: fp32 (default), bf16 or fp16")
     p.add_argument("--translation", help="use this English translation instead of translating the prefix")
@@ -57,7 +59,7 @@ def main(argv=None) -> int:
         return 2
     print(f"# {model.source}", file=sys.stderr)
     changes = {k: v for k, v in (("temperature", args.temperature), ("top_k", args.top_k), ("top_p", args.top_p),
-                                 ("seed", args.seed)) if v is not None}
+                                 ("seed", args.seed), ("word_choice", args.word_choice)) if v is not None}
     decoding = model.config.decoding.replace(sample=args.sample, **changes)
     if args.params:
         print(parameter_report(model), file=sys.stderr)

@@ -2,6 +2,11 @@
 
 The defaults are written here once: greedy; when sampling, the paper's temperature 0.7, top-k 50 and top-p 0.95
 with seed 0; at most 8 pieces a word; the prefix translated greedily with at most 128 new pieces.
+
+A greedy word is chosen piece by piece (`word_choice="pieces"`, the paper's way: the likeliest first piece, then
+the likeliest next one...), or as the likeliest whole word among the candidates (`"best_candidate"`: the top first
+pieces, each completed greedily, ranked by P(first) · P(next pieces) · P(end of word)); a likely first piece can
+lead to an unlikely word, which the second avoids.
 """
 
 from __future__ import annotations
@@ -9,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import Any
+
+WORD_CHOICES = ("pieces", "best_candidate")
 
 
 @dataclass(frozen=True)
@@ -21,6 +28,7 @@ class Decoding:
     max_word_pieces: int = 8  # pieces of the predicted Hebrew word
     translation_beams: int = 1  # the he→en translation of the prefix (stage 3's queries)
     translation_max_new_tokens: int = 128
+    word_choice: str = "pieces"  # greedy only: "pieces" or "best_candidate" (see the module docstring)
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -31,6 +39,8 @@ class Decoding:
             raise ValueError(f"top_k must be >= 0 (0 = no limit), got {self.top_k}")
         if self.max_word_pieces < 1 or self.translation_beams < 1 or self.translation_max_new_tokens < 1:
             raise ValueError("max_word_pieces, translation_beams and translation_max_new_tokens must be >= 1")
+        if self.word_choice not in WORD_CHOICES:
+            raise ValueError(f"word_choice must be one of {', '.join(WORD_CHOICES)}; got {self.word_choice!r}")
 
     def replace(self, **changes: Any) -> "Decoding":
         return dataclasses.replace(self, **changes)
@@ -56,7 +66,7 @@ class Decoding:
 
     def describe(self) -> str:
         if not self.sample:
-            return "greedy"
+            return "greedy" if self.word_choice == "pieces" else "greedy (best candidate word)"
         return f"sampled (T={self.temperature:g}, top-k {self.top_k}, top-p {self.top_p:g}, seed {self.seed})"
 
 

@@ -22,6 +22,8 @@ from .sampling import choose_piece, piece_masks
 from .text import truncate_words, validate_prefix
 from .translate import translate
 
+BEST_OF = 5  # candidates searched for word_choice="best_candidate" even when fewer are shown
+
 
 @dataclass
 class PieceProb:
@@ -35,6 +37,7 @@ class CandidateWord:
     word: str
     prob: float  # P(first piece) · P(each next piece) · P(word ends there)
     pieces: list[str]
+    ids: list[int] = field(default_factory=list)  # the pieces' token ids
 
 
 @dataclass
@@ -140,6 +143,18 @@ def generate_word(first_logits: torch.Tensor, next_logits: Callable[[int], torch
     return pieces
 
 
+def follow_word(first_logits: torch.Tensor, next_logits: Callable[[int], torch.Tensor],
+                ids: list[int]) -> list[PieceProb]:
+    """The pieces of a word already chosen (a candidate), stepped through the decoder so that their probabilities
+    and attention rows are recorded as if generated."""
+    pieces, logits = [], first_logits
+    for k, token_id in enumerate(ids):
+        pieces.append(PieceProb("", token_id, float(logits.reshape(-1).float().softmax(-1)[token_id])))
+        if k < len(ids) - 1:
+            logits = next_logits(token_id)
+    return pieces
+
+
 def _candidates(decoder: WordDecoder, masks, n: int, max_pieces: int, tokenizer) -> list[CandidateWord]:
     """Top-n first pieces, each completed greedily in one batched pass over a copied KV cache."""
     word_start, end_of_word, never = masks
@@ -178,7 +193,7 @@ def _candidates(decoder: WordDecoder, masks, n: int, max_pieces: int, tokenizer)
         if word in merged:
             merged[word].prob += score
         else:
-            merged[word] = CandidateWord(word, score, tokenizer.convert_ids_to_tokens(seq))
+            merged[word] = CandidateWord(word, score, tokenizer.convert_ids_to_tokens(seq), seq)
     return sorted(merged.values(), key=lambda c: -c.prob)
 
 
@@ -215,9 +230,14 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
     for i, text in enumerate(texts):
         decoder = WordDecoder(model, encoding, i, target_pieces(model, used[i]), output_attentions)
         generator = torch.Generator(device=dev).manual_seed(settings.seed) if settings.sample else None
-        candidates = (_candidates(decoder, masks, num_candidates, settings.max_word_pieces, hr_tok)
-                      if num_candidates > 0 else [])
-        pieces = generate_word(decoder.logits, decoder.step, masks, settings, generator, cfg.framing == "subword")
+        best_word = settings.word_choice == "best_candidate" and not settings.sample and cfg.framing == "word"
+        wanted = max(num_candidates, BEST_OF) if best_word else num_candidates
+        candidates = _candidates(decoder, masks, wanted, settings.max_word_pieces, hr_tok) if wanted > 0 else []
+        if best_word and candidates and candidates[0].ids:
+            pieces = follow_word(decoder.logits, decoder.step, candidates[0].ids)
+        else:
+            pieces = generate_word(decoder.logits, decoder.step, masks, settings, generator,
+                                   cfg.framing == "subword")
         for p in pieces:
             p.piece = hr_tok.convert_ids_to_tokens(p.token_id)
         word = hr_tok.decode([p.token_id for p in pieces], skip_special_tokens=True).strip()

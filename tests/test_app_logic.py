@@ -217,6 +217,7 @@ def test_examples_from_a_test_list_else_builtin(tmp_path):
 
 def test_parse_decoding():
     assert parse_decoding("greedy") == Decoding() and parse_decoding(None).describe() == "greedy"
+    assert parse_decoding("greedy, best whole word") == Decoding(word_choice="best_candidate")
     d = parse_decoding("sampling", "0.5", 10, 0.9, 7.0)
     assert isinstance(d, Decoding)
     assert (d.sample, d.temperature, d.top_k, d.top_p, d.seed) == (True, 0.5, 10, 0.9, 7)

@@ -71,6 +71,17 @@ def test_cli_defaults_to_the_demo():
     assert all(ch in HEBREW_WORD for ch in record["word"]) and record["word"]
 
 
+def test_cli_word_choice_best_candidate_takes_the_likeliest_candidate():
+    prefix = _examples()[0]["prefix"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "tall_model", "--json", "--word-choice", "best_candidate", prefix],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout.splitlines()[0])
+    best_word, _ = max(record["candidates"], key=lambda c: c[1])  # [word, probability] pairs
+    assert record["word"] == best_word
+
+
 def test_app_uses_the_demo_without_fallback():
     from tall_app.models import choose_preset, demo_available
 

@@ -81,6 +81,33 @@ def test_greedy_word_is_the_top_candidate(tiny_model):
     assert r.candidates[0].word == r.word
 
 
+PREFIXES = [HEBREW_PREFIX, "ויאמר אלהים יהי", "והארץ היתה תהו ובהו וחשך על", "ויקרא אלהים לאור"]
+
+
+def test_best_candidate_word_is_the_likeliest_whole_word(tiny_model):
+    """word_choice="best_candidate": the candidate with the highest whole-word probability, its pieces stepped
+    through the decoder (probabilities and attention rows as if generated)."""
+    best = Decoding(word_choice="best_candidate")
+    for prefix in PREFIXES:
+        r = predict(tiny_model, prefix, translations="In the beginning", decoding=best, num_candidates=0)
+        full = predict(tiny_model, prefix, translations="In the beginning", decoding=best)
+        assert r.word == full.word == full.candidates[0].word
+        assert full.candidates[0].prob == max(c.prob for c in full.candidates)
+        assert [p.token_id for p in full.pieces] == full.candidates[0].ids
+        assert full.candidates[0].prob <= full.word_prob + 1e-9  # the candidate's also pays P(end of word)
+        assert full.decoder_attention.weights.shape[2] == len(full.pieces)
+        pieces = predict(tiny_model, prefix, translations="In the beginning")
+        pieces_prob = next((c.prob for c in pieces.candidates if c.word == pieces.word), 0.0)
+        assert full.candidates[0].prob >= pieces_prob
+
+
+def test_word_choice_is_validated_and_described():
+    with pytest.raises(ValueError, match="word_choice"):
+        Decoding(word_choice="beam")
+    assert Decoding(word_choice="best_candidate").describe() == "greedy (best candidate word)"
+    assert Decoding(word_choice="best_candidate").sampled(1).describe().startswith("sampled")
+
+
 @pytest.mark.parametrize("bad, message", [("", "empty"), ("   \n\t ", "empty"),
                                           ("hello world", "no Hebrew"), ("1234 !?", "no Hebrew")])
 def test_bad_prefix_gets_a_clear_error(tiny_model, bad, message):
