@@ -31,12 +31,23 @@ from demo_build import backbone_stages as backbones
 from demo_build import tall_stages as tall
 from demo_build.cards import write_cards, write_demo_readme
 from demo_build.context import SEED, BuildContext, Stage, dir_mb
+from demo_build.results import output_stats, update_readme
+from demo_build.tall_stages import he_files
+from evaluation.metrics import normalize_word
+from tall_model.config import REPO_ROOT, demo_dir
 
 
 def stage_cards(ctx: BuildContext):
     sizes = write_cards(ctx)
     ctx.add_metrics({"sizes_mb": sizes})
+    predictions, training = ctx.out / "eval" / "predictions.jsonl", he_files(ctx)["train"]
+    if predictions.exists() and training.exists():  # computed here, so the README never types a count
+        records = [json.loads(line) for line in predictions.open(encoding="utf-8")]
+        words = {normalize_word(w) for line in training.open(encoding="utf-8") for w in json.loads(line)["text"].split()}
+        ctx.add_metrics({"next_word": {"output_stats": output_stats(records, words)}})
     write_demo_readme(ctx)
+    if ctx.out.resolve() == demo_dir().resolve():  # the shipped demo: its numbers in the repository README too
+        update_readme(REPO_ROOT / "README.md", ctx.metrics())
     return sizes
 
 

@@ -6,9 +6,7 @@ import json
 from pathlib import Path
 
 from demo_build.context import dir_mb
-from evaluation.report import format_markdown, rows_from_json
-from evaluation.significance import PairedComparison
-from evaluation.significance import format_markdown as significance_markdown
+from demo_build.results import results_markdown
 
 DATA_TEXT = (
     "Westminster Leningrad Codex (unpointed `hebrew_norm`, morpheme slashes, paseq and paragraph marks removed) and "
@@ -132,102 +130,10 @@ PARTS = (("he-en", "Hebrew → English Marian translator (frozen stage 1 of TALL
          ("ablations", "the ablation table (metrics.json) and its greedy predictions (predictions.jsonl)"))
 
 
-SIGNIFICANCE_LEVEL = 0.05
-
-
-def significance_verdict(rows: list[dict], level: float = SIGNIFICANCE_LEVEL) -> str:
-    """One sentence that says only what the paired tests support."""
-    if not rows:
-        return "(no paired comparison yet)"
-    better = [r for r in rows if r["mcnemar_p"] < level and r["difference"] > 0]
-    worse = [r for r in rows if r["mcnemar_p"] < level and r["difference"] < 0]
-    unclear = [r for r in rows if r["mcnemar_p"] >= level]
-
-    def names(rs):
-        each = [f"{r['approach']} (p = {r['mcnemar_p']:.3g})" for r in rs]
-        return " and ".join(filter(None, [", ".join(each[:-1]), each[-1]]))
-
-    ref = rows[0]["reference"].upper() if rows[0]["reference"] == "tall" else rows[0]["reference"]
-    parts = []
-    if better:
-        parts.append(f"{ref}'s greedy exact match is significantly higher than that of {names(better)}")
-    if worse:
-        parts.append(f"significantly lower than that of {names(worse)}")
-    if unclear:
-        parts.append(f"not significantly different from that of {names(unclear)}")
-    return "; ".join(parts) + f" (exact McNemar test on the same examples, level {level})."
-
-
-def significance_section(m: dict) -> list[str]:
-    rows = (m.get("next_word") or {}).get("significance") or []
-    if not rows:
-        return []
-    return ["Paired tests on the same examples (greedy hits): exact McNemar p-value and a 95 % paired bootstrap "
-            f"interval of the difference ({rows[0]['resamples']:,} resamples, seed {rows[0]['seed']}; "
-            "`python -m evaluation.significance eval/predictions.jsonl`).", "",
-            significance_markdown([PairedComparison(**r) for r in rows]), "", significance_verdict(rows), ""]
-
-
-def budget_section(m: dict) -> list[str]:
-    """What each trained approach was given: the table is fair only if these match."""
-    budgets = m.get("budgets")
-    if not budgets:
-        return []
-    lines = ["Training budgets (direct and naive train nothing):", "",
-             "| approach | steps | batch | TRAIN verses | trainable parameters |", "|---|---|---|---|---|"]
-    for name, b in budgets.items():
-        count = b.get("trainable_parameters")
-        lines.append(f"| {name} | {b.get('steps')} | {b.get('batch_size')} | {b.get('sentences') or 'all'} | "
-                     f"{'' if count is None else f'{count:,}'} |")
-    return [*lines, ""]
-
-
-def ablation_section(m: dict) -> list[str]:
-    """The second table: every ablation row on one budget, each against the full model trained on it."""
-    ab = m.get("ablations")
-    if not ab:
-        return []
-    b = ab["budget"]
-    lines = ["## Ablations and sweeps (one budget; the paper's open question 4)", "",
-             f"Every row: {b['steps']} steps × batch {b['batch_size']}, lr {b['lr']:g}, seed {b['seed']}, the same "
-             f"{b['sentences'] or 'all'} TRAIN verses; `tall` is the full model trained on this budget. Scored on "
-             "every test-book verse (greedy, top-5); p and the interval compare each row with `tall` on the same "
-             "examples (`python -m evaluation.significance ablations/predictions.jsonl`).", "",
-             "| row | what changes | trainable params | dev % | greedy % | top-5 % | empty % | right only by tall / row "
-             "| exact McNemar p | tall − row, points (95 % CI) |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in ab["rows"]:
-        c = r.get("vs_reference")
-        versus = (f"{c['only_reference']} / {c['only_approach']} | {c['mcnemar_p']:.3g} | "
-                  f"{100 * c['difference']:+.2f} ({100 * c['ci_low']:+.2f} … {100 * c['ci_high']:+.2f})"
-                  if c else "— | — | —")
-        dev = "" if r.get("dev_accuracy") is None else f"{100 * r['dev_accuracy']:.2f}"
-        lines.append(f"| {r['name']} | {r['what']} | {r['trainable_parameters']:,} | {dev} | "
-                     f"{100 * r['greedy']:.2f} | {100 * r['top5']:.2f} | {100 * r['empty']:.2f} | {versus} |")
-    paired = [r["vs_reference"] for r in ab["rows"] if r.get("vs_reference")]
-    return [*lines, "", significance_verdict(paired), ""]
-
-
-def translator_rows(m: dict) -> list[str]:
-    rows = ["| direction | decoding | BLEU | chrF | repetition loops | verses |", "|---|---|---|---|---|---|"]
-    for name, t in m.get("translators", {}).items():
-        for label, key in (("greedy", "test_greedy"), (t.get("chosen_generation", "?"), "test")):
-            r = t.get(key) or {}
-            rows.append(f"| {name} | {label} | {r.get('BLEU', '')} | {r.get('chrF', '')} | {r.get('loops', '')} | "
-                        f"{r.get('n', '')} |")
-    return rows
-
-
-def next_word_table(m: dict) -> str:
-    rows = (m.get("next_word") or {}).get("rows")
-    return format_markdown(rows_from_json(rows)) if rows else "(not evaluated yet)"
-
-
 def write_demo_readme(ctx) -> Path:
     out = Path(ctx.out)
     m = ctx.metrics()
     log = json.loads((out / "build_log.json").read_text()) if (out / "build_log.json").exists() else {}
-    lm = (m.get("lm") or {}).get("test_books_ppl_fp16", {})
-    nw = m.get("next_word") or {}
     sizes = [f"| `{p}/` | {what} | {dir_mb(out / p)} MB |" for p, what in PARTS if (out / p).exists()]
     stages = [f"| {k} | {v.get('minutes', '')} | {v.get('status')} |" for k, v in log.get("stages", {}).items()]
     text = "\n".join([
@@ -238,22 +144,13 @@ def write_demo_readme(ctx) -> Path:
         "miniatures, so the numbers below are a working end-to-end reproduction of the paper's setup, not of its "
         "quality.", "",
         "## Contents", "", "| path | what | size |", "|---|---|---|", *sizes,
-        f"| total | everything under checkpoints/demo/ | {dir_mb(out)} MB (budget 40 MB) |", "",
+        f"| total | everything under checkpoints/demo/ | {dir_mb(out)} MB (budget 60 MB) |", "",
         "`split_manifest.json` lists the books of each split, the sha256 of the training verse ids and every file a "
         "training stage read; `metrics.json` holds every number below; `build_log.json` the stage timings; "
         "`test_examples.jsonl` the app's example prefixes (test-book verses without their last word).", "",
         "## Data", "", DATA_TEXT.replace("../split_manifest.json", "split_manifest.json"), "",
-        "## Translators on the held-out books (sacrebleu chrF2 / BLEU)", "", *translator_rows(m), "",
-        "Targets: chrF ≥ 25 in both directions. Hebrew chrF is not on the same scale as English chrF.", "",
-        "## English LM", "",
-        f"Perplexity on the test books' JPS English: {lm.get('token_ppl')} per BPE token, {lm.get('word_ppl')} per "
-        "word (fp16 weights).", "",
-        "## Next-word prediction on every test-book verse (the paper's table in miniature)", "",
-        "Each test-book verse without its last word; exact match of the whole predicted word (edge punctuation "
-        f"ignored). Greedy; sampled (temperature 0.7, top-k 50, top-p 0.95) as the mean over seeds "
-        f"{nw.get('seeds', [])} with a 95 % Student-t interval; top-5 = gold among five candidates; mean log p = "
-        "mean log-probability of the gold word (where the approach can score a word).", "",
-        next_word_table(m), "", *budget_section(m), *significance_section(m), *ablation_section(m),
+        "## Results", "", "Top-5 = the gold word among five candidates; mean log p = the mean log-probability of "
+        "the gold word (where the approach can score a word).", "", results_markdown(m),
         "## Rebuild and re-evaluate", "", "```bash", REBUILD, REEVALUATE, "```", "",
         "Every stage is resumable (done markers under build/demo/stages/; translator and adapter training resume "
         "mid-stage). Stage minutes of this build (2 shared cores):", "",

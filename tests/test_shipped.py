@@ -77,20 +77,18 @@ def test_demo_tall_config_is_format_2_and_loads():
     assert model.backbones.fingerprints() == meta["backbone_fingerprints"]
 
 
-def test_the_demo_tables_in_both_readmes_are_the_shipped_numbers():
-    """The miniature table and its paired tests, in the README and the demo card, are computed from the shipped
-    eval/metrics.json (never typed), and the paired tests recompute from the shipped predictions."""
-    from evaluation.report import format_markdown, rows_from_json
-    from evaluation.significance import PairedComparison, compare
-    from evaluation.significance import format_markdown as significance_markdown
+def test_the_demo_results_in_both_readmes_are_the_shipped_numbers():
+    """Every number of the demo's results, in the README and the demo card, is generated from the shipped
+    metrics.json (never typed), and the paired tests recompute from the shipped predictions."""
+    from demo_build.results import load_metrics, readme_block, results_markdown
+    from evaluation.significance import compare
 
+    shipped = load_metrics(CHECKPOINTS / "demo")
+    expected = results_markdown(shipped)
+    assert readme_block(REPO / "README.md") == expected, "README.md: rerun `python -m demo_build --stages cards`"
+    assert expected in (CHECKPOINTS / "demo" / "README.md").read_text(encoding="utf-8")
     metrics = json.loads((CHECKPOINTS / "demo" / "eval" / "metrics.json").read_text(encoding="utf-8"))
-    tables = [format_markdown(rows_from_json(metrics["rows"])),
-              significance_markdown([PairedComparison(**r) for r in metrics["significance"]])]
-    for readme in (REPO / "README.md", CHECKPOINTS / "demo" / "README.md"):
-        text = readme.read_text(encoding="utf-8")
-        for table in tables:
-            assert table in text, f"{readme.relative_to(REPO)} does not show the shipped table:\n{table}"
+    assert shipped["next_word"]["rows"] == metrics["rows"]
     records = [json.loads(line) for line in
                (CHECKPOINTS / "demo" / "eval" / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [c.as_dict() for c in compare(records, resamples=metrics["significance"][0]["resamples"])] == \

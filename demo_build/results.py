@@ -1,0 +1,181 @@
+"""The demo's results as Markdown, computed from checkpoints/demo/metrics.json only (never typed): the demo card and
+the block of the repository README between RESULTS_START and RESULTS_END are written from these sections by the
+cards stage, and a test regenerates the block from the shipped metrics and compares.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from evaluation.metrics import normalize_word
+from evaluation.report import format_markdown, rows_from_json
+from evaluation.significance import PairedComparison
+from evaluation.significance import format_markdown as significance_markdown
+
+RESULTS_START = ("<!-- demo-results: generated from checkpoints/demo/metrics.json by `python -m demo_build --stages "
+                 "cards`; do not edit by hand -->")
+RESULTS_END = "<!-- /demo-results -->"
+
+
+SIGNIFICANCE_LEVEL = 0.05
+
+
+def significance_verdict(rows: list[dict], level: float = SIGNIFICANCE_LEVEL) -> str:
+    """One sentence that says only what the paired tests support."""
+    if not rows:
+        return "(no paired comparison yet)"
+    better = [r for r in rows if r["mcnemar_p"] < level and r["difference"] > 0]
+    worse = [r for r in rows if r["mcnemar_p"] < level and r["difference"] < 0]
+    unclear = [r for r in rows if r["mcnemar_p"] >= level]
+
+    def names(rs):
+        each = [f"{r['approach']} (p = {r['mcnemar_p']:.3g})" for r in rs]
+        return " and ".join(filter(None, [", ".join(each[:-1]), each[-1]]))
+
+    ref = rows[0]["reference"].upper() if rows[0]["reference"] == "tall" else rows[0]["reference"]
+    parts = []
+    if better:
+        parts.append(f"{ref}'s greedy exact match is significantly higher than that of {names(better)}")
+    if worse:
+        parts.append(f"significantly lower than that of {names(worse)}")
+    if unclear:
+        parts.append(f"not significantly different from that of {names(unclear)}")
+    return "; ".join(parts) + f" (exact McNemar test on the same examples, level {level})."
+
+
+def significance_section(m: dict) -> list[str]:
+    rows = (m.get("next_word") or {}).get("significance") or []
+    if not rows:
+        return []
+    return ["Paired tests on the same examples (greedy hits): exact McNemar p-value and a 95 % paired bootstrap "
+            f"interval of the difference ({rows[0]['resamples']:,} resamples, seed {rows[0]['seed']}; "
+            "`python -m evaluation.significance eval/predictions.jsonl`).", "",
+            significance_markdown([PairedComparison(**r) for r in rows]), "", significance_verdict(rows), ""]
+
+
+def budget_section(m: dict) -> list[str]:
+    """What each trained approach was given: the table is fair only if these match."""
+    budgets = m.get("budgets")
+    if not budgets:
+        return []
+    lines = ["Training budgets (direct and naive train nothing):", "",
+             "| approach | steps | batch | TRAIN verses | trainable parameters |", "|---|---|---|---|---|"]
+    for name, b in budgets.items():
+        count = b.get("trainable_parameters")
+        lines.append(f"| {name} | {b.get('steps')} | {b.get('batch_size')} | {b.get('sentences') or 'all'} | "
+                     f"{'' if count is None else f'{count:,}'} |")
+    return [*lines, ""]
+
+
+def ablation_section(m: dict) -> list[str]:
+    """The second table: every ablation row on one budget, each against the full model trained on it."""
+    ab = m.get("ablations")
+    if not ab:
+        return []
+    b = ab["budget"]
+    lines = ["## Ablations and sweeps (one budget; the paper's open question 4)", "",
+             f"Every row: {b['steps']} steps × batch {b['batch_size']}, lr {b['lr']:g}, seed {b['seed']}, the same "
+             f"{b['sentences'] or 'all'} TRAIN verses; `tall` is the full model trained on this budget. Scored on "
+             "every test-book verse (greedy, top-5); p and the interval compare each row with `tall` on the same "
+             "examples (`python -m evaluation.significance ablations/predictions.jsonl`).", "",
+             "| row | what changes | trainable params | dev % | greedy % | top-5 % | empty % | right only by tall / row "
+             "| exact McNemar p | tall − row, points (95 % CI) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in ab["rows"]:
+        c = r.get("vs_reference")
+        versus = (f"{c['only_reference']} / {c['only_approach']} | {c['mcnemar_p']:.3g} | "
+                  f"{100 * c['difference']:+.2f} ({100 * c['ci_low']:+.2f} … {100 * c['ci_high']:+.2f})"
+                  if c else "— | — | —")
+        dev = "" if r.get("dev_accuracy") is None else f"{100 * r['dev_accuracy']:.2f}"
+        lines.append(f"| {r['name']} | {r['what']} | {r['trainable_parameters']:,} | {dev} | "
+                     f"{100 * r['greedy']:.2f} | {100 * r['top5']:.2f} | {100 * r['empty']:.2f} | {versus} |")
+    paired = [r["vs_reference"] for r in ab["rows"] if r.get("vs_reference")]
+    return [*lines, "", significance_verdict(paired), ""]
+
+
+def translator_rows(m: dict) -> list[str]:
+    rows = ["| direction | decoding | BLEU | chrF | repetition loops | verses |", "|---|---|---|---|---|---|"]
+    for name, t in m.get("translators", {}).items():
+        for label, key in (("greedy", "test_greedy"), (t.get("chosen_generation", "?"), "test")):
+            r = t.get(key) or {}
+            rows.append(f"| {name} | {label} | {r.get('BLEU', '')} | {r.get('chrF', '')} | {r.get('loops', '')} | "
+                        f"{r.get('n', '')} |")
+    return rows
+
+
+def next_word_table(m: dict) -> str:
+    rows = (m.get("next_word") or {}).get("rows")
+    return format_markdown(rows_from_json(rows)) if rows else "(not evaluated yet)"
+
+
+def output_stats(records: list[dict], training_words: set[str]) -> dict:
+    """Per approach: its most frequent greedy word and that word's share, and the share of non-empty greedy words
+    never seen in the training Hebrew (a word the model made up)."""
+    by_approach: dict[str, list[str]] = {}
+    for r in records:
+        by_approach.setdefault(r["approach"], []).append(normalize_word(r["greedy"]))
+    out = {}
+    for name, words in by_approach.items():
+        spoken = [w for w in words if w]
+        top, count = Counter(spoken).most_common(1)[0] if spoken else ("", 0)
+        unseen = sum(1 for w in spoken if w not in training_words)
+        out[name] = {"examples": len(words), "top_word": top, "top_count": count,
+                     "top_share": count / len(words) if words else 0.0,
+                     "unseen_share": unseen / len(spoken) if spoken else 0.0}
+    return out
+
+
+def output_section(m: dict) -> list[str]:
+    stats = (m.get("next_word") or {}).get("output_stats")
+    if not stats:
+        return []
+    lines = ["What the greedy outputs look like (the most frequent predicted word and its share of the examples; "
+             "the share of predicted words that never occur in the training Hebrew):", "",
+             "| approach | most frequent word | its share | words not in the training Hebrew |", "|---|---|---|---|"]
+    for name, s in stats.items():
+        lines.append(f"| {name} | {s['top_word'] or '(none)'} | {s['top_count']} of {s['examples']} "
+                     f"({100 * s['top_share']:.1f} %) | {100 * s['unseen_share']:.1f} % |")
+    return [*lines, ""]
+
+
+def held_out_section(m: dict) -> list[str]:
+    lm = (m.get("lm") or {}).get("test_books_ppl_fp16", {})
+    return ["Translators on the held-out books (sacrebleu chrF2 / BLEU against JPS 1917):", "", *translator_rows(m),
+            "", f"English LM perplexity on the test books' JPS English: {lm.get('token_ppl')} per token, "
+            f"{lm.get('word_ppl')} per word (fp16 weights).", ""]
+
+
+def results_markdown(m: dict) -> str:
+    """Every measured number of the demo that the README shows."""
+    nw = m.get("next_word") or {}
+    rows = nw.get("rows") or []
+    n = rows[0]["examples"] if rows else 0
+    return "\n".join([
+        *held_out_section(m),
+        f"The paper's table in miniature: every test-book verse without its last word ({n} examples), exact match "
+        f"of the whole word; sampled = mean over seeds {', '.join(map(str, nw.get('seeds', [])))} (temperature 0.7, "
+        "top-k 50, top-p "
+        "0.95) with a 95 % Student-t interval:", "", next_word_table(m), "",
+        *budget_section(m), *significance_section(m), *output_section(m), *ablation_section(m)]).rstrip() + "\n"
+
+
+def update_readme(readme: Path, m: dict) -> bool:
+    """Rewrite the generated block of `readme`; True if it changed. The markers must already be there."""
+    text = readme.read_text(encoding="utf-8")
+    if RESULTS_START not in text or RESULTS_END not in text:
+        raise ValueError(f"{readme} has no generated results block ({RESULTS_START!r} … {RESULTS_END!r})")
+    head, rest = text.split(RESULTS_START, 1)
+    _, tail = rest.split(RESULTS_END, 1)
+    new = f"{head}{RESULTS_START}\n{results_markdown(m)}{RESULTS_END}{tail}"
+    readme.write_text(new, encoding="utf-8")
+    return new != text
+
+
+def readme_block(readme: Path) -> str:
+    text = readme.read_text(encoding="utf-8")
+    return text.split(RESULTS_START, 1)[1].split(RESULTS_END, 1)[0].lstrip("\n")
+
+
+def load_metrics(demo: Path) -> dict:
+    return json.loads((demo / "metrics.json").read_text(encoding="utf-8"))

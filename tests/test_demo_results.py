@@ -1,0 +1,33 @@
+"""The demo's results block: computed output statistics, and the README block rewritten between its markers only."""
+
+from __future__ import annotations
+
+import pytest
+
+from demo_build.results import RESULTS_END, RESULTS_START, output_stats, readme_block, update_readme
+
+
+def test_output_stats_counts_the_most_frequent_word_and_unseen_words():
+    records = [{"approach": "tall", "greedy": g} for g in ("לו", "לו,", "שלום", "", "תבדו")]
+    stats = output_stats(records, training_words={"לו", "שלום"})["tall"]
+    assert stats["top_word"] == "לו" and stats["top_count"] == 2  # edge punctuation ignored, as when scoring
+    assert stats["top_share"] == pytest.approx(2 / 5)
+    assert stats["unseen_share"] == pytest.approx(1 / 4)  # of the non-empty words: תבדו
+
+
+def test_update_readme_rewrites_only_the_block(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{RESULTS_START}\nold numbers\n{RESULTS_END}\noutro\n", encoding="utf-8")
+    metrics = {"next_word": {"rows": [], "seeds": [0, 1]}, "translators": {}, "lm": {}}
+    assert update_readme(readme, metrics)
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("intro\n") and text.endswith(f"{RESULTS_END}\noutro\n") and "old numbers" not in text
+    assert "seeds 0, 1" in readme_block(readme)
+    assert not update_readme(readme, metrics)  # idempotent
+
+
+def test_update_readme_without_markers_is_a_clear_error(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("no block here\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="no generated results block"):
+        update_readme(readme, {})
