@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
+import torch
 from safetensors import safe_open
+from safetensors.torch import load_file
 
 from demo_build import data as dd
 from demo_build.build import main as build_main
@@ -89,6 +92,18 @@ def test_ablations_are_trained_on_one_budget_and_compared_with_the_full_model(bu
     assert sorted({r["approach"] for r in records}) == ["no-translation", "subword-framing", "tall"]
     readme = (out / "README.md").read_text(encoding="utf-8")
     assert "## Ablations and sweeps" in readme and "| no-translation | no translation input" in readme
+
+
+def test_a_rebuild_with_the_same_seeds_and_steps_is_bitwise_identical(built, tmp_path):
+    """Same data, step budget and seeds, a fresh work folder: the same adapter tensors, bit for bit (CPU, 1 thread)."""
+    work, out = built
+    again_work, again_out = tmp_path / "work", tmp_path / "out"
+    shutil.copytree(work / "data", again_work / "data")
+    (again_out / "tall").parent.mkdir(parents=True, exist_ok=True)
+    build_main(["--workdir", str(again_work), "--out", str(again_out), "--stages", "adapters", "--tall-preset", "tiny",
+                "--threads", "1", "--adapter-sentences", "24", "--adapter-steps", "3", "--adapter-eval-every", "2"])
+    first, second = (load_file(str(o / "tall" / "model.safetensors")) for o in (out, again_out))
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
 
 
 def test_shipped_adapters_load_and_predict(built):
