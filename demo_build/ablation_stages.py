@@ -131,15 +131,24 @@ def _table_row(row: Ablation, trained: dict, metrics: dict, batch_size: int) -> 
             "greedy": scores["accuracy"], "top5": scores["top5_accuracy"], "empty": scores["empty_greedy"]}
 
 
+def _finished(folder: Path) -> bool:
+    return (folder / "trained.json").exists() and (folder / "eval" / "predictions.jsonl").exists()
+
+
 def stage_ablations(ctx: BuildContext):
     base = preset_config(ctx.args.tall_preset)
     root = ctx.workdir / "ablations"
-    backbones = load_backbones(base)  # one load: every row shares the preset's frozen backbones
-    table, records = [], []
+    backbones = None  # loaded once, when a row first needs scoring: every row shares the preset's frozen backbones
+    table, records, pending = [], [], []
     for row in _selected(ctx, base):
         folder = root / row.name
+        if ctx.args.ablations_finished_only and not _finished(folder):
+            pending.append(row.name)
+            continue
         folder.mkdir(parents=True, exist_ok=True)
         trained = _train_row(ctx, base, row, folder)
+        if backbones is None and not (folder / "eval" / "predictions.jsonl").exists():
+            backbones = load_backbones(base)
         records += _evaluate_row(ctx, row, folder, backbones)
         metrics = json.loads((folder / "eval" / "metrics.json").read_text())
         table.append(_table_row(row, trained, metrics, ctx.args.adapter_batch_size))
@@ -150,11 +159,11 @@ def stage_ablations(ctx: BuildContext):
     dest.mkdir(parents=True, exist_ok=True)
     payload = {"budget": {"steps": ctx.args.ablation_steps, "batch_size": ctx.args.adapter_batch_size,
                           "lr": ctx.args.adapter_lr, "sentences": ctx.args.adapter_sentences, "seed": ADAPTER_SEED},
-               "reference": REFERENCE, "rows": table}
+               "reference": REFERENCE, "rows": table, "pending": pending}
     (dest / "metrics.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
     with (dest / "predictions.jsonl").open("w", encoding="utf-8") as fh:  # enough for the paired tests, no more
         for r in records:
             slim = {k: r[k] for k in ("dataset", "approach", "prefix", "gold", "greedy")}
             fh.write(json.dumps({**slim, "candidates": (r.get("candidates") or [])[:5]}, ensure_ascii=False) + "\n")
     ctx.add_metrics({"ablations": payload})
-    return {"rows": [r["name"] for r in table]}
+    return {"rows": [r["name"] for r in table], "pending": pending}

@@ -140,6 +140,8 @@ def parse_args(argv=None):
                          "translates each whole verse too)")
     ap.add_argument("--ablation-steps", type=int, default=400, help="training steps of every ablation row")
     ap.add_argument("--ablations", default="all", help="comma list of ablation rows (the reference always runs)")
+    ap.add_argument("--ablations-finished-only", action="store_true",
+                    help="write the ablation table from the rows already trained and scored; list the rest as pending")
     ap.add_argument("--eval-seeds", type=int, default=5, help="sampled runs in the next-word evaluation")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-adaptive-threads", dest="adaptive_threads", action="store_false",

@@ -91,7 +91,11 @@ def ablation_section(m: dict) -> list[str]:
         lines.append(f"| {r['name']} | {r['what']} | {r['trainable_parameters']:,} | {dev} | "
                      f"{100 * r['greedy']:.2f} | {100 * r['top5']:.2f} | {100 * r['empty']:.2f} | {versus} |")
     paired = [r["vs_reference"] for r in ab["rows"] if r.get("vs_reference")]
-    return [*lines, "", significance_verdict(paired), ""]
+    lines += ["", significance_verdict(paired), ""]
+    if ab.get("pending"):
+        lines += [f"Not trained yet on this budget: {', '.join(ab['pending'])} (the stage resumes row by row: "
+                  "`python -m demo_build --stages ablations`).", ""]
+    return lines
 
 
 def translator_rows(m: dict) -> list[str]:

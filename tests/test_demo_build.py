@@ -94,6 +94,17 @@ def test_ablations_are_trained_on_one_budget_and_compared_with_the_full_model(bu
     assert "## Ablations and sweeps" in readme and "| no-translation | no translation input" in readme
 
 
+def test_finished_only_ablations_table_lists_the_rest_as_pending(built, tmp_path):
+    work, out = built
+    again = tmp_path / "out"
+    build_main(["--workdir", str(work), "--out", str(again), "--stages", "ablations", "--force", "ablations",
+                "--tall-preset", "tiny", "--threads", "1", "--ablation-steps", "2", "--eval-limit", "6",
+                "--ablations", "no-translation,no-llm", "--ablations-finished-only"])
+    table = json.loads((again / "ablations" / "metrics.json").read_text())
+    assert [r["name"] for r in table["rows"]] == ["tall", "no-translation"] and table["pending"] == ["no-llm"]
+    assert not (work / "ablations" / "no-llm").exists()  # nothing trained in this mode
+
+
 def test_a_rebuild_with_the_same_seeds_and_steps_is_bitwise_identical(built, tmp_path):
     """Same data, step budget and seeds, a fresh work folder: the same adapter tensors, bit for bit (CPU, 1 thread)."""
     work, out = built
