@@ -3,6 +3,7 @@
     python app.py [--host 127.0.0.1] [--port 7860] [--preset demo] [--device auto] [--dtype fp32]
     python app.py --preset paper-bloomz      # the paper's backbones, from the Hugging Face cache or local folders
     python app.py --auth user:password      # ask for a login first (a shared, public app)
+    python app.py --auth-mode oauth         # on a Space with `hf_oauth: true`: Train only for signed-in HF users
 
 `demo` (module level) is the Gradio app, ready for a Hugging Face Space (`app_file: app.py`). It is built by
 `tall_app.blocks.build_app` (one module per tab in tall_app/), whose callbacks call the plain, unit-tested methods of
@@ -22,6 +23,7 @@ import torch  # noqa: E402
 
 from tall_app.blocks import build_app, launch  # noqa: E402
 from tall_app.models import APP_PRESETS  # noqa: E402
+from tall_app.service import AUTH_MODES  # noqa: E402
 
 __all__ = ["build_app", "demo", "launch", "main"]
 
@@ -44,6 +46,10 @@ def main(argv=None) -> None:
     parser.add_argument("--auth", default=os.environ.get("TALL_APP_AUTH"), metavar="USER:PASSWORD",
                         help="ask for this login before the page opens (runs are then owned by the user, not the "
                              "browser session); also TALL_APP_AUTH")
+    parser.add_argument("--auth-mode", default=os.environ.get("TALL_APP_AUTH_MODE") or "session", choices=AUTH_MODES,
+                        help="session (default: anyone may train; a run belongs to the signed-in user, else the "
+                             "browser session) or oauth (on a Space with Hugging Face OAuth: Start, Resume, Stop, "
+                             "Download, Push and Private need a sign-in); also TALL_APP_AUTH_MODE")
     args = parser.parse_args(argv)
     auth = None
     if args.auth:
@@ -53,10 +59,11 @@ def main(argv=None) -> None:
         auth = (user, password)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.preset != demo.requested_preset or args.device != "auto" or args.dtype:
+    if (args.preset != demo.requested_preset or args.device != "auto" or args.dtype
+            or args.auth_mode != demo.service.auth_mode):
         try:
-            demo = build_app(args.preset, device=args.device, dtype=args.dtype)
-        except ValueError as err:  # --device cuda without a GPU, an unknown dtype: one line, no traceback
+            demo = build_app(args.preset, device=args.device, dtype=args.dtype, auth_mode=args.auth_mode)
+        except ValueError as err:  # --device cuda without a GPU, an unknown dtype, oauth off a Space: one line
             parser.error(str(err))
     launch(demo, args.host, args.port, auth=auth)
 

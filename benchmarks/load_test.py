@@ -22,10 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import psutil
 
+from tall_app.memory import allocator_stats
+from tall_app.sessions import IDLE_SECONDS
 from tall_model.config import REPO_ROOT
 
 OWNER_SESSION = "loadtest-owner"
@@ -50,14 +53,27 @@ def serve(port: int, tmp: Path) -> None:
     svc.compare("ויאמר אלהים יהי", "demo", "demo/tall")
     svc.results("demo/tall")
     blocks = build_app(service=svc)
-    launch(blocks, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
-    stop = []
+    idle = float(os.environ.get("TALL_LOAD_SESSION_IDLE") or IDLE_SECONDS)
+    launch(blocks, "127.0.0.1", port, prevent_thread_lock=True, quiet=True, session_idle_seconds=idle)
+    stop, dumps = [], []
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    signal.signal(signal.SIGUSR1, lambda *a: dumps.append(1))
+    tracing = os.environ.get("TALL_LOAD_TRACEMALLOC") == "1"
+    if tracing:  # Python-level allocations (tensors' storage is not traced): a leak of objects shows here
+        tracemalloc.start(1)
+        baseline = tracemalloc.take_snapshot()
     print("READY", flush=True)
     while not stop:
         snap = svc.train_snapshot()
-        (tmp / "status.json").write_text(json.dumps({"state": snap.state, "step": snap.step, "run": snap.run_name,
-                                                     "error": snap.error, "message": snap.message}))
+        (tmp / "status.json").write_text(json.dumps({
+            "state": snap.state, "step": snap.step, "run": snap.run_name, "error": snap.error,
+            "message": snap.message, "sessions": len(blocks.state_holder.session_data),
+            "sessions_dropped": blocks.sweeper.dropped,
+            "allocator": allocator_stats(), "traced": tracemalloc.get_traced_memory()[0] if tracing else None}))
+        if dumps:  # the driver asks for the top Python-level growth since the start
+            dumps.clear()
+            top = tracemalloc.take_snapshot().compare_to(baseline, "lineno")[:15] if tracing else []
+            (tmp / "trace.txt").write_text("\n".join(str(t) for t in top))
         time.sleep(1)
     svc.jobs.stop()
     svc.jobs.wait(120)
@@ -75,6 +91,10 @@ def main(argv=None) -> None:
     parser.add_argument("--spawn-rate", type=float, default=5)
     parser.add_argument("--seconds", type=int, default=180)
     parser.add_argument("--rounds", type=int, default=1, help="locust runs back to back on one server (memory)")
+    parser.add_argument("--warmup-seconds", type=int, help="length of the first round when --rounds > 1 (a warm-up "
+                        "round whose end is the start of the memory measurement); default --seconds")
+    parser.add_argument("--session-idle", type=float, help="seconds without a request after which the server drops "
+                        "a session (the app's default: tall_app.sessions.IDLE_SECONDS)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tmp", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -84,7 +104,8 @@ def main(argv=None) -> None:
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TALL_LOAD_OWNER_SESSION": OWNER_SESSION, "TALL_LOAD_RUN": RUN}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TALL_LOAD_OWNER_SESSION": OWNER_SESSION, "TALL_LOAD_RUN": RUN,
+           "TALL_LOAD_SESSION_IDLE": str(args.session_idle or "")}
     with tempfile.TemporaryDirectory(prefix="tall-load-") as tmp_name:
         tmp = Path(tmp_name)
         # every output goes to files: a pipe nobody reads fills up and blocks the writer (locust prints its table
@@ -96,9 +117,12 @@ def main(argv=None) -> None:
             assert server.stdout.readline().strip() == "READY", "the server did not start"
             proc = psutil.Process(server.pid)
             rss_start, rss_peak, rss_rounds = proc.memory_info().rss, 0, []
+            print(memory_line("after warm-up", rss_start, tmp), flush=True)
             for round_ in range(args.rounds):  # back to back on one server: a plateau or a leak?
                 peak, end = run_locust(args, url, env, tmp, proc, round_)
                 rss_peak, rss_rounds = max(rss_peak, peak), rss_rounds + [end]
+                print(memory_line(f"after round {round_ + 1}", end, tmp), flush=True)
+                print_trace(server, tmp)
             rss_end = rss_rounds[-1]
             rows = read_stats(tmp / f"locust{args.rounds - 1}")
             errors = "".join((tmp / f"locust{r}.log").read_text() for r in range(args.rounds))
@@ -115,14 +139,40 @@ def main(argv=None) -> None:
               + f" (last round {100 * (rss_rounds[-1] - rss_rounds[-2]) / rss_rounds[-2]:+.1f} % over the one before)")
 
 
+def memory_line(when: str, rss: int, tmp: Path) -> str:
+    """The server's RSS beside glibc's account of its heap and the number of sessions Gradio holds."""
+    time.sleep(1.5)  # status.json is rewritten every second
+    status = json.loads((tmp / "status.json").read_text())
+    alloc, mib = status.get("allocator") or {}, lambda b: f"{b / 2**20:.0f} MiB"
+    parts = [f"server {when}: RSS {mib(rss)}",
+             f"{status['sessions']} sessions held ({status['sessions_dropped']} dropped)"]
+    if alloc:
+        parts.append(f"malloc in use {mib(alloc['in_use'])}, freed but held {mib(alloc['free_held'])}, "
+                     f"mmapped {mib(alloc['mmapped'])}")
+    if status.get("traced") is not None:
+        parts.append(f"Python objects traced {mib(status['traced'])}")
+    return "; ".join(parts)
+
+
+def print_trace(server, tmp: Path) -> None:
+    if os.environ.get("TALL_LOAD_TRACEMALLOC") != "1":
+        return
+    server.send_signal(signal.SIGUSR1)
+    time.sleep(20)  # a snapshot of a big heap takes a while
+    if (tmp / "trace.txt").exists():
+        print("tracemalloc, growth since the warm-up (top lines):\n" + (tmp / "trace.txt").read_text(), flush=True)
+
+
 def run_locust(args, url: str, env: dict, tmp: Path, proc, round_: int) -> tuple[int, int]:
-    """One locust run of args.seconds against the server; (peak RSS during it, RSS at its end)."""
+    """One locust run of args.seconds (the warm-up round: args.warmup_seconds) against the server; (peak RSS during
+    it, RSS at its end)."""
+    seconds = args.warmup_seconds if round_ == 0 and args.rounds > 1 and args.warmup_seconds else args.seconds
     locust = subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "benchmarks" / "locustfile.py"), "--headless",
-         "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.seconds}s", "--host", url,
+         "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{seconds}s", "--host", url,
          "--csv", str(tmp / f"locust{round_}"), "--stop-timeout", "30", "--loglevel", "WARNING"],
         cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=(tmp / f"locust{round_}.log").open("w"))
-    deadline, peak = time.monotonic() + args.seconds + 120, 0
+    deadline, peak = time.monotonic() + seconds + 120, 0
     while locust.poll() is None:
         peak = max(peak, proc.memory_info().rss)
         if time.monotonic() > deadline:

@@ -9,11 +9,14 @@ Plain functions (no Gradio):
     examples    example prefixes (the demo's test verses, else built-in verses)
     compare     one prefix through every available approach (baselines.registry); a checkpoint's last evaluation
     jobs        the Train form as a TrainConfig; one background training job at a time: start, stop, resume, progress
+    owners      who owns a run (session, --auth or Hugging Face user), private runs, the runs' disk quota
+    memory      glibc's allocator: fewer arenas, free memory handed back after heavy requests
     service     AppService: every callback's work, as plain methods
 
 The page (Gradio):
     ui           what the tabs share: title, CSS, error boxes, the model and decoding controls
     tab_predict  the Predict tab · tab_compare  the Compare tab · tab_train  the Train tab
-    blocks       build_app (the three tabs around one AppService), launch, serving (for tests and scripts)
+    blocks       build_app (the tabs around one AppService), launch, serving (for tests and scripts)
+    sessions     dropping the sessions Gradio keeps after their visitors are gone
     screenshots  `python -m tall_app.screenshots`: the README's screenshots, taken in chromium
 """

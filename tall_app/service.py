@@ -33,8 +33,18 @@ from .examples import example_prefixes
 from .export import export_figure
 from .formatting import report_markdown
 from .jobs import MAX_UPLOAD_BYTES, TrainingJobs, parse_max_sentences, preview_corpus, train_config_from_form
+from .memory import Trimmer
 from .models import NO_CHECKPOINT, ModelCache, available_presets, choose_preset, missing_presets
-from .owners import check_owner, make_room
+from .owners import (
+    SignInRequired,
+    check_owner,
+    check_readable,
+    is_owner,
+    is_private,
+    make_room,
+    set_private,
+    signed_in,
+)
 from .paths import CHECKPOINTS_ROOT, list_checkpoints, resolve_checkpoint, run_directory, zip_checkpoint
 from .predicting import attention_shape, parse_decoding, render_attention, render_prediction, run_prediction
 
@@ -43,6 +53,9 @@ FIGURES = ("bridge-in attention", "decoder attention", "candidates", "attributio
 DEFAULT_QUOTA_BYTES = 2_000_000_000
 DEFAULT_MAX_RUN_SECONDS = 3600.0
 DEFAULT_MAX_RUN_STEPS = 20_000
+# Who may use the Train tab: "session" (anyone; a run is owned by the signed-in user, else the browser session) or
+# "oauth" (only users signed in with Hugging Face on a Space; see app.py --auth-mode).
+AUTH_MODES = ("session", "oauth")
 
 
 @dataclass
@@ -83,11 +96,16 @@ class AppService:
                  runner=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, demo_directory: Path | None = None,
                  train_options: dict | None = None, device: str | None = None, dtype: str | None = None,
                  quota_bytes: int = DEFAULT_QUOTA_BYTES, max_run_seconds: float | None = DEFAULT_MAX_RUN_SECONDS,
-                 max_run_steps: int = DEFAULT_MAX_RUN_STEPS):
+                 max_run_steps: int = DEFAULT_MAX_RUN_STEPS, auth_mode: str = "session"):
         """`overrides`: Decoding fields for every loaded model; `train_options`: more TrainConfig fields for runs
         started from the app ("model": a partial dict of TallConfig changes; default: the shared translation cache
         in .cache/); `runner`: what runs a TrainConfig (default training.train.train); `device`, `dtype`: of the
-        models the app loads (auto: CUDA when present; fp32 backbones unless told), and of runs started here."""
+        models the app loads (auto: CUDA when present; fp32 backbones unless told), and of runs started here;
+        `auth_mode`: one of AUTH_MODES ("oauth": Start, Resume, Stop, Download, Push and Private need a signed-in
+        user)."""
+        if auth_mode not in AUTH_MODES:
+            raise ValueError(f"Unknown auth mode {auth_mode!r}; choose one of {', '.join(AUTH_MODES)}.")
+        self.auth_mode = auth_mode
         self.root = Path(root or CHECKPOINTS_ROOT)
         self.preset, self.notice = choose_preset(preset, demo_directory)
         self.cache = ModelCache(self.root, overrides, device=device, dtype=dtype)
@@ -100,6 +118,7 @@ class AppService:
         self.examples, self.examples_source = example_prefixes(demo_directory)
         self.hub_api = None  # huggingface_hub's HfApi (with its configured token) unless a test records the upload
         self.export_dir = Path(tempfile.mkdtemp(prefix="tall-export-"))  # the app's own; never a user-named path
+        self.trim = Trimmer()  # after a heavy request: free heap pages back to the system (tall_app/memory.py)
 
     # ------------------------------------------------------------------ model selection
 
@@ -112,8 +131,24 @@ class AppService:
         missing = missing_presets(self.demo_directory)
         return "\n".join(f"- **{preset}** is not listed: {reason}" for preset, reason in missing.items())
 
-    def checkpoint_choices(self) -> list[tuple[str, str]]:
-        return [(NO_CHECKPOINT, NO_CHECKPOINT)] + [(c.label, c.name) for c in list_checkpoints(self.root)]
+    def checkpoint_choices(self, owner: str | None = None) -> list[tuple[str, str]]:
+        """The checkpoint selector's (label, name) pairs for `owner` (owners.owner_key): private runs only for their
+        owner (never for None: the page as built, before anyone asks)."""
+        def listed(name: str) -> bool:
+            run = self._run_of(name)
+            return not is_private(run) or (owner is not None and is_owner(run, owner))
+
+        return [(NO_CHECKPOINT, NO_CHECKPOINT)] + [(c.label + (" · private" if is_private(self._run_of(c.name)) else ""),
+                                                    c.name) for c in list_checkpoints(self.root) if listed(c.name)]
+
+    def _run_of(self, checkpoint_name: str) -> Path:
+        return self.root / checkpoint_name.split("/")[0]
+
+    def check_readable(self, checkpoint: str | None, owner: str | None) -> None:
+        """PrivateRun when `checkpoint` belongs to a run marked private by someone other than `owner` (None: a
+        trusted local call)."""
+        if checkpoint and checkpoint != NO_CHECKPOINT:
+            check_readable(self._run_of(resolve_checkpoint(checkpoint, self.root).name), owner)
 
     def default_checkpoint(self) -> str:
         if self.preset == "demo":
@@ -122,10 +157,11 @@ class AppService:
                     return c.name
         return NO_CHECKPOINT
 
-    def preset_of(self, checkpoint: str | None, current: str) -> str:
+    def preset_of(self, checkpoint: str | None, current: str, owner: str | None = None) -> str:
         """The preset a checkpoint was trained on (for the preset selector), else `current`."""
         if not checkpoint or checkpoint == NO_CHECKPOINT:
             return current
+        self.check_readable(checkpoint, owner)
         preset = resolve_checkpoint(checkpoint, self.root).preset
         return preset if preset in self.presets() else current
 
@@ -137,12 +173,15 @@ class AppService:
     # ------------------------------------------------------------------ predict
 
     def predict(self, prefix, preset, checkpoint, mode="greedy", temperature=None, top_k=None, top_p=None,
-                seed=None) -> PredictOutcome:
-        """One prediction; a decoding control left as None keeps tall_model's default (`Decoding()`)."""
+                seed=None, *, owner: str | None = None) -> PredictOutcome:
+        """One prediction; a decoding control left as None keeps tall_model's default (`Decoding()`). `owner`: who
+        asks (a private run is refused to anyone else; None: a trusted local call)."""
         decoding = parse_decoding(mode, temperature, top_k, top_p, seed)
+        self.check_readable(checkpoint, owner)
         loaded = self.cache.get(preset, checkpoint)
         pred = run_prediction(loaded, prefix, decoding)
         view = render_prediction(pred, loaded.description, decoding.describe())
+        self.trim()
         return PredictOutcome(pred, view, prediction_details(pred), attention_shape(pred, "bridge"),
                               attention_shape(pred, "decoder"))
 
@@ -159,6 +198,7 @@ class AppService:
             raise ValueError("Predict a word first: attribution explains a stored prediction.")
         loaded = self.cache.get(state.preset, state.checkpoint)
         a = run_attribution(loaded.model, state.prediction, word, method, target, steps)
+        self.trim()
         new = dataclasses.replace(state, attribution=a)
         return AttributionOutcome(new, attribution_html(a), attribution_figure(a), a.as_dict())
 
@@ -191,27 +231,38 @@ class AppService:
 
     # ------------------------------------------------------------------ batch
 
-    def batch(self, path, preset, checkpoint, on_progress=None) -> BatchOutcome:
+    def batch(self, path, preset, checkpoint, on_progress=None, *, owner: str | None = None) -> BatchOutcome:
         """The last word of every sentence of an uploaded file (the Train tab's ingestion and bad-file messages;
         at most evaluation.batch.MAX_APP_SENTENCES sentences)."""
+        self.check_readable(checkpoint, owner)
         corpus, report = self.check_corpus(path)
         loaded = self.cache.get(preset, checkpoint)
-        return run_batch(loaded.model, corpus.sentences, report, self.export_dir, on_progress)
+        try:
+            return run_batch(loaded.model, corpus.sentences, report, self.export_dir, on_progress)
+        finally:
+            self.trim()
 
     # ------------------------------------------------------------------ compare
 
     def compare(self, prefix, preset, checkpoint, mode="greedy", temperature=None, top_k=None, top_p=None,
-                seed=None) -> Comparison:
+                seed=None, *, owner: str | None = None) -> Comparison:
         decoding = parse_decoding(mode, temperature, top_k, top_p, seed)
-        return compare(self.cache.get(preset, checkpoint), prefix, decoding, root=self.root)
+        self.check_readable(checkpoint, owner)
+        try:
+            return compare(self.cache.get(preset, checkpoint), prefix, decoding, root=self.root)
+        finally:
+            self.trim()
 
     def compare_checkpoints(self, prefix, preset_a, checkpoint_a, preset_b, checkpoint_b,
-                            steps=16) -> CheckpointComparison:
+                            steps=16, *, owner: str | None = None) -> CheckpointComparison:
         """Two checkpoints on one prefix (greedy): words, candidates, attributions, heatmaps, attribution difference."""
+        self.check_readable(checkpoint_a, owner)
+        self.check_readable(checkpoint_b, owner)
         return compare_checkpoints(self.cache.get(preset_a, checkpoint_a), self.cache.get(preset_b, checkpoint_b),
                                    prefix, int(steps or 16))
 
-    def results(self, checkpoint):
+    def results(self, checkpoint, owner: str | None = None):
+        self.check_readable(checkpoint, owner)
         return results_table(self.checkpoint_path(checkpoint))
 
     # ------------------------------------------------------------------ train
@@ -231,10 +282,19 @@ class AppService:
         return train_config_from_form(run_name, preset, epochs, lr, batch_size, max_sentences, eval_every, seed,
                                       root=self.root, options=self.train_options)
 
+    def check_signed_in(self, owner: str | None, action: str) -> None:
+        """SignInRequired when the app is in OAuth-only mode and `owner` is only a browser session (None: a trusted
+        local call)."""
+        if self.auth_mode == "oauth" and owner is not None and not signed_in(owner):
+            raise SignInRequired(f"Sign in with Hugging Face (the button at the top of the page) to {action}: on this "
+                                 "app only signed-in users can start, resume, stop, download, push or mark runs "
+                                 "private. Predict, Compare and Batch work without signing in.")
+
     def train_start(self, path, run_name, preset, epochs=None, lr=None, batch_size=None, max_sentences=None,
                     eval_every=None, seed=None, *, resume: bool = False, owner: str | None = None):
         """Start (or resume) a run from the Train form: the one plain function behind the form and the API.
         `owner` (owners.owner_key) is the visitor: a resume must be theirs, a new run becomes theirs."""
+        self.check_signed_in(owner, "resume a run" if resume else "start a run")
         name, config = self.train_config(run_name, preset, epochs, lr, batch_size, max_sentences, eval_every, seed)
         config = dataclasses.replace(config, max_steps=min(config.max_steps or self.max_run_steps, self.max_run_steps))
         if self.jobs.is_running():  # say so before reading the corpus again
@@ -258,6 +318,7 @@ class AppService:
         return self.jobs.start(config, sentences, resume=resume, owner=owner)
 
     def train_stop(self, owner: str | None = None):
+        self.check_signed_in(owner, "stop a run")
         return self.jobs.stop(owner)
 
     def train_snapshot(self):
@@ -271,6 +332,7 @@ class AppService:
     def push_run(self, run_name: str, repo_id: str, owner: str | None = None) -> str:
         """Upload a run's best checkpoint (else its last) to a Hub repo; a Markdown line saying where it went.
         Only the run's owner may push it (as with Stop, Resume and Download)."""
+        self.check_signed_in(owner, "push a run to the Hub")
         directory = run_directory(run_name, self.root)
         if directory.is_dir():
             check_owner(directory, owner, "push")
@@ -287,7 +349,18 @@ class AppService:
             raise ValueError(f"The upload to {repo_id} failed: {err}. The run is kept; try again.") from err
         return f"Pushed `{directory.name}/{checkpoint.name}` to [{repo_id}](https://huggingface.co/{repo_id}) ({url})."
 
+    def set_run_private(self, run_name: str, private: bool, owner: str | None = None) -> str:
+        """Mark the named run private (only its owner may predict with it, compare or evaluate it) or public again;
+        a Markdown line saying so. Only the run's owner may."""
+        self.check_signed_in(owner, "mark a run private or public")
+        directory = run_directory(run_name, self.root)
+        set_private(directory, owner, bool(private))
+        if private:
+            return f"Run {directory.name} is private: only you can predict with it, compare or evaluate it."
+        return f"Run {directory.name} is public: everybody can predict with its checkpoints."
+
     def run_zip(self, run_name: str, owner: str | None = None) -> Path:
+        self.check_signed_in(owner, "download a run")
         directory = run_directory(run_name, self.root)
         if not directory.is_dir():
             raise ValueError(f"Run {directory.name!r} has no saved checkpoint yet.")

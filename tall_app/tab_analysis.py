@@ -81,7 +81,7 @@ def wire_analysis(section: AnalysisSection, svc: AppService, predicted, last_pre
         try:
             out = svc.attribution(state, word, method, target, steps)
         except USER_ERRORS as err:
-            raise user_error(err) from None
+            raise user_error(err, svc) from None
         return out.state, out.html, out.figure
 
     def after_predict(pred, preset_name, ckpt, method, target, steps):
@@ -110,7 +110,7 @@ def wire_analysis(section: AnalysisSection, svc: AppService, predicted, last_pre
         try:
             return str(svc.export_figure(state, which, fmt, (bl, bh, bm), (dl, dh, dm)))
         except USER_ERRORS as err:
-            raise user_error(err) from None
+            raise user_error(err, svc) from None
 
     section.export.click(export, [section.state, section.figure, section.fmt, *bridge_selectors, *decoder_selectors],
                          section.figure_file, api_name="export_figure")
@@ -119,6 +119,6 @@ def wire_analysis(section: AnalysisSection, svc: AppService, predicted, last_pre
         try:
             return str(svc.analysis_bundle(state))
         except USER_ERRORS as err:
-            raise user_error(err) from None
+            raise user_error(err, svc) from None
 
     section.bundle.click(bundle, section.state, section.bundle_file, api_name="download_analysis")

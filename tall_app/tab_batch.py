@@ -14,7 +14,7 @@ import gradio as gr
 from evaluation.batch import CSV_HEADERS, MAX_APP_SENTENCES
 
 from .service import AppService
-from .ui import USER_ERRORS, ModelControls, user_error
+from .ui import USER_ERRORS, ModelControls, user_error, visitor
 
 
 @dataclass
@@ -44,13 +44,14 @@ def build_batch_tab(svc: AppService, controls: ModelControls) -> BatchTab:
         csv_file = gr.File(label="CSV", elem_id="batch-csv")
     tab = BatchTab(file, run, report, summary, table, csv_file)
 
-    def on_run(path, preset, checkpoint, progress=gr.Progress()):
+    def on_run(path, preset, checkpoint, request: gr.Request, profile: gr.OAuthProfile | None,
+               progress=gr.Progress()):
         progress(0, desc="Reading the file")
         try:
-            out = svc.batch(path, preset, checkpoint,
+            out = svc.batch(path, preset, checkpoint, owner=visitor(request, profile),
                             on_progress=lambda done, total: progress((done, total), desc="Predicting", unit="sentences"))
         except USER_ERRORS as err:
-            raise user_error(err) from None
+            raise user_error(err, svc) from None
         return out.report, out.summary, out.rows, str(out.csv_path)
 
     run.click(on_run, [file, controls.preset, controls.checkpoint], [report, summary, table, csv_file],

@@ -13,7 +13,7 @@ import gradio as gr
 from .checkpoint_compare import DIFF_HEADERS
 from .compare import COMPARE_HEADERS, RESULT_HEADERS
 from .service import AppService
-from .ui import USER_ERRORS, ModelControls, user_error, user_message
+from .ui import USER_ERRORS, ModelControls, user_error, user_message, visitor
 
 
 @dataclass
@@ -65,11 +65,13 @@ def _checkpoint_section(svc: AppService, controls: ModelControls, prefix: gr.Tex
     diff = gr.Dataframe(headers=DIFF_HEADERS, interactive=False, label="Attribution per word (B − A)",
                         elem_id="ckpt-diff")
 
-    def on_compare(text, preset_a, ckpt_a, preset_b_value, ckpt_b):
+    def on_compare(text, preset_a, ckpt_a, preset_b_value, ckpt_b, request: gr.Request,
+                   profile: gr.OAuthProfile | None):
         try:
-            out = svc.compare_checkpoints(text, preset_a, ckpt_a, preset_b_value, ckpt_b)
+            out = svc.compare_checkpoints(text, preset_a, ckpt_a, preset_b_value, ckpt_b,
+                                          owner=visitor(request, profile))
         except USER_ERRORS as err:
-            raise user_error(err) from None
+            raise user_error(err, svc) from None
         return out.summary, *out.figures_a, *out.figures_b, out.diff_rows
 
     button.click(on_compare, [prefix, controls.preset, controls.checkpoint, preset_b, checkpoint_b],
@@ -77,10 +79,11 @@ def _checkpoint_section(svc: AppService, controls: ModelControls, prefix: gr.Tex
 
 
 def _wire(tab: CompareTab, svc: AppService, controls: ModelControls) -> None:
-    def on_compare(text, preset, ckpt, mode, temp, k, p, seed):
+    def on_compare(text, preset, ckpt, mode, temp, k, p, seed, request: gr.Request, profile: gr.OAuthProfile | None):
+        owner = visitor(request, profile)
         try:
-            result = svc.compare(text, preset, ckpt, mode, temp, k, p, seed)
-            rows, note = svc.results(ckpt)
+            result = svc.compare(text, preset, ckpt, mode, temp, k, p, seed, owner=owner)
+            rows, note = svc.results(ckpt, owner)
         except USER_ERRORS as err:
             raise user_error(err, svc) from None
         return result.notes_markdown(), result.rows, note, rows
@@ -88,9 +91,9 @@ def _wire(tab: CompareTab, svc: AppService, controls: ModelControls) -> None:
     tab.button.click(on_compare, [tab.prefix, *controls.model_and_decoding()],
                      [tab.notes, tab.table, tab.results_note, tab.results_table], api_name="compare")
 
-    def on_results(ckpt):
+    def on_results(ckpt, request: gr.Request, profile: gr.OAuthProfile | None):
         try:
-            rows, note = svc.results(ckpt)
+            rows, note = svc.results(ckpt, visitor(request, profile))
         except USER_ERRORS as err:
             return user_message(err, svc), []
         return note, rows

@@ -16,7 +16,7 @@ from .formatting import PIECE_HEADERS
 from .predicting import BEST_WORD_MODE, DEFAULT_DECODING, GREEDY_MODE, SAMPLING_MODE
 from .service import AppService
 from .tab_analysis import AnalysisSection, build_analysis_section, wire_analysis
-from .ui import USER_ERRORS, ModelControls, checkpoint_dropdown, user_error
+from .ui import USER_ERRORS, ModelControls, checkpoint_dropdown, user_error, visitor
 
 ATTENTION_HELP = ("Rows are queries, columns are keys; every row sums to 1. Hebrew axes read right to left. "
                   "Moving a selector redraws the stored prediction without running the model again.")
@@ -126,9 +126,10 @@ def _slider(value, maximum: int) -> gr.Slider:
 def _wire_predict(tab: PredictTab, svc: AppService):
     bridge, decoder = tab.bridge, tab.decoder
 
-    def on_predict(text, preset, ckpt, mode, temp, k, p, seed, bl, bh, bm, dl, dh, dm):
+    def on_predict(text, preset, ckpt, mode, temp, k, p, seed, bl, bh, bm, dl, dh, dm, request: gr.Request,
+                   profile: gr.OAuthProfile | None):
         try:
-            out = svc.predict(text, preset, ckpt, mode, temp, k, p, seed)
+            out = svc.predict(text, preset, ckpt, mode, temp, k, p, seed, owner=visitor(request, profile))
         except USER_ERRORS as err:
             raise user_error(err, svc) from None
         view, pred = out.view, out.prediction
@@ -162,13 +163,15 @@ def _wire_selectors(tab: PredictTab, svc: AppService) -> None:
     controls.mode.change(lambda m: gr.Group(visible=m == SAMPLING_MODE), controls.mode, tab.sampling_box,
                          api_name="decoding_mode", show_progress="hidden")
 
-    def on_checkpoint(ckpt, current):
+    def on_checkpoint(ckpt, current, request: gr.Request, profile: gr.OAuthProfile | None):
         try:
-            return svc.preset_of(ckpt, current)
+            return svc.preset_of(ckpt, current, visitor(request, profile))
         except USER_ERRORS as err:
             raise user_error(err, svc) from None
 
     controls.checkpoint.input(on_checkpoint, [controls.checkpoint, controls.preset], controls.preset,
                               api_name="select_checkpoint")
-    tab.refresh.click(lambda ckpt: checkpoint_dropdown(svc, ckpt), controls.checkpoint, controls.checkpoint,
-                      api_name="refresh_checkpoints")
+    def on_refresh(ckpt, request: gr.Request, profile: gr.OAuthProfile | None):
+        return checkpoint_dropdown(svc, ckpt, visitor(request, profile))
+
+    tab.refresh.click(on_refresh, controls.checkpoint, controls.checkpoint, api_name="refresh_checkpoints")

@@ -2,8 +2,8 @@
 TrainConfig's defaults), Start / Stop / Resume, a progress bar and a live loss and accuracy plot polled by a timer,
 and the finished run as a zip.
 
-API names: check_corpus, train_start, train_resume, train_stop, train_poll, train_download, and train_push (only
-when a Hugging Face token is configured).
+API names: check_corpus, train_start, train_resume, train_stop, train_poll, train_download, train_private, and
+train_push (only when a Hugging Face token is configured).
 """
 
 from __future__ import annotations
@@ -15,18 +15,12 @@ import gradio as gr
 from .figures import training_figure
 from .formatting import status_html
 from .jobs import FAILED, FINISHED, STOPPED, form_defaults, progress_html
-from .owners import owner_key
 from .service import AppService
-from .ui import USER_ERRORS, ModelControls, checkpoint_dropdown, user_error, user_message
+from .ui import USER_ERRORS, ModelControls, checkpoint_dropdown, user_error, user_message, visitor
 
 NO_CORPUS = "Upload a corpus to see its ingestion report."
-
-
-def visitor(request: gr.Request | None) -> str | None:
-    """Who is asking: the signed-in user (--auth or Hugging Face OAuth), else the browser session."""
-    if request is None:
-        return None
-    return owner_key(getattr(request, "username", None), getattr(request, "session_hash", None))
+SIGN_IN_NOTE = ("Training on this app needs a Hugging Face sign-in (the button at the top of the page): your runs are "
+                "then yours, whichever browser you use.")
 
 
 @dataclass
@@ -44,6 +38,7 @@ class TrainTab:
     archive: gr.File
     seen_version: gr.State
     timer: gr.Timer
+    private: gr.Checkbox
 
     @property
     def run_name(self) -> gr.Textbox:
@@ -61,6 +56,8 @@ def build_train_tab(svc: AppService, controls: ModelControls) -> TrainTab:
         gr.Markdown("Train TALL's adapters on your own Hebrew corpus (.txt: one text per line; .csv/.tsv: a `text` "
                     "column; .jsonl: a `text` field; UTF-8). The report below shows what is kept before anything "
                     "trains. Predictions keep working while a job runs.")
+        if svc.auth_mode == "oauth":
+            gr.Markdown(f"🔒 {SIGN_IN_NOTE}", elem_id="sign-in-note")
         with gr.Row():
             with gr.Column(scale=2):
                 corpus = gr.File(label="Corpus", file_types=[".txt", ".csv", ".tsv", ".jsonl"], type="filepath",
@@ -72,6 +69,8 @@ def build_train_tab(svc: AppService, controls: ModelControls) -> TrainTab:
                     start = gr.Button("Start", variant="primary", elem_id="train-start")
                     stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
                     resume = gr.Button("Resume", elem_id="train-resume")
+                private = gr.Checkbox(False, label="Private run: only I can predict with it, compare or evaluate it "
+                                      "(the run named above, once started)", elem_id="run-private")
         status = gr.HTML(elem_id="train-status")
         progress = gr.HTML(progress_html(svc.train_snapshot()), elem_id="train-progress")
         loss_plot = gr.Plot(label="Loss and held-out accuracy", elem_id="loss-plot")
@@ -83,7 +82,7 @@ def build_train_tab(svc: AppService, controls: ModelControls) -> TrainTab:
         seen_version = gr.State(-1)
         timer = gr.Timer(1.0, active=False)
     tab = TrainTab(corpus, report, form, start, stop, resume, status, progress, loss_plot, zip_button, archive,
-                   seen_version, timer)
+                   seen_version, timer, private)
     _wire_form(tab, svc)
     _wire_progress(tab, svc, controls)
     return tab
@@ -95,11 +94,11 @@ def _hub_push_row(tab_run_name: gr.Textbox, svc: AppService) -> None:
         push = gr.Button("Push to the Hub", size="sm", elem_id="hub-push")
     pushed = gr.Markdown(elem_id="hub-pushed")
 
-    def on_push(name, repo_id, request: gr.Request):
+    def on_push(name, repo_id, request: gr.Request, profile: gr.OAuthProfile | None):
         try:
-            return svc.push_run(name, repo_id, visitor(request))
+            return svc.push_run(name, repo_id, visitor(request, profile))
         except USER_ERRORS as err:
-            raise user_error(err) from None
+            raise user_error(err, svc) from None
 
     push.click(on_push, [tab_run_name, repo], pushed, api_name="train_push")
 
@@ -137,10 +136,11 @@ def _wire_form(tab: TrainTab, svc: AppService) -> None:
     tab.corpus.change(on_upload, [tab.corpus, tab.max_sentences], tab.report, api_name="check_corpus")
 
     def starter(resume: bool):
-        def fn(path, name, preset, epochs, lr, batch_size, max_sentences, eval_every, seed, request: gr.Request):
+        def fn(path, name, preset, epochs, lr, batch_size, max_sentences, eval_every, seed, request: gr.Request,
+               profile: gr.OAuthProfile | None):
             try:
                 snap = svc.train_start(path, name, preset, epochs, lr, batch_size, max_sentences, eval_every, seed,
-                                       resume=resume, owner=visitor(request))
+                                       resume=resume, owner=visitor(request, profile))
             except USER_ERRORS as err:
                 gr.Warning(user_message(err, svc))
                 return status_html(user_message(err, svc), "error"), gr.skip(), gr.skip(), gr.skip()
@@ -153,9 +153,9 @@ def _wire_form(tab: TrainTab, svc: AppService) -> None:
     tab.start.click(starter(False), [tab.corpus, *tab.form], outputs, api_name="train_start")
     tab.resume.click(starter(True), [tab.corpus, *tab.form], outputs, api_name="train_resume")
 
-    def on_stop(request: gr.Request):
+    def on_stop(request: gr.Request, profile: gr.OAuthProfile | None):
         try:
-            snap = svc.train_stop(visitor(request))
+            snap = svc.train_stop(visitor(request, profile))
         except USER_ERRORS as err:
             return status_html(user_message(err, svc), "error"), gr.skip()
         if not snap.active:
@@ -165,18 +165,27 @@ def _wire_form(tab: TrainTab, svc: AppService) -> None:
 
     tab.stop.click(on_stop, None, [tab.status, tab.progress], api_name="train_stop")
 
+    def on_private(name, private, request: gr.Request, profile: gr.OAuthProfile | None):
+        try:
+            return status_html(svc.set_run_private(name, private, visitor(request, profile)), "ok")
+        except USER_ERRORS as err:
+            return status_html(user_message(err, svc), "error")
+
+    tab.private.input(on_private, [tab.run_name, tab.private], tab.status, api_name="train_private")
+
 
 def _wire_progress(tab: TrainTab, svc: AppService, controls: ModelControls) -> None:
-    def on_poll(seen, ckpt, request: gr.Request):
+    def on_poll(seen, ckpt, request: gr.Request, profile: gr.OAuthProfile | None):
         snap = svc.train_snapshot()
+        owner = visitor(request, profile)
         if snap.version == seen:
             return (gr.skip(),) * 5 + (gr.Timer(active=snap.active), seen)
         fig = training_figure(snap.steps, snap.evals, title=f"Run {snap.run_name}")
         dropdown, archive, status = gr.skip(), gr.skip(), gr.skip()
         if snap.state in (FINISHED, STOPPED):
-            dropdown = checkpoint_dropdown(svc, ckpt)
+            dropdown = checkpoint_dropdown(svc, ckpt, owner)
             try:
-                archive = str(svc.run_zip(snap.run_name, visitor(request)))  # only the owner gets the zip
+                archive = str(svc.run_zip(snap.run_name, owner))  # only the owner gets the zip
             except USER_ERRORS:
                 archive = None
             kind = "ok" if snap.state == FINISHED else "warn"
@@ -189,9 +198,9 @@ def _wire_progress(tab: TrainTab, svc: AppService, controls: ModelControls) -> N
                    [tab.progress, tab.loss_plot, tab.status, controls.checkpoint, tab.archive, tab.timer,
                     tab.seen_version], api_name="train_poll", show_progress="hidden")
 
-    def on_zip(name, request: gr.Request):
+    def on_zip(name, request: gr.Request, profile: gr.OAuthProfile | None):
         try:
-            return str(svc.run_zip(name, visitor(request)))
+            return str(svc.run_zip(name, visitor(request, profile)))
         except USER_ERRORS as err:
             raise user_error(err, svc) from None
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from .owners import owner_key
 from .paths import public_message
 from .service import AppService
 
@@ -33,9 +34,19 @@ def user_error(err: Exception, svc: AppService) -> gr.Error:
     return gr.Error(user_message(err, svc), duration=ERROR_SECONDS)
 
 
-def checkpoint_dropdown(svc: AppService, current: str | None) -> gr.Dropdown:
-    """The checkpoint selector with the checkpoints found now, keeping `current` when it is still there."""
-    choices = svc.checkpoint_choices()
+def visitor(request: gr.Request | None, profile: gr.OAuthProfile | None = None) -> str | None:
+    """Who is asking (owners.owner_key): the Hugging Face user signed in with the login button (OAuth, on a Space),
+    else the --auth user, else the browser session; None outside a request (a local call)."""
+    if request is None and profile is None:
+        return None
+    return owner_key(getattr(request, "username", None), getattr(request, "session_hash", None),
+                     hf_user=getattr(profile, "username", None))
+
+
+def checkpoint_dropdown(svc: AppService, current: str | None, owner: str | None = None) -> gr.Dropdown:
+    """The checkpoint selector with the checkpoints found now (`owner`'s private runs included), keeping `current`
+    when it is still there."""
+    choices = svc.checkpoint_choices(owner)
     values = [value for _, value in choices]
     return gr.Dropdown(choices=choices, value=current if current in values else values[0])
 

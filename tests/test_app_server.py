@@ -18,7 +18,7 @@ API_NAMES = {"predict", "load_example", "bridge_attention", "decoder_attention",
              "refresh_checkpoints", "compare", "evaluation_results", "check_corpus", "train_start", "train_resume",
              "train_stop", "train_poll", "train_download", "on_load",  # benchmarks/bench_app.py and clients use them
              "attribution", "attribute_word", "export_figure", "download_analysis", "compare_checkpoints",
-             "batch_predict"}
+             "batch_predict", "train_private"}
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*future.no_silent_downcasting",
                                         "ignore:The copy keyword is deprecated")
 PREFIXES = [HE, "קום לך אל נינוה העיר הגדולה", "וימת אלימלך איש נעמי", "ויאמר אלהים יהי אור"]
