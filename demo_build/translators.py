@@ -51,9 +51,17 @@ def encode_pairs(tok, pairs: list[VersePair], direction: str):
     """-> list of (src_ids, tgt_ids) with </s> appended; direction 'he-en' or 'en-he'."""
     src_txt = [p.he if direction == "he-en" else p.en for p in pairs]
     tgt_txt = [p.en if direction == "he-en" else p.he for p in pairs]
-    src = tok(src_txt, add_special_tokens=True)["input_ids"]
-    tgt = tok(text_target=tgt_txt, add_special_tokens=True)["input_ids"]
+    src = _encode_once(lambda texts: tok(texts, add_special_tokens=True)["input_ids"], src_txt)
+    tgt = _encode_once(lambda texts: tok(text_target=texts, add_special_tokens=True)["input_ids"], tgt_txt)
     return [(s, t) for s, t in zip(src, tgt) if len(s) <= MAX_PIECES and len(t) <= MAX_PIECES]
+
+
+def _encode_once(encode, texts: list[str]) -> list[list[int]]:
+    """encode(texts) with each distinct text encoded once: with the English versions every Hebrew verse is
+    there ten times."""
+    distinct = list(dict.fromkeys(texts))
+    ids = dict(zip(distinct, encode(distinct)))
+    return [ids[t] for t in texts]
 
 
 def make_batches(data, max_tokens: int, rnd: random.Random):

@@ -262,3 +262,19 @@ def test_lm_stops_at_exactly_n_steps_and_resumes_to_n(tmp_path):
     assert curve(resumed) == curve(straight)
     with pytest.raises(ValueError, match="steps must be >= 1"):
         train_lm(stage_dir=tmp_path / "zero", log=lambda m: None, **{**kw, "steps": 0})
+
+
+def test_versions_for_chooses_the_stages_and_refuses_unknown_ones():
+    from argparse import Namespace
+    from pathlib import Path
+
+    from demo_build.backbone_stages import versions_for
+    from demo_build.context import BuildContext
+
+    def ctx(value):
+        return BuildContext(args=Namespace(versions_for=value), workdir=Path("w"), out=Path("o"))
+
+    assert versions_for(ctx("en-he,lm")) == {"en-he", "lm"}
+    assert versions_for(ctx("none")) == set()
+    with pytest.raises(ValueError, match=r"--versions-for: unknown \['he'\]"):
+        versions_for(ctx("he,lm"))
