@@ -20,7 +20,8 @@ build_log.json).
 Calibration of the similarity (measured on Gen, Exod, 1 Sam, Ps, Isa, Prov, chapters of equal counts; word-set
 Jaccard against JPS): true pairs median 0.84 (KJV) / 0.73 (Darby) / 0.67 (WEB) / 0.50 (YLT), 5th percentile
 0.50 / 0.46 / 0.33 / 0.27; the next verse's text: median 0.11-0.13, 95th percentile 0.25-0.30.  The floor alone
-does not separate them; the floor plus "above every neighbour" does (a shifted chapter keeps almost nothing).
+does not separate them; the floor plus "above every neighbour" does: the KJV keeps 22,295 of the 22,413 checked
+TRAIN/DEV verses (99.5 %), the same KJV with every verse id moved by one keeps 2 (+1) or 5 (-1).
 
 TEST books (demo_build.data.TEST_BOOKS) are never read: PythonBibleReader refuses them.
 """
