@@ -13,6 +13,7 @@ miniature paper table in checkpoints/demo/.
   export           fp16 export of a trained translator
   scoring          chrF/BLEU of the translators and the decoding candidates
   lm               the English LM (trained to a step budget) and its tokenizer
+  lm_extra_english calibration: the LM with and without the verified English versions on one step budget
   budget           thread tuning and step-budget overrides on a shared machine
   tall_stages      hebrew, adapters, baselines, evaluate (through training, baselines and evaluation)
   cards            model cards and checkpoints/demo/README.md

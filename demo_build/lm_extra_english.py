@@ -3,7 +3,7 @@ tokenizer: on the shipped build's text (lm_train.txt: JPS 1917 + KJV of the TRAI
 `--versions-for lm` gives it (JPS of the TRAIN books + every verified version's TRAIN books and New Testament), and
 prints the dev perplexity (JPS English of the DEV books) side by side at the same steps, with the load average.
 
-    python -m benchmarks.lm_extra_english [--workdir build/demo] [--steps 300] [--threads 2]
+    python -m demo_build.lm_extra_english [--workdir build/demo] [--steps 300] [--threads 2]
 
 Needs the data and tokenizers stages of that work folder (python -m demo_build --stages data,tokenizers).
 """
