@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import time
 from pathlib import Path
 
@@ -52,7 +53,9 @@ def main(argv=None) -> dict:
     out = {"steps": args.steps, "threads": args.threads, "load_before": os.getloadavg(), "runs": {}}
     for name, docs in runs.items():
         t0 = time.time()
-        info = train_lm(tok=tok, train_docs=docs, dev_docs=dev, stage_dir=work / "bench_lm_extra" / name[:4].strip(),
+        run_dir = work / "bench_lm_extra" / name[:4].strip()
+        shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run each time, never a resumed one
+        info = train_lm(tok=tok, train_docs=docs, dev_docs=dev, stage_dir=run_dir,
                         steps=args.steps, seed=SEED, eval_steps=args.eval_steps, threads=(args.threads,),
                         log=lambda msg: None)
         out["runs"][name] = dict(dev_token_ppl={h["step"]: h["dev_token_ppl"] for h in info["history"]},
