@@ -99,9 +99,9 @@ def train_lm(*, tok, train_docs, dev_docs, stage_dir: Path, steps: int, seed: in
     n_params = sum(p.numel() for p in model.parameters())
     x, y = _stream_blocks(docs_to_blocks(tok, train_docs), BLOCK)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.1)
-    st = dict(step=0, epoch=0, pos=0, elapsed=0.0, best=float("inf"), history=[])
+    st = dict(step=0, epoch=0, pos=0, elapsed=0.0, best=float("inf"), history=[], data_size=len(x))
     if (stage_dir / "ckpt" / "state.json").exists():
-        st = load_stage_ckpt(stage_dir / "ckpt", model, opt)
+        st = load_stage_ckpt(stage_dir / "ckpt", model, opt, len(x))
         log(f"[lm] resumed at step {st['step']}, {st['elapsed'] / 60:.1f} min")
     log(f"[lm] {n_params:,} params, {len(x)} blocks of {BLOCK} ({len(x) * BLOCK:,} tokens), budget {steps} steps")
     bar = tqdm(total=steps, initial=st["step"], unit="step", desc="lm", mininterval=20)

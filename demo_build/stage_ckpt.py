@@ -29,10 +29,20 @@ def save_stage_ckpt(directory: Path, model, opt, state: dict) -> None:
     replace_dir(tmp, directory)
 
 
-def load_stage_ckpt(directory: Path, model, opt) -> dict:
-    """Restores model, optimizer and RNG in place; returns the loop state."""
-    load_model(model, str(directory / "model.safetensors"))
+class StaleCheckpointError(RuntimeError):
+    """A mid-stage checkpoint was written for other training data: resuming it would mix two runs."""
+
+
+def load_stage_ckpt(directory: Path, model, opt, data_size: int | None = None) -> dict:
+    """Restores model, optimizer and RNG in place; returns the loop state.  data_size: the number of training items
+    of this run; a checkpoint saved with another number raises StaleCheckpointError (nothing is deleted)."""
     meta = json.loads((directory / "state.json").read_text())
+    saved = meta["state"].get("data_size")
+    if data_size is not None and saved is not None and saved != data_size:
+        raise StaleCheckpointError(
+            f"{directory} was saved while training on {saved} items, this run has {data_size} (other data, e.g. "
+            f"another --versions-for): remove {directory} to start this stage afresh, or restore the old data")
+    load_model(model, str(directory / "model.safetensors"))
     load_optimizer_state(opt, load_file(str(directory / "optimizer.safetensors")), meta["optimizer"])
     if (directory / "rng.safetensors").exists():
         torch.set_rng_state(load_file(str(directory / "rng.safetensors"))["torch_cpu"])

@@ -198,10 +198,12 @@ class _TranslatorRun:
         self.data_by = {d: encode_pairs(self.tok, list(train_pairs) + list(extra_pairs.get(d, [])), d)
                         for d in self.mix}
         self.dev_by = {d: encode_pairs(self.tok, dev_pairs, d)[:300] for d in DIRECTIONS}
+        self.data_size = sum(len(v) for v in self.data_by.values())
+        self.state["data_size"] = self.data_size
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.recipe.lr, betas=(0.9, 0.98), eps=1e-9,
                                      weight_decay=0.01)
         if (self.ckpt_dir / "state.json").exists():
-            self.state = load_stage_ckpt(self.ckpt_dir, self.model, self.opt)
+            self.state = load_stage_ckpt(self.ckpt_dir, self.model, self.opt, self.data_size)
             self.log(f"[{self.direction}] resumed at step {self.state['step']}, "
                      f"{self.state['elapsed'] / 60:.1f} min")
 
