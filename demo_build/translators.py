@@ -1,5 +1,6 @@
-"""Demo translators: two small MarianMTModels (he->en, en->he) trained from scratch on CPU under a wall-clock
-budget, with periodic checkpoints (safetensors + JSON, no pickle) so an interrupted run resumes mid-stage.
+"""Demo translators: two small MarianMTModels (he->en, en->he) trained from scratch on CPU to a fixed number of
+optimizer steps (the same run on any machine; the minutes it took are logged), with checkpoints every few hundred
+steps (safetensors + JSON, no pickle, with the RNG state) so an interrupted run resumes mid-stage.
 
 Size choices (whole checkpoints/demo/ must stay <= 40 MB, these backbones + tokenizers <= 31 MB):
   * the joint 6,000-entry SentencePiece vocabulary of demo_build.marian_tokenizer;
@@ -11,21 +12,18 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, load_model, save_file, save_model
 from tqdm import tqdm
 from transformers import MarianConfig, MarianMTModel
 
-from demo_build.budget import ThreadTuner, read_budget_override
+from demo_build.budget import ThreadTuner, read_steps_override
 from demo_build.data import VersePair
-from tall_data.files import write_json
-from training.train_state import load_optimizer_state, optimizer_state, replace_dir
+from demo_build.stage_ckpt import load_stage_ckpt, save_stage_ckpt
 
 MODEL_DIMS = dict(d_model=256, encoder_layers=3, decoder_layers=3, encoder_attention_heads=4,
                   decoder_attention_heads=4, encoder_ffn_dim=768, decoder_ffn_dim=768)
@@ -53,9 +51,17 @@ def encode_pairs(tok, pairs: list[VersePair], direction: str):
     """-> list of (src_ids, tgt_ids) with </s> appended; direction 'he-en' or 'en-he'."""
     src_txt = [p.he if direction == "he-en" else p.en for p in pairs]
     tgt_txt = [p.en if direction == "he-en" else p.he for p in pairs]
-    src = tok(src_txt, add_special_tokens=True)["input_ids"]
-    tgt = tok(text_target=tgt_txt, add_special_tokens=True)["input_ids"]
+    src = _encode_once(lambda texts: tok(texts, add_special_tokens=True)["input_ids"], src_txt)
+    tgt = _encode_once(lambda texts: tok(text_target=texts, add_special_tokens=True)["input_ids"], tgt_txt)
     return [(s, t) for s, t in zip(src, tgt) if len(s) <= MAX_PIECES and len(t) <= MAX_PIECES]
+
+
+def _encode_once(encode, texts: list[str]) -> list[list[int]]:
+    """encode(texts) with each distinct text encoded once: with the English versions every Hebrew verse is
+    there ten times."""
+    distinct = list(dict.fromkeys(texts))
+    ids = dict(zip(distinct, encode(distinct)))
+    return [ids[t] for t in texts]
 
 
 def make_batches(data, max_tokens: int, rnd: random.Random):
@@ -120,8 +126,8 @@ def dev_loss(model, data, pad_id, dec_start, max_tokens=6000):
 class TranslatorRecipe:
     """Optimisation of one translator stage.
 
-    Schedule: linear warmup over `warmup` steps, then linear decay (in *elapsed time*) to final_lr_frac*lr at the
-    budget end (budgeted training anneals to the deadline rather than using inverse-sqrt).
+    Schedule: linear warmup over `warmup` steps, then linear decay to final_lr_frac*lr at the last step of the
+    budget (budgeted training anneals to the end rather than using inverse-sqrt).
 
     mix: {"he-en": w1, "en-he": w2} trains ONE model on both directions (the target language is implied by the
     source script, so no tag is needed); each epoch takes a seeded random fraction w of each direction's pairs.
@@ -135,16 +141,20 @@ class TranslatorRecipe:
     cont_dropout: float = 0.0  # dropout when continuing from init_from
     smoothing: float = 0.1
     final_lr_frac: float = 0.05
-    ckpt_minutes: float = 5.0
+    ckpt_steps: int = 250  # checkpoint (and dev loss) every this many steps: the same steps on every machine
 
 
-def train_translator(*, direction: str, tok, train_pairs, dev_pairs, stage_dir: Path, minutes: float, seed: int,
-                     init_from: Path | None = None, threads=(2, 1), log=print, **recipe) -> dict:
-    """Time-budgeted training of one direction (`recipe`: TranslatorRecipe fields).  Saves <stage_dir>/ckpt/
-    (safetensors + JSON) every ckpt_minutes and resumes from it; final fp32 model in <stage_dir>/final; returns
-    (and writes <stage_dir>/train_info.json) the run's summary."""
-    run = _TranslatorRun(direction, tok, stage_dir, minutes, seed, TranslatorRecipe(**recipe), log)
-    run.prepare(train_pairs, dev_pairs, init_from)
+def train_translator(*, direction: str, tok, train_pairs, dev_pairs, stage_dir: Path, steps: int, seed: int,
+                     init_from: Path | None = None, threads=(2, 1), log=print, extra_pairs: dict | None = None,
+                     **recipe) -> dict:
+    """Training of one direction to exactly `steps` optimizer steps (`recipe`: TranslatorRecipe fields).
+    extra_pairs: {direction: more VersePairs} added to train_pairs for that direction only (e.g. the verified English
+    versions for en->he).  Saves <stage_dir>/ckpt/ (safetensors + JSON) every ckpt_steps and resumes from it; final
+    fp32 model in <stage_dir>/final; returns (and writes <stage_dir>/train_info.json) the run's summary."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    run = _TranslatorRun(direction, tok, stage_dir, steps, seed, TranslatorRecipe(**recipe), log)
+    run.prepare(train_pairs, dev_pairs, init_from, extra_pairs or {})
     run.train(threads)
     return run.finish(init_from)
 
@@ -165,31 +175,35 @@ def _initial_model(direction: str, tok, seed: int, init_from: Path | None, cont_
 
 
 class _TranslatorRun:
-    """The state of one translator stage: model, optimizer, the resumable `state` dict and the wall clock."""
+    """The state of one translator stage: model, optimizer, the resumable `state` dict (step, data position,
+    minutes spent) and the step budget."""
 
-    def __init__(self, direction: str, tok, stage_dir: Path, minutes: float, seed: int, recipe: TranslatorRecipe,
+    def __init__(self, direction: str, tok, stage_dir: Path, steps: int, seed: int, recipe: TranslatorRecipe,
                  log) -> None:
         self.direction, self.tok, self.stage_dir, self.seed, self.recipe, self.log = (
             direction, tok, stage_dir, seed, recipe, log)
-        self.minutes, self.budget = minutes, minutes * 60.0
+        self.steps = steps
         self.ckpt_dir = stage_dir / "ckpt"
-        self.override = stage_dir / "minutes_override"  # write a number here to change a running stage's budget
+        self.override = stage_dir / "steps_override"  # write a number here to change a running stage's budget
         self.mix = recipe.mix or {direction: 1.0}
         self.state = dict(step=0, elapsed=0.0, epoch=0, pos=0, history=[])
         self.ema = None
         self.n_batches = 0
 
-    def prepare(self, train_pairs, dev_pairs, init_from: Path | None) -> None:
+    def prepare(self, train_pairs, dev_pairs, init_from: Path | None, extra_pairs: dict) -> None:
         self.stage_dir.mkdir(parents=True, exist_ok=True)
         self.model = _initial_model(self.direction, self.tok, self.seed, init_from, self.recipe.cont_dropout,
                                     self.log)
         self.pad_id, self.dec_start = self.tok.pad_token_id, self.model.config.decoder_start_token_id
-        self.data_by = {d: encode_pairs(self.tok, train_pairs, d) for d in self.mix}
+        self.data_by = {d: encode_pairs(self.tok, list(train_pairs) + list(extra_pairs.get(d, [])), d)
+                        for d in self.mix}
         self.dev_by = {d: encode_pairs(self.tok, dev_pairs, d)[:300] for d in DIRECTIONS}
+        self.data_size = sum(len(v) for v in self.data_by.values())
+        self.state["data_size"] = self.data_size
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.recipe.lr, betas=(0.9, 0.98), eps=1e-9,
                                      weight_decay=0.01)
         if (self.ckpt_dir / "state.json").exists():
-            self.state = load_translator_ckpt(self.ckpt_dir, self.model, self.opt)
+            self.state = load_stage_ckpt(self.ckpt_dir, self.model, self.opt, self.data_size)
             self.log(f"[{self.direction}] resumed at step {self.state['step']}, "
                      f"{self.state['elapsed'] / 60:.1f} min")
 
@@ -201,14 +215,13 @@ class _TranslatorRun:
             out += items if w >= 1.0 else r.sample(items, int(len(items) * w))
         return out
 
-    def lr_at(self, step: int, elapsed: float) -> float:
-        # warmup is counted in STEPS only: a post-LN Marian warmed up in ~45 steps (an earlier time-based warmup on
-        # the slow shared machine) collapsed its encoder to a constant output (decoder = unconditional LM).
+    def lr_at(self, step: int) -> float:
+        # a post-LN Marian warmed up in ~45 steps collapsed its encoder to a constant output (decoder = unconditional
+        # LM): keep warmup in the hundreds of steps
         lr, warmup = self.recipe.lr, self.recipe.warmup
         if step + 1 < warmup:
             return lr * (step + 1) / warmup
-        t_w = self.state.setdefault("warmup_end_elapsed", elapsed)  # decay runs from the end of warmup to the deadline
-        frac = min(1.0, max(0.0, elapsed - t_w) / max(1.0, self.budget - t_w))
+        frac = min(1.0, max(0.0, step + 1 - warmup) / max(1, self.steps - warmup))
         return lr * (1.0 - (1.0 - self.recipe.final_lr_frac) * frac)
 
     def dev_losses(self) -> dict:
@@ -218,12 +231,11 @@ class _TranslatorRun:
         self.model.train()
         self.n_params = sum(p.numel() for p in self.model.parameters())
         self.log(f"[{self.direction}] {self.n_params:,} params, {len(self.epoch_data(0))} train pairs, "
-                 f"budget {self.minutes} min")
-        bar = tqdm(total=int(self.budget), initial=int(self.state["elapsed"]), unit="s", desc=self.direction,
-                   mininterval=20)
+                 f"budget {self.steps} steps")
+        bar = tqdm(total=self.steps, initial=self.state["step"], unit="step", desc=self.direction, mininterval=20)
         self.tuner = ThreadTuner(threads)
-        self.last_ckpt, self.last_check, self.t_mark = self.state["elapsed"], 0.0, time.time()
-        while self.state["elapsed"] < self.budget:
+        self.t_mark = time.time()
+        while self.state["step"] < self.steps:
             data = self.epoch_data(self.state["epoch"])
             batches = make_batches(data, self.recipe.max_tokens, random.Random(self.seed * 1000 + self.state["epoch"]))
             self.n_batches = len(batches)
@@ -235,20 +247,20 @@ class _TranslatorRun:
 
     def _run_epoch(self, data, batches, bar) -> None:
         state = self.state
-        while state["pos"] < len(batches) and state["elapsed"] < self.budget:
+        while state["pos"] < len(batches) and state["step"] < self.steps:
             self._step(collate(data, batches[state["pos"]], self.pad_id, self.dec_start))
-            self._check_budget_override(bar)
-            bar.n = min(int(self.budget), int(state["elapsed"]))
-            bar.set_postfix(step=state["step"], loss=f"{self.ema:.3f}", ep=state["epoch"], th=self.tuner.cur,
-                            refresh=False)
-            bar.update(0)
-            if state["elapsed"] - self.last_ckpt >= self.recipe.ckpt_minutes * 60:
+            if state["step"] % 20 == 0:
+                self._check_budget_override(bar)
+            bar.set_postfix(min=f"{state['elapsed'] / 60:.1f}", loss=f"{self.ema:.3f}", ep=state["epoch"],
+                            th=self.tuner.cur, refresh=False)
+            bar.update(1)
+            if state["step"] % self.recipe.ckpt_steps == 0 and state["step"] < self.steps:
                 self._checkpoint()
 
     def _step(self, batch) -> None:
         state = self.state
         for g in self.opt.param_groups:
-            g["lr"] = self.lr_at(state["step"], state["elapsed"])
+            g["lr"] = self.lr_at(state["step"])
         loss = _loss(self.model, batch, self.recipe.smoothing)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -264,14 +276,11 @@ class _TranslatorRun:
         self.ema = value if self.ema is None else 0.98 * self.ema + 0.02 * value
 
     def _check_budget_override(self, bar) -> None:
-        if self.state["elapsed"] - self.last_check <= 15:
-            return
-        self.last_check = self.state["elapsed"]
-        new = read_budget_override(self.override, self.budget)
-        if new != self.budget:
-            self.log(f"[{self.direction}] budget {self.budget / 60:.1f} -> {new / 60:.1f} min ({self.override})")
-            self.budget = new
-            bar.total = int(new)
+        new = read_steps_override(self.override, self.steps)
+        if new != self.steps:
+            self.log(f"[{self.direction}] budget {self.steps} -> {new} steps ({self.override})")
+            self.steps = new
+            bar.total = new
 
     def _checkpoint(self) -> None:
         state = self.state
@@ -280,8 +289,7 @@ class _TranslatorRun:
                                      train_loss=round(self.ema, 4), dev_loss=dls))
         self.log(f"[{self.direction}] step {state['step']} {state['elapsed'] / 60:.1f} min th={self.tuner.cur} "
                  f"train {self.ema:.3f} dev {dls}")
-        save_translator_ckpt(self.ckpt_dir, self.model, self.opt, state)
-        self.last_ckpt = state["elapsed"]
+        save_stage_ckpt(self.ckpt_dir, self.model, self.opt, state)
         self.t_mark = time.time()  # do not bill eval/ckpt time to training
 
     def finish(self, init_from: Path | None) -> dict:
@@ -289,11 +297,12 @@ class _TranslatorRun:
         dls = self.dev_losses()
         state["history"].append(dict(step=state["step"], minutes=round(state["elapsed"] / 60, 2),
                                      train_loss=round(self.ema or 0.0, 4), dev_loss=dls))
-        save_translator_ckpt(self.ckpt_dir, self.model, self.opt, state)
+        save_stage_ckpt(self.ckpt_dir, self.model, self.opt, state)
         final = self.stage_dir / "final"
         self.model.save_pretrained(str(final))
         self.tok.save_pretrained(str(final))
-        info = dict(direction=self.direction, params=self.n_params, steps=state["step"],
+        info = dict(direction=self.direction, params=self.n_params, steps=state["step"], step_budget=self.steps,
+                    train_pairs={d: len(v) for d, v in self.data_by.items()},
                     epochs=state["epoch"] + state["pos"] / max(1, self.n_batches),
                     train_minutes=round(state["elapsed"] / 60, 2), dev_loss=round(dls[self.direction], 4),
                     history=state["history"], dev_loss_by_direction=dls, mix=self.mix, lr=recipe.lr,
@@ -303,26 +312,3 @@ class _TranslatorRun:
                     thread_rates={k: (round(v) if v else None) for k, v in self.tuner.rate.items()})
         (self.stage_dir / "train_info.json").write_text(json.dumps(info, indent=2))
         return info
-
-
-# ---------------------------------------------------------------- mid-stage checkpoints ---------------------------
-
-def save_translator_ckpt(directory: Path, model, opt, state: dict) -> None:
-    """Mid-stage checkpoint without pickle: weights and AdamW tensors in safetensors, the rest JSON; written beside
-    and swapped in, so a crash mid-save keeps the previous one."""
-    tmp = directory.with_name(directory.name + ".tmp")
-    if tmp.exists():  # left over by a crash during an earlier save
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    save_model(model, str(tmp / "model.safetensors"))  # save_model handles the tied embedding matrices
-    tensors, info = optimizer_state(opt)
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
-    write_json(tmp / "state.json", {"state": state, "optimizer": info})
-    replace_dir(tmp, directory)
-
-
-def load_translator_ckpt(directory: Path, model, opt) -> dict:
-    load_model(model, str(directory / "model.safetensors"))
-    meta = json.loads((directory / "state.json").read_text())
-    load_optimizer_state(opt, load_file(str(directory / "optimizer.safetensors")), meta["optimizer"])
-    return meta["state"]

@@ -158,27 +158,3 @@ def test_resumed_build_skips_finished_stages(built, capsys):
                      "--tall-preset", "tiny", "--threads", "1"])
     printed = capsys.readouterr().out
     assert "== hebrew: outputs exist, skipped" in printed and "== adapters: outputs exist, skipped" in printed
-
-
-def test_translator_checkpoint_resumes_without_pickle(tmp_path):
-    """Time-budgeted translator training saves ckpt/ (safetensors + JSON) and a second call resumes from it."""
-    import torch
-
-    from demo_build.marian_tokenizer import load_marian_tokenizer
-    from demo_build.translators import train_translator
-    from tall_model import preset_config
-    from tall_model.backbones import model_folder
-
-    torch.set_num_threads(1)
-    tok = load_marian_tokenizer(model_folder("lr_hr_translator", preset_config("tiny").lr_hr_translator))
-    pairs = dd.split_verses()["train"][:12]
-    logs: list[str] = []
-    kw = dict(direction="he-en", tok=tok, train_pairs=pairs, dev_pairs=pairs[:4], stage_dir=tmp_path, seed=0,
-              max_tokens=400, warmup=2, threads=(1,), log=logs.append)
-    first = train_translator(minutes=0.02, **kw)
-    ckpt = tmp_path / "ckpt"
-    assert sorted(p.name for p in ckpt.iterdir()) == ["model.safetensors", "optimizer.safetensors", "state.json"]
-    assert not list(tmp_path.rglob("*.pt"))
-    second = train_translator(minutes=0.05, **kw)
-    assert f"[he-en] resumed at step {first['steps']}, " in " ".join(logs)
-    assert second["steps"] > first["steps"]

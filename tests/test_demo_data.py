@@ -71,9 +71,15 @@ def test_built_training_files_hold_no_test_verse():
         pytest.skip("build/demo/data not written yet")
     ids = {json.loads(line)["id"] for line in train_file.open(encoding="utf-8")}
     assert not {i.split(".")[0] for i in ids} & set(dd.TEST_BOOKS)
-    lm_text = (BUILD / "data" / "lm_train.txt").read_text(encoding="utf-8")
     long_test = sorted((p.en for p in _splits()["test"] if len(p.en) > 80), key=len)[-40:]
-    assert not [t for t in long_test if t in lm_text]
+    test_he = {p.he for p in _splits()["test"]}
+    for name in ("lm_train.txt", "lm_train_versions.txt", "train_versions.jsonl"):  # the last two: newer builds
+        if (BUILD / "data" / name).exists():
+            text = (BUILD / "data" / name).read_text(encoding="utf-8")
+            assert not [t for t in long_test if t in text], name
+    if (BUILD / "data" / "train_versions.jsonl").exists():
+        rows = [json.loads(line) for line in (BUILD / "data" / "train_versions.jsonl").open(encoding="utf-8")]
+        assert not {r["book"] for r in rows} & set(dd.TEST_BOOKS) and not {r["he"] for r in rows} & test_he
 
 
 def test_manifest_matches_recomputation():
