@@ -61,13 +61,13 @@ def _summary(result) -> dict:
 
 
 def train_one_step(preset: str, out: Path, device: str, dtype: str | None, backbones=None, batch: int = 8,
-                   words: int = 33):
+                   words: int = 33, steps: int = 1, low_memory: bool = True):
     from tall_model.config import preset_config
     from training.train import train
     from training.train_config import TrainConfig
 
     model_config = preset_config(preset).changed({"decoding": {"translation_max_new_tokens": TRANSLATION_PIECES}})
-    config = TrainConfig(model=model_config, max_steps=1, batch_size=batch, eval_limit=1, dev_fraction=0.1,
+    config = TrainConfig(model=model_config, max_steps=steps, low_memory=low_memory, batch_size=batch, eval_limit=1, dev_fraction=0.1,
                          out=str(out / "run"), translation_cache=str(out / "translations.sqlite"), device=device,
                          dtype=dtype, seed=SEED)
     return train(config, sentences=sentences(batch + 2, words), backbones=backbones)
@@ -119,10 +119,18 @@ def stage_app(preset: str, out: Path, device: str, dtype: str | None, batch: int
 
 
 def stage_train(preset: str, out: Path, device: str, dtype: str | None, batch: int = 8, words: int = 33) -> dict:
+    """As `python -m training.train` runs it (which returns freed memory to the system with low_memory)."""
+    from tall_model.memory import return_freed_memory
+
+    if TRAIN["low_memory"]:
+        return_freed_memory()
     start = time.perf_counter()
-    result = train_one_step(preset, out, device, dtype, batch=batch, words=words)
+    result = train_one_step(preset, out, device, dtype, batch=batch, words=words, steps=TRAIN["steps"],
+                            low_memory=TRAIN["low_memory"])
+    seconds = [row["elapsed_s"] for row in result.history]
     return {"train_run_s": time.perf_counter() - start, "steps": result.step, "batch": batch,
-            "prefix_words": words - 1}
+            "prefix_words": words - 1, "low_memory": TRAIN["low_memory"],
+            "examples_per_s": result.history[-1]["examples_per_s"] if result.history else None, "elapsed": seconds}
 
 
 def _median_s(fn, repeats: int) -> float:
@@ -171,6 +179,7 @@ def stage_levers(preset: str, out: Path, device: str, dtype: str | None, batch: 
     return out_values
 
 
+TRAIN = {"steps": 1, "low_memory": True}  # the train stage's --steps and --low-memory
 STAGES = {"roundtrip": stage_roundtrip, "app": stage_app, "train": stage_train, "levers": stage_levers}
 
 
@@ -190,7 +199,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--batch", type=int, default=8, help="training batch (the stage `train` and `roundtrip`)")
     ap.add_argument("--words", type=int, default=33, help="words per training sentence (prefix: one fewer)")
+    ap.add_argument("--steps", type=int, default=1, help="optimizer steps of the stage `train` (from the second "
+                    "on, AdamW's moments are held through forward and backward: the steady state)")
+    ap.add_argument("--low-memory", action=argparse.BooleanOptionalAction, default=True,
+                    help="the stage `train` with TrainConfig.low_memory (default) or without")
     args = ap.parse_args(argv)
+    TRAIN.update(steps=args.steps, low_memory=args.low_memory)
     if args.threads:
         import torch
 
