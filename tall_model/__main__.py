@@ -18,6 +18,7 @@ from .decoding import Decoding
 from .load import load
 from .params import meta_model, parameter_report
 from .predict import predict
+from .translate import ENGINES
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,6 +36,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--dtype", default=None, help="of the frozen backbones: fp32 (default), bf16 or fp16")
     p.add_argument("--translation", help="use this English translation instead of translating the prefix")
+    p.add_argument("--translation-engine", default="transformers", choices=ENGINES,
+                   help="what writes the he→en text: transformers (default) or ctranslate2 (opt-in; converts the "
+                        "translator into .cache/ctranslate2 on first use; not bitwise the same text)")
     p.add_argument("--params", action="store_true", help="print the trainable-parameter report")
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
     return p.parse_args(argv)
@@ -51,7 +55,8 @@ def main(argv=None) -> int:
     hf_logging.disable_progress_bar()
 
     try:
-        model = load(args.checkpoint or args.preset, device=args.device, dtype=args.dtype)
+        model = load(args.checkpoint or args.preset, device=args.device, dtype=args.dtype,
+                     translation_engine=args.translation_engine)
     except (OSError, ValueError) as err:  # a missing backbone, a bad checkpoint, no CUDA: one line, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
