@@ -11,11 +11,12 @@ import argparse
 import json
 import sys
 
+import torch
 from transformers.utils import logging as hf_logging
 
 from .config import PRESETS, preset_config
 from .decoding import Decoding
-from .load import load
+from .load import default_threads, load
 from .params import meta_model, parameter_report
 from .predict import predict
 from .translate import ENGINES
@@ -39,6 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--translation-engine", default="transformers", choices=ENGINES,
                    help="what writes the he→en text: transformers (default) or ctranslate2 (opt-in; converts the "
                         "translator into .cache/ctranslate2 on first use; not bitwise the same text)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads (0: 1 on a machine with at most 2 cores, else torch's default)")
     p.add_argument("--params", action="store_true", help="print the trainable-parameter report")
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
     return p.parse_args(argv)
@@ -53,6 +56,7 @@ def main(argv=None) -> int:
         print("error: give a Hebrew prefix, e.g. python -m tall_model \"בראשית ברא אלהים את\"", file=sys.stderr)
         return 2
     hf_logging.disable_progress_bar()
+    torch.set_num_threads(default_threads(args.threads))
 
     try:
         model = load(args.checkpoint or args.preset, device=args.device, dtype=args.dtype,

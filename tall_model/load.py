@@ -7,6 +7,7 @@ the frozen backbones); everything that shapes the forward pass comes from the pr
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -41,6 +42,17 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise DeviceError(f"device {name!r} was asked for, but torch sees no CUDA GPU here; use --device cpu")
     return torch.device(name)
+
+
+def default_threads(requested: int = 0) -> int:
+    """Torch CPU threads for the app and the prediction CLI: `requested` when it is > 0; else 1 on a machine with at
+    most 2 cores, else torch's default. Measured at full size on 2 shared cores (benchmarks/RESULTS.md, issue 10):
+    a paper-bloomz Predict request took 2.7 s with 1 thread and 18.5 s with 2 while another process kept one core
+    busy (torch's second thread waits on a busy core); a free 2-vCPU Space shares its cores the same way."""
+    if requested > 0:
+        return requested
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if cores <= 2 else torch.get_num_threads()
 
 
 def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
