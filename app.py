@@ -24,6 +24,7 @@ import torch  # noqa: E402
 from tall_app.blocks import build_app, launch  # noqa: E402
 from tall_app.models import APP_PRESETS  # noqa: E402
 from tall_app.service import AUTH_MODES  # noqa: E402
+from tall_model.load import default_threads  # noqa: E402
 
 __all__ = ["build_app", "demo", "launch", "main"]
 
@@ -42,7 +43,8 @@ def main(argv=None) -> None:
                         help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--dtype", default=os.environ.get("TALL_APP_DTYPE") or None,
                         help="of the frozen backbones: fp32 (default), bf16 or fp16 (on a GPU)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0: 1 on a machine with at most 2 cores, else torch's default)")
     parser.add_argument("--auth", default=os.environ.get("TALL_APP_AUTH"), metavar="USER:PASSWORD",
                         help="ask for this login before the page opens (runs are then owned by the user, not the "
                              "browser session); also TALL_APP_AUTH")
@@ -57,8 +59,7 @@ def main(argv=None) -> None:
         if not (sep and user and password):
             parser.error("--auth takes USER:PASSWORD")
         auth = (user, password)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(default_threads(args.threads))
     if (args.preset != demo.requested_preset or args.device != "auto" or args.dtype
             or args.auth_mode != demo.service.auth_mode):
         try:

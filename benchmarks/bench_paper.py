@@ -61,13 +61,13 @@ def _summary(result) -> dict:
 
 
 def train_one_step(preset: str, out: Path, device: str, dtype: str | None, backbones=None, batch: int = 8,
-                   words: int = 33):
+                   words: int = 33, steps: int = 1, low_memory: bool = True):
     from tall_model.config import preset_config
     from training.train import train
     from training.train_config import TrainConfig
 
     model_config = preset_config(preset).changed({"decoding": {"translation_max_new_tokens": TRANSLATION_PIECES}})
-    config = TrainConfig(model=model_config, max_steps=1, batch_size=batch, eval_limit=1, dev_fraction=0.1,
+    config = TrainConfig(model=model_config, max_steps=steps, low_memory=low_memory, batch_size=batch, eval_limit=1, dev_fraction=0.1,
                          out=str(out / "run"), translation_cache=str(out / "translations.sqlite"), device=device,
                          dtype=dtype, seed=SEED)
     return train(config, sentences=sentences(batch + 2, words), backbones=backbones)
@@ -119,10 +119,18 @@ def stage_app(preset: str, out: Path, device: str, dtype: str | None, batch: int
 
 
 def stage_train(preset: str, out: Path, device: str, dtype: str | None, batch: int = 8, words: int = 33) -> dict:
+    """As `python -m training.train` runs it (which returns freed memory to the system with low_memory)."""
+    from tall_model.memory import return_freed_memory
+
+    if TRAIN["low_memory"]:
+        return_freed_memory()
     start = time.perf_counter()
-    result = train_one_step(preset, out, device, dtype, batch=batch, words=words)
+    result = train_one_step(preset, out, device, dtype, batch=batch, words=words, steps=TRAIN["steps"],
+                            low_memory=TRAIN["low_memory"])
+    seconds = [row["elapsed_s"] for row in result.history]
     return {"train_run_s": time.perf_counter() - start, "steps": result.step, "batch": batch,
-            "prefix_words": words - 1}
+            "prefix_words": words - 1, "low_memory": TRAIN["low_memory"],
+            "examples_per_s": result.history[-1]["examples_per_s"] if result.history else None, "elapsed": seconds}
 
 
 def _median_s(fn, repeats: int) -> float:
@@ -171,7 +179,58 @@ def stage_levers(preset: str, out: Path, device: str, dtype: str | None, batch: 
     return out_values
 
 
-STAGES = {"roundtrip": stage_roundtrip, "app": stage_app, "train": stage_train, "levers": stage_levers}
+def stage_threads(preset: str, out: Path, device: str, dtype: str | None, batch: int = 8, words: int = 33) -> dict:
+    """A full Predict request (translation of the 12-word prefix capped at 30 pieces, then the word with 5
+    candidates and both attention maps), and its two parts, at 1 and at 2 torch threads, medians of 3 each."""
+    import torch
+
+    from tall_model import load
+    from tall_model.predict import predict
+    from tall_model.translate import translate
+
+    model = load(preset, device=device, dtype=dtype, decoding=_decoding(), seed=SEED)
+    english = translate(model, [PREFIX])[0]
+    predict(model, PREFIX, translations=english)  # warm-up
+    values = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for name, fn in (("translate", lambda: translate(model, [PREFIX])),
+                         ("predict_given_translation", lambda: predict(model, PREFIX, translations=english)),
+                         ("predict_request", lambda: predict(model, PREFIX))):
+            values.setdefault(f"{name}_{threads}_thread_s", []).append(_median_s(fn, 3))
+    return {key: min(runs) for key, runs in values.items()} | {"runs": values}
+
+
+def stage_evaluate(preset: str, out: Path, device: str, dtype: str | None, batch: int = 8, words: int = 33) -> dict:
+    """The evaluate command's function with every approach that needs no trained adapters here (TALL with untrained
+    adapters, direct, naive; soft-prompt and fine-tuned need adapters trained at full size: skipped, reason
+    recorded) on 4 test prefixes, greedy + 1 sampled seed; then the Compare tab's plain function on one prefix."""
+    from evaluation.evaluate import evaluate
+    from tall_app.service import AppService
+
+    model_start = time.perf_counter()
+    service = AppService(preset, device=device, dtype=dtype)
+    loaded = service.cache.get(preset, None)
+    load_s = time.perf_counter() - model_start
+    data = out / "prefixes.txt"
+    data.write_text("\n".join(sentences(4, 13)) + "\n", encoding="utf-8")
+    start = time.perf_counter()
+    payload = evaluate([data], preset=preset, tall=loaded.model, seeds=1, limit=4, batch_size=4,
+                       translation_max_new_tokens=TRANSLATION_PIECES, translation_cache=out / "tc.sqlite",
+                       out=out / "eval", progress=False, backbones=loaded.model.backbones, device=device)
+    evaluate_s = time.perf_counter() - start
+    start = time.perf_counter()
+    comparison = service.compare(PREFIX, preset, None)
+    return {"load_s": round(load_s, 1), "evaluate_s": round(evaluate_s, 1),
+            "rows": {r["approach"]: {"accuracy": r["accuracy"], "seconds": r["seconds"]} for r in payload["rows"]},
+            "skipped": payload["skipped"], "compare_s": round(time.perf_counter() - start, 1),
+            "compare_rows": [row[:2] + row[3:] for row in comparison.rows], "compare_unavailable":
+            list(comparison.unavailable)}
+
+
+TRAIN = {"steps": 1, "low_memory": True}  # the train stage's --steps and --low-memory
+STAGES = {"roundtrip": stage_roundtrip, "app": stage_app, "train": stage_train, "levers": stage_levers,
+          "threads": stage_threads, "evaluate": stage_evaluate}
 
 
 def run_stage(stage: str, preset: str, device: str, dtype: str | None, batch: int = 8, words: int = 33) -> dict:
@@ -190,7 +249,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--batch", type=int, default=8, help="training batch (the stage `train` and `roundtrip`)")
     ap.add_argument("--words", type=int, default=33, help="words per training sentence (prefix: one fewer)")
+    ap.add_argument("--steps", type=int, default=1, help="optimizer steps of the stage `train` (from the second "
+                    "on, AdamW's moments are held through forward and backward: the steady state)")
+    ap.add_argument("--low-memory", action=argparse.BooleanOptionalAction, default=True,
+                    help="the stage `train` with TrainConfig.low_memory (default) or without")
     args = ap.parse_args(argv)
+    TRAIN.update(steps=args.steps, low_memory=args.low_memory)
     if args.threads:
         import torch
 

@@ -4,6 +4,10 @@
         [--fine-tuned DIR] [--approaches tall,direct,naive,soft-prompt,fine-tuned] [--seeds 5] [--limit N]
         [--out results/NAME]
 
+Several processes (`torchrun --nproc_per_node N -m evaluation.evaluate ...`, or `accelerate launch --multi_gpu`):
+the translate-once step and every approach's prediction passes are shared out batch by batch (round robin), the
+results gathered; process 0 writes the cache and the files, which are those one process writes.
+
 Each dataset (named by its file stem) gives one example per sentence: the sentence without its last word
 (tall_data.examples, word framing). Metrics: greedy exact-match accuracy; sampled accuracy (temperature 0.7,
 top-k 50, top-p 0.95, the paper's) as the mean over seeds 0..n-1 with a 95 % Student-t interval over seeds;
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -26,6 +31,8 @@ from pathlib import Path
 import peft
 import torch
 import transformers
+from accelerate import PartialState
+from accelerate.utils import gather_object
 from tqdm.auto import tqdm
 
 from baselines.adapters import AdapterError
@@ -40,6 +47,7 @@ from tall_data.files import write_json
 from tall_data.translation_cache import (
     DEFAULT_TRANSLATION_CACHE,
     TranslationCache,
+    fill_shared,
     open_prefix_cache,
     translate_prefixes,
 )
@@ -49,7 +57,7 @@ from tall_model.config import PRESETS, REPO_ROOT, preset_config
 from tall_model.decoding import Decoding
 from tall_model.load import DeviceError, resolve_device, resolve_dtype
 from tall_model.text import has_hebrew
-from tall_model.translate import translator_id
+from tall_model.translate import translate, translator_id
 
 
 @dataclass
@@ -85,6 +93,15 @@ class Evaluation:
     caches: dict[str, TranslationCache] = field(default_factory=dict)
     rows: list[ResultRow] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
+    rank: int = 0  # this process among nproc (torchrun / accelerate launch); batches are shared out round robin
+    nproc: int = 1
+
+    def _gather(self, items: list) -> list:
+        return gather_object(items) if self.nproc > 1 else items
+
+    def _barrier(self) -> None:
+        if self.nproc > 1:
+            PartialState().wait_for_everyone()
 
     def translations(self, approach: Approach, prefixes: list[str]) -> list[str] | None:
         if not approach.uses_translation:
@@ -93,8 +110,20 @@ class Evaluation:
         key = translator_id(translator)  # names the translator and its decoding settings
         if key not in self.caches:
             self.caches[key] = open_prefix_cache(translator, self.cache_path)
-        bar = None if self.progress else False  # None: a bar only on a terminal
-        return translate_prefixes(translator, self.caches[key], prefixes, bar, self.batch_size)
+        cache, sent = self.caches[key], 0
+        if self.nproc > 1:  # shared out first; the read below then finds every prefix cached
+            counts = fill_shared(cache, lambda texts: translate(translator, texts), prefixes, self.batch_size,
+                                 rank=self.rank, nproc=self.nproc, gather=gather_object, barrier=self._barrier)
+            sent = sum(counts)
+            if self.rank == 0 and sent:
+                print(f"{approach.name}: translated {sent} prefixes on {self.nproc} processes (by process: "
+                      f"{counts})")
+        bar = None if self.progress and self.rank == 0 else False  # None: a bar only on a terminal
+        english = translate_prefixes(translator, cache, prefixes, bar, self.batch_size)
+        # the counts one process would report: what the fill sent was not a cache hit
+        cache.stats.hits, cache.stats.sent = cache.stats.hits - sent, cache.stats.sent + sent
+        cache.stats.calls += -(-sent // self.batch_size)
+        return english
 
     def close(self) -> None:
         for cache in self.caches.values():
@@ -114,23 +143,30 @@ class Evaluation:
         english = self.translations(approach, prefixes)
         chunks = self._chunks(len(prefixes))
         passes = 1 + self.seeds + int(approach.can_score)
-        bar = tqdm(total=passes * len(chunks), desc=f"{dataset}/{approach.name}", disable=not self.progress)
+        bar = tqdm(total=passes * len(chunks), desc=f"{dataset}/{approach.name}",
+                   disable=not self.progress or self.rank > 0)
 
-        def each(decoding: Decoding, k: int):
-            out = []
-            for part in chunks:
-                out += approach.predict(prefixes[part], None if english is None else english[part], decoding, k)
+        def each(run_chunk) -> list:
+            """run_chunk(slice) → a list per example, over this process's chunks; all chunks' results, in order.
+            A chunk is the same batch whichever process runs it, so sampling seeded per batch is unchanged."""
+            mine = {}
+            for index, part in enumerate(chunks):
+                if index % self.nproc == self.rank:
+                    mine[index] = run_chunk(part)
                 bar.update()
-            return out
+            merged = {index: out for part in self._gather([mine]) for index, out in part.items()}
+            return [item for index in range(len(chunks)) for item in merged[index]]
 
-        greedy = each(self.decoding.greedy(), TOP_K if approach.can_rank else 0)
-        sampled = {seed: [o.word for o in each(self.decoding.sampled(seed), 0)] for seed in range(self.seeds)}
+        def predicted(decoding: Decoding, k: int) -> list:
+            return each(lambda part: approach.predict(prefixes[part], None if english is None else english[part],
+                                                      decoding, k))
+
+        greedy = predicted(self.decoding.greedy(), TOP_K if approach.can_rank else 0)
+        sampled = {seed: [o.word for o in predicted(self.decoding.sampled(seed), 0)] for seed in range(self.seeds)}
         log_probs = None
         if approach.can_score:
-            log_probs = []
-            for part in chunks:
-                log_probs += approach.log_probs(prefixes[part], golds[part], None if english is None else english[part])
-                bar.update()
+            log_probs = each(lambda part: approach.log_probs(prefixes[part], golds[part],
+                                                             None if english is None else english[part]))
         bar.close()
         candidates = [o.candidates or [] for o in greedy] if approach.can_rank else None
         for i, (prefix, gold) in enumerate(zip(prefixes, golds)):
@@ -198,6 +234,11 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
     cuda) and `dtype` (of the frozen backbones) apply to backbones loaded here."""
     started = datetime.now(timezone.utc)
     device = resolve_device(device)  # --device cuda without a GPU fails here, before anything loads
+    rank, nproc = 0, 1
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched as several processes: a gloo group on the CPU
+        state = PartialState(cpu=device.type == "cpu")
+        rank, nproc = state.process_index, state.num_processes
+        device = state.device if device.type != "cpu" else device
     out = Path(out or REPO_ROOT / "runs" / f"eval-{started:%Y%m%d-%H%M%S}")
     datasets = [load_dataset(path, limit) for path in data]
     names = [d.name for d in datasets]
@@ -212,9 +253,10 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
     models = BaselineModels(config, backbones)
     resources = ApproachResources(models, tall, soft_prompt, fine_tuned, lm_max_new_tokens)
     built, skipped = build_approaches(list(approaches), resources, translation_cache)
-    for name, why in skipped.items():
+    for name, why in skipped.items() if rank == 0 else ():
         print(f"Skipping {name}: {why}", file=sys.stderr)
-    run = Evaluation(list(built.values()), str(translation_cache), seeds, decoding, batch_size, progress)
+    run = Evaluation(list(built.values()), str(translation_cache), seeds, decoding, batch_size, progress,
+                     rank=rank, nproc=nproc)
     try:
         for dataset in datasets:
             run.run_dataset(dataset)
@@ -223,7 +265,8 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
         if resources.back_cache is not None:
             resources.back_cache.close()
     payload = _payload(run, models, datasets, skipped, started, preset, limit, command)
-    _write(out, run, payload)
+    if rank == 0:
+        _write(out, run, payload)
     return payload
 
 

@@ -225,3 +225,32 @@ def translate_prefixes(translator, cache: TranslationCache, texts: Sequence[str]
     """Translations of Hebrew prefixes; only distinct, uncached ones reach the translator."""
     return cache.translate(list(texts), lambda batch: tall_translate.translate(translator, batch),
                            batch_size=batch_size, tqdm=progress, desc="he→en")
+
+
+def fill_shared(cache: TranslationCache, translate_fn: TranslateFn, texts: Sequence[str], batch_size: int, *,
+                rank: int = 0, nproc: int = 1, gather: Callable[[list], list] | None = None,
+                barrier: Callable[[], None] = lambda: None,
+                on_round: Callable[[int, int], None] | None = None) -> list[int]:
+    """Put every uncached text of `texts` into the cache, the work shared out between `nproc` processes.
+
+    Every process reads the same list of batches (those `translate` would send from one process), translates
+    batches rank, rank + P, ..., and after each round process 0, the one writer, stores what `gather` (accelerate's
+    gather_object) brought back: the cache ends as a one-process fill leaves it. `on_round(done, total)` runs on
+    process 0 after each round. Returns how many texts each process translated."""
+    batches = cache.missing_batches(texts, batch_size)
+    barrier()  # all have read the same list before the writer adds to it
+    total, done, mine = sum(map(len, batches)), 0, 0
+    for start in range(0, len(batches), nproc):
+        batch = batches[start + rank] if start + rank < len(batches) else []
+        translated = cache.translate_batch(translate_fn, batch) if batch else {}
+        mine += len(batch)
+        parts = gather([translated]) if nproc > 1 else [translated]
+        if rank == 0:
+            for part in parts:
+                cache.put_many(part)
+                done += len(part)
+            if on_round is not None:
+                on_round(done, total)
+    counts = gather([mine]) if nproc > 1 else [mine]
+    barrier()  # every translation is stored before anyone reads
+    return counts

@@ -11,13 +11,15 @@ import argparse
 import json
 import sys
 
+import torch
 from transformers.utils import logging as hf_logging
 
 from .config import PRESETS, preset_config
 from .decoding import WORD_CHOICES, Decoding
-from .load import load
+from .load import default_threads, load
 from .params import meta_model, parameter_report
 from .predict import predict
+from .translate import ENGINES
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -37,6 +39,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--dtype", default=None, help="of the frozen backbones: fp32 (default), bf16 or fp16")
     p.add_argument("--translation", help="use this English translation instead of translating the prefix")
+    p.add_argument("--translation-engine", default="transformers", choices=ENGINES,
+                   help="what writes the he→en text: transformers (default) or ctranslate2 (opt-in; converts the "
+                        "translator into .cache/ctranslate2 on first use; not bitwise the same text)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads (0: 1 on a machine with at most 2 cores, else torch's default)")
     p.add_argument("--params", action="store_true", help="print the trainable-parameter report")
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
     return p.parse_args(argv)
@@ -51,9 +58,11 @@ def main(argv=None) -> int:
         print("error: give a Hebrew prefix, e.g. python -m tall_model \"בראשית ברא אלהים את\"", file=sys.stderr)
         return 2
     hf_logging.disable_progress_bar()
+    torch.set_num_threads(default_threads(args.threads))
 
     try:
-        model = load(args.checkpoint or args.preset, device=args.device, dtype=args.dtype)
+        model = load(args.checkpoint or args.preset, device=args.device, dtype=args.dtype,
+                     translation_engine=args.translation_engine)
     except (OSError, ValueError) as err:  # a missing backbone, a bad checkpoint, no CUDA: one line, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2

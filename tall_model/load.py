@@ -7,6 +7,7 @@ the frozen backbones); everything that shapes the forward pass comes from the pr
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -17,6 +18,7 @@ from .config import PRESETS, TallConfig, demo_dir, portable, preset_config
 from .decoding import Decoding
 from .hub import looks_like_repo_id, resolve_checkpoint_repo
 from .model import TallModel
+from .translate import ENGINES
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
           "fp16": torch.float16, "float16": torch.float16}
@@ -42,6 +44,17 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(name)
 
 
+def default_threads(requested: int = 0) -> int:
+    """Torch CPU threads for the app and the prediction CLI: `requested` when it is > 0; else 1 on a machine with at
+    most 2 cores, else torch's default. Measured at full size on 2 shared cores (benchmarks/RESULTS.md, issue 10):
+    a paper-bloomz Predict request took 2.7 s with 1 thread and 18.5 s with 2 while another process kept one core
+    busy (torch's second thread waits on a busy core); a free 2-vCPU Space shares its cores the same way."""
+    if requested > 0:
+        return requested
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if cores <= 2 else torch.get_num_threads()
+
+
 def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
     if dtype is None or isinstance(dtype, torch.dtype):
         return dtype
@@ -51,14 +64,18 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
 
 
 def load(source: str | Path | TallConfig = "demo", *, backbones=None, device=None, dtype=None,
-         decoding: Decoding | None = None, seed: int = 0) -> TallModel:
+         decoding: Decoding | None = None, seed: int = 0, translation_engine: str = "transformers") -> TallModel:
     """A TALL model in eval mode, with `model.source` saying what was loaded.
 
     source: a preset name (its shipped adapters if it has them, else fresh ones), a TallConfig (fresh
       adapters initialised from `seed`), an adapter checkpoint directory, or the Hub repo id of one
       (`owner/name`, from the local Hugging Face cache when offline; tall_model.hub).
     backbones: loaded Backbones to reuse, or a function TallConfig → Backbones (the app's cache).
-    dtype: of the frozen backbones (default fp32); the trainable parts stay fp32."""
+    dtype: of the frozen backbones (default fp32); the trainable parts stay fp32.
+    translation_engine: what writes the he→en text (transformers, or the opt-in ctranslate2: tall_model.translate_ct2).
+    """
+    if translation_engine not in ENGINES:
+        raise ValueError(f"translation_engine must be one of {', '.join(ENGINES)}; got {translation_engine!r}")
     dtype = resolve_dtype(dtype)
     if isinstance(source, str) and source in PRESETS:
         shipped = shipped_checkpoint(source)
@@ -81,4 +98,5 @@ def load(source: str | Path | TallConfig = "demo", *, backbones=None, device=Non
                                   "directory.")
         model = from_pretrained(source, backbones=backbones, dtype=dtype, decoding=decoding)
         model.source = f"adapters from {repo_id or portable(str(source))} on preset {model.config.preset}"
+    model.translation_engine = translation_engine
     return model.to(resolve_device(device)).eval()

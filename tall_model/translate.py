@@ -39,6 +39,8 @@ def translate(model, texts: list[str], batch_size: int = 16, decoding=None) -> l
         raise RuntimeError("this model's translation layers were released to save memory (training on cached "
                            "translations); pass translations=… or load the model again to translate")
     decoding, tok = decoding or model.config.decoding, model.backbones.lr_hr_tokenizer
+    if engine_of(model) == "ctranslate2":
+        return ctranslate2_translator(model).translate(model, texts, decoding, batch_size)
     rows = [source_ids(model, t)[0] for t in texts]
     generated = generate_sorted(model.lr_hr, rows, model.lr_hr.config.pad_token_id, batch_size=batch_size,
                                 num_beams=decoding.translation_beams,
@@ -46,10 +48,28 @@ def translate(model, texts: list[str], batch_size: int = 16, decoding=None) -> l
     return [tok.decode(g, skip_special_tokens=True).strip() for g in generated]
 
 
+ENGINES = ("transformers", "ctranslate2")
+
+
+def engine_of(model) -> str:
+    """Which engine writes the he→en text: transformers (default), or the opt-in ctranslate2."""
+    return getattr(model, "translation_engine", "transformers")
+
+
+def ctranslate2_translator(model):
+    """The model's CTranslate2 translator, converted and loaded on first use."""
+    if getattr(model, "_ct2_translator", None) is None:
+        from .translate_ct2 import Ct2Translator  # noqa: PLC0415 -- the opt-in engine loads only when chosen
+
+        model._ct2_translator = Ct2Translator(model)
+    return model._ct2_translator
+
+
 def translator_id(model) -> str:
     """Key for translation caches: which he→en translator (by content, see tall_model.fingerprint), with which
-    decoding settings."""
-    return decoding_id(model.backbones.fingerprints()["lr_hr_translator"], model.config.decoding)
+    decoding settings, through which engine (transformers' keys are unchanged)."""
+    key = decoding_id(model.backbones.fingerprints()["lr_hr_translator"], model.config.decoding)
+    return key if engine_of(model) == "transformers" else f"{key}|engine={engine_of(model)}"
 
 
 def decoding_id(fingerprint: str, decoding) -> str:

@@ -138,7 +138,8 @@ def test_load_time_fields_are_one_explicit_list():
     fields = {f.name for f in dataclasses.fields(TallConfig)} - {"preset"}
     assert set(LOAD_TIME) == {"decoding"} and fields == SHAPES_THE_MODEL | set(LOAD_TIME)
     keyword = {n for n, p in inspect.signature(load).parameters.items() if p.kind is p.KEYWORD_ONLY}
-    assert keyword == {"backbones", "device", "dtype", "decoding", "seed"}
+    # translation_engine: what writes the he→en text (not saved: like device and dtype, it shapes no tensor)
+    assert keyword == {"backbones", "device", "dtype", "decoding", "seed", "translation_engine"}
 
 
 def test_a_checkpoint_keeps_every_field_that_shapes_the_model(tiny_model, tmp_path):

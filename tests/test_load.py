@@ -53,3 +53,17 @@ def test_unknown_preset_or_missing_checkpoint_is_a_clear_error(tmp_path):
         load(str(tmp_path / "nowhere"))
     with pytest.raises(CheckpointError, match="'tiyn' is neither a preset"):
         load("tiyn")
+
+
+def test_default_threads_follow_the_core_count(monkeypatch):
+    import os
+
+    import torch
+
+    from tall_model.load import default_threads
+
+    assert default_threads(3) == 3  # asked for: as asked
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert default_threads(0) == 1  # 2 cores: 1 thread (benchmarks/RESULTS.md, issue 10)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    assert default_threads(0) == torch.get_num_threads()

@@ -62,6 +62,7 @@ from tall_model.checkpoint import (
 from tall_model.config import FRAMINGS, LOSSES, PRESETS
 from tall_model.hub import push_to_hub
 from tall_model.load import load, resolve_device
+from tall_model.memory import return_freed_memory, trim
 from tall_model.model import TallModel
 from tall_model.translate import translate
 from training.train_config import (
@@ -128,6 +129,7 @@ def train(config: TrainConfig, callbacks: Callbacks | None = None, sentences: li
     previous_threads = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
+    run = None
     try:
         run = _Run(config, callbacks, sentences, backbones, state)
         try:
@@ -136,6 +138,8 @@ def train(config: TrainConfig, callbacks: Callbacks | None = None, sentences: li
             raise run.write_failed(err) from err
     finally:
         torch.set_num_threads(previous_threads)
+        if run is not None and backbones is not None:  # shared backbones (the app's) go back as they came
+            run.model.checkpoint_layers(False)
 
 
 def _accelerator(device: str = "auto"):
@@ -167,16 +171,20 @@ class _Run:
         if state is None and (self.run_dir / "last").exists():
             raise TrainError(f"{self.run_dir} already holds a run. Continue it with --resume "
                              f"{self.run_dir / 'last'}, or choose another --out.")
+        owns_models = backbones is None
         self.model = model = build_model(config, backbones).to(acc.device)
+        if config.low_memory:
+            model.checkpoint_layers()
         self.data: TrainData = load_data(config, model, sentences, self.log)
         if state is not None and state["data_fingerprint"] != self.data.fingerprint:
             raise TrainError("the training examples differ from those of the checkpoint (another corpus, or other "
                              "data options): an exact resume is impossible. Start a new run with --init instead.")
         self.translations, self.stats = fill_prefix_cache(config, acc, model, self.data, callbacks.on_translate,
                                                           self.log, translate_fn=lambda texts: translate(model, texts))
-        if backbones is None:  # ours alone: every prefix is translated, so the translation-only halves can go
+        if owns_models:  # ours alone: every prefix is translated, so the translation-only halves can go
             self.log(f"released {model.release_translation_parts():,} translation-only parameters "
                      "(all prefixes cached)")
+            trim()
         self.steps_per_epoch = len(epoch_batches(len(self.data.train), 0, config.seed, config.batch_size,
                                                  self.nproc, self.rank))
         self.total_steps = config.epochs * self.steps_per_epoch
@@ -423,6 +431,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def main(argv=None) -> int:
     try:
         config = config_from_args(parse_args(argv))
+        if config.low_memory:  # this process is the run's alone; before loading, so the upcast's temporaries go too
+            return_freed_memory()
         result = train(config, TqdmCallbacks())
     except (TrainError, CorpusError, CheckpointError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -17,7 +17,7 @@ from training.train_data import TrainError
 SCHEDULES = ("cosine", "epoch")
 # Fields a resumed run may change: they do not affect the weights. Everything else comes from the checkpoint.
 RESUME_OVERRIDES = ("resume", "out", "eval_every", "eval_limit", "log_every", "threads", "translation_cache",
-                    "translation_batch_size", "data", "device", "push_to_hub")
+                    "translation_batch_size", "data", "device", "push_to_hub", "low_memory")
 
 
 def _default_model() -> TallConfig:
@@ -62,6 +62,9 @@ class TrainConfig:
     translation_batch_size: int = 32
     threads: int = 0  # torch CPU threads; 0 = torch's default. Use 1 per process when processes share few cores
     push_to_hub: str | None = None  # a Hub repo id: at the end, upload the best checkpoint (else last) there
+    # Recompute each LLM and bridge layer in the backward pass instead of keeping its activations, and (when the run
+    # owns its models) give freed memory back to the system: same gradients, less memory, a slower backward.
+    low_memory: bool = True
 
     def validate(self) -> None:
         def need(ok: bool, message: str) -> None:

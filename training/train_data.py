@@ -13,7 +13,7 @@ from accelerate.utils import gather_object
 
 from tall_data.corpus import read_corpus
 from tall_data.examples import Example, make_examples, split_examples
-from tall_data.translation_cache import open_prefix_cache
+from tall_data.translation_cache import fill_shared, open_prefix_cache
 from tall_model.text import has_hebrew
 
 
@@ -90,26 +90,14 @@ def fill_prefix_cache(config, accelerator, model, data: TrainData, on_translate,
     path = cache_path(config)
     rank, nproc = accelerator.process_index, accelerator.num_processes
     with open_prefix_cache(model, path) as cache:
-        batches = cache.missing_batches(prefixes, config.translation_batch_size)
-        accelerator.wait_for_everyone()  # all have read the same list before the writer adds to it
-        total = sum(map(len, batches))
+        total = sum(map(len, cache.missing_batches(prefixes, config.translation_batch_size)))
+        calls = -(-total // config.translation_batch_size)
         log(f"translating {total} of {len(prefixes)} distinct prefixes on {nproc} process(es) (cache {path})")
-        mine, done = 0, 0
-        for start in range(0, len(batches), nproc):
-            batch = batches[start + rank] if start + rank < len(batches) else []
-            translated = cache.translate_batch(translate_fn, batch) if batch else {}
-            mine += len(batch)
-            parts = gather_object([translated]) if nproc > 1 else [translated]
-            if accelerator.is_main_process:
-                for part in parts:
-                    cache.put_many(part)
-                    done += len(part)
-                on_translate(done, total)
-        counts = gather_object([mine]) if nproc > 1 else [mine]
+        counts = fill_shared(cache, translate_fn, prefixes, config.translation_batch_size, rank=rank, nproc=nproc,
+                             gather=gather_object, barrier=accelerator.wait_for_everyone, on_round=on_translate)
     stats = {"requested": len(prefixes), "hits": len(prefixes) - total, "sent": total,
-             "calls": len(batches), "sent_by_process": counts}
+             "calls": calls, "sent_by_process": counts}
     log(f"translations: {stats['hits']} cached, {total} translated now (by process: {counts})")
-    accelerator.wait_for_everyone()
     with open_prefix_cache(model, path) as cache:
         found = cache.get_many(prefixes)
     missing = [p for p in prefixes if p not in found]
