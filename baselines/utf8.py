@@ -16,6 +16,7 @@ from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 _CHAR_TO_BYTE = {char: byte for byte, char in bytes_to_unicode().items()}
 MAX_STATE = 3  # continuation bytes still owed after a 4-byte lead
+TAIL_TOKENS = 8  # enough tokens to hold the last character's bytes (a token has at least one byte)
 
 
 def _owed_after(data: bytes, owed: int) -> int | None:
@@ -66,11 +67,11 @@ class ValidUtf8(LogitsProcessor):
 
     def owed(self, ids: list[int]) -> int:
         """Continuation bytes the sequence still owes (read from its last few tokens)."""
-        tail = b"".join(self.pieces[i] or b"" for i in ids[-8:] if i < len(self.pieces))
+        tail = b"".join(self.pieces[i] or b"" for i in ids[-TAIL_TOKENS:] if i < len(self.pieces))
         start = next((k for k, b in enumerate(tail) if not 0x80 <= b <= 0xBF), len(tail))
         return _owed_after(tail[start:], 0) or 0
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        rows = torch.tensor([self.owed(row) for row in input_ids.tolist()])
+        rows = torch.tensor([self.owed(row) for row in input_ids[:, -TAIL_TOKENS:].tolist()])
         mask = self.allowed[rows].to(scores.device)[:, : scores.shape[-1]]
         return scores.masked_fill(~mask, float("-inf"))

@@ -23,17 +23,10 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.timing import median_seconds
+
 PREFIX = "ויהי דבר יהוה אל יונה בן"  # Jonah 1:1 without its last words (a held-out book)
 REFERENCE = Path(__file__).with_name("demo_greedy_reference.jsonl")
-
-
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_attribution(model, pred, repeats: int) -> None:
@@ -45,11 +38,11 @@ def bench_attribution(model, pred, repeats: int) -> None:
         attribute(model, pred, target=target, steps=4)  # warm-up
         for steps in (4, 8, 16, 32, 64):
             a = attribute(model, pred, target=target, steps=steps)
-            seconds = _median_time(lambda: attribute(model, pred, target=target, steps=steps), repeats)
+            seconds = median_seconds(lambda: attribute(model, pred, target=target, steps=steps), repeats)
             change = a.log_prob - a.baseline_log_prob
             print(f"| {target} | integrated gradients | {steps} | {seconds:.3f} | {abs(a.delta):.2e} | "
                   f"{abs(a.delta) / abs(change):.2%} |")
-        seconds = _median_time(lambda: attribute(model, pred, target=target, method="input_x_gradient"), repeats)
+        seconds = median_seconds(lambda: attribute(model, pred, target=target, method="input_x_gradient"), repeats)
         print(f"| {target} | input × gradient | – | {seconds:.3f} | – | – |")
 
 

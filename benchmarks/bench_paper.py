@@ -21,12 +21,13 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.timing import median_seconds
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -133,15 +134,6 @@ def stage_train(preset: str, out: Path, device: str, dtype: str | None, batch: i
             "examples_per_s": result.history[-1]["examples_per_s"] if result.history else None, "elapsed": seconds}
 
 
-def _median_s(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return round(statistics.median(times), 3)
-
-
 def stage_levers(preset: str, out: Path, device: str, dtype: str | None, batch: int = 8, words: int = 33) -> dict:
     """Where a next-word prediction's time goes, and what each inference lever buys, side by side in one process:
     the translation alone; the prediction on a given translation with candidates and attention maps, without
@@ -156,13 +148,20 @@ def stage_levers(preset: str, out: Path, device: str, dtype: str | None, batch: 
     model = load(preset, device=device, dtype=dtype, decoding=_decoding(), seed=SEED)
     english = translate(model, [PREFIX])[0]
     predict(model, PREFIX, translations=english)  # warm-up
-    repeats, threads = 3, torch.get_num_threads()
-    out_values = {"threads": threads, "translate_s": _median_s(lambda: translate(model, [PREFIX]), repeats)}
-    out_values["predict_full_s"] = _median_s(lambda: predict(model, PREFIX, translations=english), repeats)
-    out_values["predict_no_candidates_no_maps_s"] = _median_s(
-        lambda: predict(model, PREFIX, translations=english, num_candidates=0, output_attentions=False), repeats)
+    threads = torch.get_num_threads()
+
+    def timed(fn) -> float:
+        return median_seconds(fn, 3, digits=3)
+
+    def full_predict():
+        return predict(model, PREFIX, translations=english)
+
+    out_values = {"threads": threads, "translate_s": timed(lambda: translate(model, [PREFIX])),
+                  "predict_full_s": timed(full_predict),
+                  "predict_no_candidates_no_maps_s": timed(lambda: predict(
+                      model, PREFIX, translations=english, num_candidates=0, output_attentions=False))}
     torch.set_num_threads(1)
-    out_values["predict_full_1_thread_s"] = _median_s(lambda: predict(model, PREFIX, translations=english), repeats)
+    out_values["predict_full_1_thread_s"] = timed(full_predict)
     torch.set_num_threads(threads)
     prefixes = [" ".join(s.split()[:12]) for s in sentences(8, 13)]
     englishes = translate(model, prefixes)
@@ -172,7 +171,7 @@ def stage_levers(preset: str, out: Path, device: str, dtype: str | None, batch: 
     out_values["paper_way_s"] = round((predict_uncached(model, PREFIX), time.perf_counter() - start)[1], 3)
     for body in (model.llm.base_model, model.hr_lr.get_decoder()):  # the heads stay fp32 (predict reads their size)
         torch.ao.quantization.quantize_dynamic(body, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
-    out_values["predict_full_int8_s"] = _median_s(lambda: predict(model, PREFIX, translations=english), repeats)
+    out_values["predict_full_int8_s"] = timed(full_predict)
     int8_words = [predict(model, p, translations=e, num_candidates=0, output_attentions=False).word
                   for p, e in zip(prefixes, englishes)]
     out_values["int8_word_agreement"] = sum(a == b for a, b in zip(fp32_words, int8_words)) / len(prefixes)
@@ -197,7 +196,7 @@ def stage_threads(preset: str, out: Path, device: str, dtype: str | None, batch:
         for name, fn in (("translate", lambda: translate(model, [PREFIX])),
                          ("predict_given_translation", lambda: predict(model, PREFIX, translations=english)),
                          ("predict_request", lambda: predict(model, PREFIX))):
-            values.setdefault(f"{name}_{threads}_thread_s", []).append(_median_s(fn, 3))
+            values.setdefault(f"{name}_{threads}_thread_s", []).append(median_seconds(fn, 3, digits=3))
     return {key: min(runs) for key, runs in values.items()} | {"runs": values}
 
 

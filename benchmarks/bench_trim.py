@@ -1,4 +1,4 @@
-"""What handing free memory back to the system costs a prediction (tall_app.memory, called by AppService after
+"""What handing free memory back to the system costs a prediction (tall_model.memory, called by AppService after
 each heavy request): the demo's predictions through AppService.predict in interleaved pairs, one with the trim
 after it (its own time included) and one without, from two threads at once as the app's two predict workers run,
 so glibc's arenas fill as they do under load. Printed: median and p95 request time each way, the trim's own time,
@@ -19,9 +19,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import psutil  # noqa: E402
 
-from tall_app.memory import limit_arenas, release_free_memory  # noqa: E402
 from tall_app.predicting import parse_decoding, run_prediction  # noqa: E402
 from tall_app.service import AppService  # noqa: E402
+from tall_model.memory import limit_arenas, release_free_memory  # noqa: E402
 
 PREFIXES = ["ויהי דבר יהוה אל יונה בן אמתי", "ויאמר אלהים יהי", "בראשית ברא אלהים את השמים ואת",
             "ויהי בימי שפט השפטים ויהי רעב", "שיר השירים אשר"]

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import psutil
 
-from tall_app.memory import allocator_stats
 from tall_app.sessions import IDLE_SECONDS
 from tall_model.config import REPO_ROOT
+from tall_model.memory import allocator_stats
 
 OWNER_SESSION = "loadtest-owner"
 RUN = "owner-run"

@@ -15,17 +15,16 @@ Resumable row by row: build/demo/ablations/<row>/train (training.train's run fol
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from demo_build.context import BuildContext
-from demo_build.tall_stages import ADAPTER_SEED, DEV_SAMPLE, command_line, he_files, translation_cache
+from demo_build.tall_stages import ADAPTER_SEED, DEV_SAMPLE, command_line, he_files, train_resumable, translation_cache
 from evaluation.evaluate import evaluate
 from evaluation.significance import compare
 from tall_model import TallConfig, preset_config
 from tall_model.backbones import load_backbones
-from training.train import TqdmCallbacks, TrainConfig, train
+from training.train import TrainConfig
 
 REFERENCE = "tall"
 
@@ -91,16 +90,8 @@ def _train_row(ctx: BuildContext, base: TallConfig, row: Ablation, folder: Path)
     run, finished = folder / "train", folder / "trained.json"
     if finished.exists():
         return json.loads(finished.read_text())
-    if (run / "last").exists():
-        ctx.log(f"[ablations] {row.name}: resuming {run / 'last'}")
-        result = train(TrainConfig(resume=str(run / "last")), TqdmCallbacks())
-    else:
-        if run.exists():
-            shutil.rmtree(run)  # a start that died before its first checkpoint
-        ctx.log(f"[ablations] {row.name}: {row.what}")
-        result = train(_train_config(ctx, base, row, run), TqdmCallbacks())
-    if result.stopped:
-        raise RuntimeError(f"ablation {row.name} stopped at step {result.step}; rerun the build to resume it")
+    ctx.log(f"[ablations] {row.name}: {row.what}")
+    result = train_resumable(ctx, run, _train_config(ctx, base, row, run), f"ablation {row.name}")
     saved = json.loads((run / "last" / "config.json").read_text())
     info = {"steps": result.step, "final_dev": result.final_metrics,
             "trainable_parameters": saved["parameters"]["trainable"]}

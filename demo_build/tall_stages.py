@@ -119,22 +119,26 @@ def adapter_config(ctx: BuildContext, run: Path) -> TrainConfig:
         translation_cache=str(translation_cache(ctx)), threads=a.threads, seed=ADAPTER_SEED)
 
 
-def _train_adapters(ctx: BuildContext, run: Path) -> TrainResult:
+def train_resumable(ctx: BuildContext, run: Path, config: TrainConfig, label: str) -> TrainResult:
+    """Train into `run`, resuming from its last checkpoint when a previous build got that far; a stop is an error
+    that names how to go on (rerunning the build resumes)."""
     if (run / "last").exists():
-        ctx.log(f"[adapters] resuming {run / 'last'}")
-        return train(TrainConfig(resume=str(run / "last")), TqdmCallbacks())
-    if run.exists():
-        shutil.rmtree(run)  # a start that died before its first checkpoint
-    return train(adapter_config(ctx, run), TqdmCallbacks())
+        ctx.log(f"[{label}] resuming {run / 'last'}")
+        result = train(TrainConfig(resume=str(run / "last")), TqdmCallbacks())
+    else:
+        if run.exists():
+            shutil.rmtree(run)  # a start that died before its first checkpoint
+        result = train(config, TqdmCallbacks())
+    if result.stopped:
+        raise RuntimeError(f"{label} training stopped at step {result.step}; rerun the build to resume it")
+    return result
 
 
 def stage_adapters(ctx: BuildContext):
     run = ctx.workdir / "adapters"
     finished = run / "finished.json"
     if not finished.exists():
-        result = _train_adapters(ctx, run)
-        if result.stopped:
-            raise RuntimeError(f"adapter training stopped at step {result.step}; rerun the build to resume it")
+        result = train_resumable(ctx, run, adapter_config(ctx, run), "adapters")
         finished.write_text(json.dumps({"step": result.step, "best": result.best_metrics,
                                         "final": result.final_metrics}, default=str))
     info = json.loads(finished.read_text())

@@ -10,7 +10,6 @@ Plain functions (no Gradio):
     compare     one prefix through every available approach (baselines.registry); a checkpoint's last evaluation
     jobs        the Train form as a TrainConfig; one background training job at a time: start, stop, resume, progress
     owners      who owns a run (session, --auth or Hugging Face user), private runs, the runs' disk quota
-    memory      glibc's allocator: fewer arenas, free memory handed back after heavy requests
     service     AppService: every callback's work, as plain methods
 
 The page (Gradio):

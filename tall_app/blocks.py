@@ -15,9 +15,10 @@ from contextlib import contextmanager
 import gradio as gr
 from gradio.utils import get_space
 
+from tall_model.memory import limit_arenas
+
 from .figures import empty_figure
 from .jobs import progress_html
-from .memory import limit_arenas
 from .service import AppService
 from .sessions import IDLE_SECONDS, SessionSweeper
 from .tab_batch import build_batch_tab
@@ -30,7 +31,7 @@ INTRO = ("TALL (arXiv 2506.05057) reads a Hebrew prefix with a frozen he→en tr
          "LLM between two trainable bridges, and writes the next word with a frozen en→he decoder.")
 NO_ATTENTION = "Predict a word to see the attention."
 MAX_UPLOAD = "25mb"
-MALLOC_ARENAS = 2  # glibc's default is 8 per core: each keeps its own freed memory (tall_app/memory.py)
+MALLOC_ARENAS = 2  # glibc's default is 8 per core: each keeps its own freed memory (tall_model/memory.py)
 SESSION_CAPACITY = 1000  # sessions Gradio keeps at most (its default 10,000 is ~10 GB for this app)
 
 

@@ -17,6 +17,7 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from tall_model.config import REPO_ROOT
 from tall_model.hub import hub_token_configured, looks_like_repo_id, push_to_hub
+from tall_model.memory import Trimmer
 
 from .analysis import (
     AnalysisState,
@@ -33,7 +34,6 @@ from .examples import example_prefixes
 from .export import export_figure
 from .formatting import report_markdown
 from .jobs import MAX_UPLOAD_BYTES, TrainingJobs, parse_max_sentences, preview_corpus, train_config_from_form
-from .memory import Trimmer
 from .models import NO_CHECKPOINT, ModelCache, available_presets, choose_preset, missing_presets
 from .owners import (
     SignInRequired,
@@ -118,7 +118,7 @@ class AppService:
         self.examples, self.examples_source = example_prefixes(demo_directory)
         self.hub_api = None  # huggingface_hub's HfApi (with its configured token) unless a test records the upload
         self.export_dir = Path(tempfile.mkdtemp(prefix="tall-export-"))  # the app's own; never a user-named path
-        self.trim = Trimmer()  # after a heavy request: free heap pages back to the system (tall_app/memory.py)
+        self.trim = Trimmer()  # after a heavy request: free heap pages back to the system (tall_model/memory.py)
 
     # ------------------------------------------------------------------ model selection
 

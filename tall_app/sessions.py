@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime
 import threading
 
-from .memory import release_free_memory
+from tall_model.memory import release_free_memory
 
 IDLE_SECONDS = 1200.0  # 20 minutes without a request
 CLOSED_SECONDS = 120.0  # after the tab closed: long enough for a reload to find its session

@@ -1,6 +1,6 @@
 """The server's memory under many visitors: Gradio's sessions are dropped when they are gone for good
 (tall_app.sessions.SessionSweeper, which reads Gradio's StateHolder: these tests fail if its shape changes), and
-glibc's free memory goes back to the system (tall_app.memory)."""
+glibc's free memory goes back to the system (tall_model.memory)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import gradio as gr
 import pytest
 
 from tall_app.blocks import free_port, launch
-from tall_app.memory import Trimmer, allocator_stats
 from tall_model.config import REPO_ROOT
+from tall_model.memory import Trimmer, allocator_stats
 from tests.helpers import HE, running_app
 
 
@@ -66,7 +66,7 @@ def test_the_app_drops_a_gone_visitors_prediction(tmp_path):
 
 FREED_BUT_KEPT = """
 import psutil
-from tall_app.memory import release_free_memory
+from tall_model.memory import release_free_memory
 process, chunks, pins = psutil.Process(), [], []
 for _ in range(2000):  # 200 MB in 100 kB blocks (under the mmap threshold), each followed by a small live one, so
     chunks.append(bytearray(b"x" * 100_000))  # the freed blocks are holes malloc keeps, not the top of its heap

@@ -60,6 +60,6 @@ def test_checkpointed_layers_are_recomputed_and_predictions_unchanged(monkeypatc
 
 def test_freed_memory_setting_is_accepted_by_glibc():
     # in a fresh process (mallopt is process-wide); the full-size effect is measured by bench_paper --stage train
-    script = "from tall_model.memory import return_freed_memory, trim; print(return_freed_memory(), trim())"
+    script = "from tall_model.memory import release_free_memory, return_freed_memory; print(return_freed_memory(), release_free_memory())"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == "True" and out[1] in ("True", "False")  # trim: whether anything was left to give back

@@ -62,7 +62,7 @@ from tall_model.checkpoint import (
 from tall_model.config import FRAMINGS, LOSSES, PRESETS
 from tall_model.hub import push_to_hub
 from tall_model.load import load, resolve_device
-from tall_model.memory import return_freed_memory, trim
+from tall_model.memory import release_free_memory, return_freed_memory
 from tall_model.model import TallModel
 from tall_model.translate import translate
 from training.train_config import (
@@ -184,7 +184,7 @@ class _Run:
         if owns_models:  # ours alone: every prefix is translated, so the translation-only halves can go
             self.log(f"released {model.release_translation_parts():,} translation-only parameters "
                      "(all prefixes cached)")
-            trim()
+            release_free_memory()
         self.steps_per_epoch = len(epoch_batches(len(self.data.train), 0, config.seed, config.batch_size,
                                                  self.nproc, self.rank))
         self.total_steps = config.epochs * self.steps_per_epoch
