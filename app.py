@@ -4,6 +4,7 @@
     python app.py --preset paper-bloomz      # the paper's backbones, from the Hugging Face cache or local folders
     python app.py --auth user:password      # ask for a login first (a shared, public app)
     python app.py --auth-mode oauth         # on a Space with `hf_oauth: true`: Train only for signed-in HF users
+    python app.py --preset paper-bloomz --translation-engine ctranslate2 --quantize int8   # fastest on a CPU
 
 `demo` (module level) is the Gradio app, ready for a Hugging Face Space (`app_file: app.py`). It is built by
 `tall_app.blocks.build_app` (one module per tab in tall_app/), whose callbacks call the plain, unit-tested methods of
@@ -25,6 +26,8 @@ from tall_app.blocks import build_app, launch  # noqa: E402
 from tall_app.models import APP_PRESETS  # noqa: E402
 from tall_app.service import AUTH_MODES  # noqa: E402
 from tall_model.load import default_threads  # noqa: E402
+from tall_model.quantize import QUANTIZE_MODES, check_mode  # noqa: E402
+from tall_model.translate import ENGINES  # noqa: E402
 
 __all__ = ["build_app", "demo", "launch", "main"]
 
@@ -43,6 +46,12 @@ def main(argv=None) -> None:
                         help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--dtype", default=os.environ.get("TALL_APP_DTYPE") or None,
                         help="of the frozen backbones: fp32 (default), bf16 or fp16 (on a GPU)")
+    parser.add_argument("--translation-engine", default=os.environ.get("TALL_APP_TRANSLATION_ENGINE") or "transformers",
+                        choices=ENGINES, help="what writes the he→en text: transformers (default) or ctranslate2 "
+                        "(faster on the CPU, not bitwise the same text); also TALL_APP_TRANSLATION_ENGINE")
+    parser.add_argument("--quantize", default=os.environ.get("TALL_APP_QUANTIZE") or "none", choices=QUANTIZE_MODES,
+                        help="int8: frozen backbones (and CTranslate2) in int8 for CPU inference; faster, not exact; "
+                             "training runs use unquantised backbones; also TALL_APP_QUANTIZE")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (0: 1 on a machine with at most 2 cores, else torch's default)")
     parser.add_argument("--auth", default=os.environ.get("TALL_APP_AUTH"), metavar="USER:PASSWORD",
@@ -60,10 +69,11 @@ def main(argv=None) -> None:
             parser.error("--auth takes USER:PASSWORD")
         auth = (user, password)
     torch.set_num_threads(default_threads(args.threads))
+    inference = {"translation_engine": args.translation_engine, "quantize": check_mode(args.quantize)}
     if (args.preset != demo.requested_preset or args.device != "auto" or args.dtype
-            or args.auth_mode != demo.service.auth_mode):
+            or args.auth_mode != demo.service.auth_mode or inference != demo.service.cache.inference):
         try:
-            demo = build_app(args.preset, device=args.device, dtype=args.dtype, auth_mode=args.auth_mode)
+            demo = build_app(args.preset, device=args.device, dtype=args.dtype, auth_mode=args.auth_mode, **inference)
         except ValueError as err:  # --device cuda without a GPU, an unknown dtype, oauth off a Space: one line
             parser.error(str(err))
     launch(demo, args.host, args.port, auth=auth)

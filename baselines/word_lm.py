@@ -110,7 +110,8 @@ class WordLM:
         """Valid UTF-8 only (baselines.utf8): without it a byte-level LM tuned on Hebrew loops on a lead byte."""
         if self._utf8 is None:
             pieces = token_bytes(self.tokenizer)
-            vocab = self.lm.get_output_embeddings().weight.shape[0] if pieces is not None else 0
+            # the head's rows (the same as the input embeddings'); an int8 head (tall_model.quantize) has no .weight
+            vocab = self.lm.get_input_embeddings().weight.shape[0] if pieces is not None else 0
             self._utf8 = LogitsProcessorList([ValidUtf8(pieces, vocab)] if pieces is not None else [])
         return self._utf8
 

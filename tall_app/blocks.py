@@ -42,17 +42,17 @@ def oauth_on_space() -> bool:
 
 
 def build_app(preset: str | None = None, *, service: AppService | None = None, device: str | None = None,
-              dtype: str | None = None, auth_mode: str | None = None) -> gr.Blocks:
+              dtype: str | None = None, auth_mode: str | None = None, **inference) -> gr.Blocks:
     """The Gradio Blocks of the app around one AppService (tests pass their own, on the tiny preset). `auth_mode`
     (default TALL_APP_AUTH_MODE, else "session"): "oauth" lets only users signed in with Hugging Face use the Train
     tab, and needs a Space with OAuth (ValueError otherwise: off a Space, Gradio's login button would need a local
-    Hugging Face login and the network)."""
+    Hugging Face login and the network). `inference`: translation_engine and quantize, as tall_model.load's."""
     requested = preset or os.environ.get("TALL_APP_PRESET", "demo")
     mode = service.auth_mode if service is not None else auth_mode or os.environ.get("TALL_APP_AUTH_MODE") or "session"
     if mode == "oauth" and not oauth_on_space():
         raise ValueError("The oauth auth mode needs Hugging Face OAuth: run the app as a Space with `hf_oauth: true` "
                          "in its README metadata (the Space then sets OAUTH_CLIENT_ID).")
-    svc = service or AppService(requested, device=device, dtype=dtype, auth_mode=mode)
+    svc = service or AppService(requested, device=device, dtype=dtype, auth_mode=mode, **inference)
     with gr.Blocks(title=TITLE) as blocks:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         if svc.auth_mode == "oauth" or oauth_on_space():  # runs are then owned by the signed-in Hugging Face user

@@ -19,7 +19,8 @@ from tall_model.backbones import ROLES, BackboneNotFoundError, config_fingerprin
 from tall_model.checkpoint import CheckpointError, checkpoint_config, read_checkpoint_config
 from tall_model.config import TallConfig, demo_dir, preset_config
 from tall_model.load import resolve_device, resolve_dtype
-from tall_model.translate import translate
+from tall_model.quantize import check_mode
+from tall_model.translate import ENGINES, translate
 
 from .paths import CHECKPOINTS_ROOT, CheckpointInfo, resolve_checkpoint
 
@@ -154,12 +155,17 @@ class ModelCache:
 
     `overrides`: Decoding fields applied to every model on top of its own decoding (tests shorten translations).
     `device`, `dtype`: where every model lives and the dtype of its frozen backbones (one copy of each backbone
-    set, on that device)."""
+    set, on that device); `translation_engine`, `quantize`: as tall_model.load's, for every model."""
 
     def __init__(self, root: Path | None = None, overrides: dict | None = None, max_models: int = 4,
-                 max_backbones: int = 2, device: str | None = None, dtype: str | None = None):
+                 max_backbones: int = 2, device: str | None = None, dtype: str | None = None,
+                 translation_engine: str = "transformers", quantize: str | None = None):
         self.root = Path(root or CHECKPOINTS_ROOT)
         self.device, self.dtype = resolve_device(device), resolve_dtype(dtype)
+        self.quantize = check_mode(quantize, self.device, self.dtype)
+        if translation_engine not in ENGINES:
+            raise ValueError(f"translation_engine must be one of {', '.join(ENGINES)}; got {translation_engine!r}")
+        self.inference = {"translation_engine": translation_engine, "quantize": self.quantize}
         self.overrides = dict(overrides or {})
         Decoding.from_dict(self.overrides)  # unknown or invalid fields fail here, not at the first request
         self._models = _OnceCache(max_models)
@@ -167,7 +173,7 @@ class ModelCache:
 
     def backbones_for(self, config: TallConfig):
         """The loaded backbones a config names (the `backbones` provider handed to `tall_model.load`)."""
-        return self._backbones.get(backbone_key(config), lambda: load_backbones(config, dtype=self.dtype))
+        return self._backbones.get(backbone_key(config), lambda: load_backbones(config, dtype=self.dtype, quantize=self.quantize))
 
     def _decoding(self, config: TallConfig) -> Decoding:
         return Decoding.from_dict(self.overrides, base=config.decoding)
@@ -193,7 +199,7 @@ class ModelCache:
         config = preset_config(preset)
         if info is None:
             model = load(config, backbones=self.backbones_for, decoding=self._decoding(config), seed=INIT_SEED,
-                         device=self.device)
+                         device=self.device, **self.inference)
             return LoadedModel(model, f"preset {preset} with untrained adapters (seed {INIT_SEED})", preset, None)
         if info.problem:
             raise CheckpointError(f"The checkpoint {info.name!r} is unusable: {info.problem}. Choose another one.")
@@ -205,7 +211,8 @@ class ModelCache:
                 f"selected preset is {preset!r}. Select preset {saved.preset!r} to use it, or choose another "
                 "checkpoint.")
         # On its own preset, load() compares the content fingerprints and names both sides on a mismatch.
-        model = load(info.path, backbones=self.backbones_for, decoding=self._decoding(saved), device=self.device)
+        model = load(info.path, backbones=self.backbones_for, decoding=self._decoding(saved), device=self.device,
+                     **self.inference)
         return LoadedModel(model, f"adapters {info.name} on preset {preset}", preset, info.name)
 
     def evict_checkpoint(self, name: str) -> None:

@@ -96,11 +96,14 @@ class AppService:
                  runner=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, demo_directory: Path | None = None,
                  train_options: dict | None = None, device: str | None = None, dtype: str | None = None,
                  quota_bytes: int = DEFAULT_QUOTA_BYTES, max_run_seconds: float | None = DEFAULT_MAX_RUN_SECONDS,
-                 max_run_steps: int = DEFAULT_MAX_RUN_STEPS, auth_mode: str = "session"):
+                 max_run_steps: int = DEFAULT_MAX_RUN_STEPS, auth_mode: str = "session",
+                 translation_engine: str = "transformers", quantize: str | None = None):
         """`overrides`: Decoding fields for every loaded model; `train_options`: more TrainConfig fields for runs
         started from the app ("model": a partial dict of TallConfig changes; default: the shared translation cache
         in .cache/); `runner`: what runs a TrainConfig (default training.train.train); `device`, `dtype`: of the
         models the app loads (auto: CUDA when present; fp32 backbones unless told), and of runs started here;
+        `translation_engine`, `quantize`: as tall_model.load's, for the models the app predicts with (runs train
+        on their own unquantised backbones);
         `auth_mode`: one of AUTH_MODES ("oauth": Start, Resume, Stop, Download, Push and Private need a signed-in
         user)."""
         if auth_mode not in AUTH_MODES:
@@ -108,7 +111,8 @@ class AppService:
         self.auth_mode = auth_mode
         self.root = Path(root or CHECKPOINTS_ROOT)
         self.preset, self.notice = choose_preset(preset, demo_directory)
-        self.cache = ModelCache(self.root, overrides, device=device, dtype=dtype)
+        self.cache = ModelCache(self.root, overrides, device=device, dtype=dtype,
+                                translation_engine=translation_engine, quantize=quantize)
         self.demo_directory = demo_directory
         self.train_options = {"translation_cache": str(REPO_ROOT / ".cache" / "translations.sqlite"),
                               "device": device or "auto", "dtype": dtype, **(train_options or {})}

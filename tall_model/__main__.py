@@ -19,6 +19,7 @@ from .decoding import WORD_CHOICES, Decoding
 from .load import default_threads, load
 from .params import meta_model, parameter_report
 from .predict import predict
+from .quantize import QUANTIZE_MODES
 from .translate import ENGINES
 
 
@@ -42,6 +43,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--translation-engine", default="transformers", choices=ENGINES,
                    help="what writes the he→en text: transformers (default) or ctranslate2 (opt-in; converts the "
                         "translator into .cache/ctranslate2 on first use; not bitwise the same text)")
+    p.add_argument("--quantize", default="none", choices=QUANTIZE_MODES,
+                   help="int8: the frozen backbones' linear layers (and CTranslate2) in int8 on the CPU; faster, "
+                        "not exact, inference only (benchmarks/RESULTS.md has the agreement with fp32)")
     p.add_argument("--threads", type=int, default=0,
                    help="torch CPU threads (0: 1 on a machine with at most 2 cores, else torch's default)")
     p.add_argument("--params", action="store_true", help="print the trainable-parameter report")
@@ -62,7 +66,7 @@ def main(argv=None) -> int:
 
     try:
         model = load(args.checkpoint or args.preset, device=args.device, dtype=args.dtype,
-                     translation_engine=args.translation_engine)
+                     translation_engine=args.translation_engine, quantize=args.quantize)
     except (OSError, ValueError) as err:  # a missing backbone, a bad checkpoint, no CUDA: one line, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2

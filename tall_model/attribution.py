@@ -152,6 +152,9 @@ def attribute_inputs(model, inputs: AttributionInputs, *, word: str = "", method
         raise AttributionError(f"Attribution method must be one of {', '.join(METHODS)}, got {method!r}.")
     if not 1 <= int(steps) <= 512:
         raise AttributionError(f"Integrated-gradient steps must be between 1 and 512, got {steps}.")
+    if getattr(model.backbones, "quantized", None):  # int8 layers pass no gradient back: every score would be 0
+        raise AttributionError(f"Attribution needs gradients through the backbones, and these are quantised "
+                               f"({model.backbones.quantized}, which has none): load them without --quantize.")
     forward = word_log_prob_function(model, inputs, target)
     states = (inputs.hebrew if target == "hebrew" else inputs.english).detach().clone().requires_grad_(True)
     model.eval()

@@ -20,6 +20,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Marian
 from .config import REPO_ROOT, TallConfig
 from .fingerprint import fingerprint
 from .known_configs import KNOWN_CONFIGS
+from .quantize import check_mode as quantize_mode
+from .quantize import quantize_model
 
 ROLES = {
     "lr_hr_translator": "the LR→HR (Hebrew→English) translator",
@@ -44,6 +46,8 @@ class Backbones:
     llm_tokenizer: Any = None
     hr_lr_tokenizer: Any = None
     folders: dict[str, Path] = field(default_factory=dict)  # role → the folder each was loaded from
+    quantized: str | None = None  # "int8" after tall_model.quantize (inference only)
+    fixed_dims: dict | None = None  # dims() taken before quantising (packed int8 weights are not parameters)
 
     def fingerprints(self) -> dict[str, str]:
         """role → content fingerprint (tall_model.fingerprint): what the translation cache and checkpoints key on."""
@@ -58,6 +62,9 @@ class Backbones:
         """What a checkpoint's trainable tensors were fitted to; compared on load. Sizes and parameter
         counts fingerprint the backbones, so a checkpoint for another LLM of the same width is refused too.
         Only the halves TALL uses are counted (training may release the others)."""
+        if self.fixed_dims is not None:
+            return dict(self.fixed_dims)
+
         def count(module) -> int:
             return sum(p.numel() for p in module.parameters())
 
@@ -154,23 +161,29 @@ def freeze(module: nn.Module) -> nn.Module:
 _LOADING = threading.Lock()
 
 
-def load_backbones(config: TallConfig, dtype: torch.dtype | None = None) -> Backbones:
+def load_backbones(config: TallConfig, dtype: torch.dtype | None = None, quantize: str | None = None) -> Backbones:
     """Load the three backbones and their tokenizers, frozen (one load at a time per process). The HR→LR model uses
-    eager attention because the app shows its cross-attention (SDPA returns no weights)."""
+    eager attention because the app shows its cross-attention (SDPA returns no weights). `quantize="int8"`:
+    each model is quantised as soon as it is loaded (tall_model.quantize; inference only)."""
     with _LOADING:
-        return _load_backbones(config, dtype)
+        return _load_backbones(config, dtype, quantize)
 
 
-def _load_backbones(config: TallConfig, dtype: torch.dtype | None) -> Backbones:
+def _load_backbones(config: TallConfig, dtype: torch.dtype | None, quantize: str | None = None) -> Backbones:
     # Always an explicit dtype: transformers 5 loads a checkpoint in its stored dtype by default, and fp16 weights
     # (bloomz-560m's, the demo's) would then meet the adapters' fp32 activations.
     kw = {"dtype": dtype or torch.get_default_dtype()}
-    lr_hr = _load("lr_hr_translator", config.lr_hr_translator, MarianMTModel.from_pretrained, **kw)
-    llm = _load("llm", config.llm, AutoModelForCausalLM.from_pretrained, **kw)
-    hr_lr = _load("hr_lr_translator", config.hr_lr_translator, MarianMTModel.from_pretrained,
-                  attn_implementation="eager", **kw)
+    fixed = build_meta_backbones(config).dims() if quantize_mode(quantize) else None  # the fp32 counts, no weights
+    # the LLM, the largest, first: its loading transient (≈ its fp16 file on top of its fp32 weights) then meets
+    # the smallest resident set, which lowers the process's peak
+    llm = quantize_model("llm", freeze(_load("llm", config.llm, AutoModelForCausalLM.from_pretrained, **kw)), quantize)
+    lr_hr = quantize_model("lr_hr_translator", freeze(_load("lr_hr_translator", config.lr_hr_translator,
+                                                            MarianMTModel.from_pretrained, **kw)), quantize)
+    hr_lr = quantize_model("hr_lr_translator", freeze(_load("hr_lr_translator", config.hr_lr_translator,
+                                                            MarianMTModel.from_pretrained, attn_implementation="eager",
+                                                            **kw)), quantize)
     backbones = Backbones(
-        lr_hr=freeze(lr_hr), llm=freeze(llm), hr_lr=freeze(hr_lr),
+        lr_hr=lr_hr, llm=llm, hr_lr=hr_lr, quantized=quantize_mode(quantize), fixed_dims=fixed,
         lr_hr_tokenizer=_load("lr_hr_translator", config.lr_hr_translator, AutoTokenizer.from_pretrained),
         llm_tokenizer=_load("llm", config.llm, AutoTokenizer.from_pretrained),
         hr_lr_tokenizer=_load("hr_lr_translator", config.hr_lr_translator, AutoTokenizer.from_pretrained),

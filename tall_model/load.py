@@ -18,6 +18,7 @@ from .config import PRESETS, TallConfig, demo_dir, portable, preset_config
 from .decoding import Decoding
 from .hub import looks_like_repo_id, resolve_checkpoint_repo
 from .model import TallModel
+from .quantize import check_mode, quantize_backbones
 from .translate import ENGINES
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
@@ -64,7 +65,8 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
 
 
 def load(source: str | Path | TallConfig = "demo", *, backbones=None, device=None, dtype=None,
-         decoding: Decoding | None = None, seed: int = 0, translation_engine: str = "transformers") -> TallModel:
+         decoding: Decoding | None = None, seed: int = 0, translation_engine: str = "transformers",
+         quantize: str | None = None) -> TallModel:
     """A TALL model in eval mode, with `model.source` saying what was loaded.
 
     source: a preset name (its shipped adapters if it has them, else fresh ones), a TallConfig (fresh
@@ -73,10 +75,11 @@ def load(source: str | Path | TallConfig = "demo", *, backbones=None, device=Non
     backbones: loaded Backbones to reuse, or a function TallConfig → Backbones (the app's cache).
     dtype: of the frozen backbones (default fp32); the trainable parts stay fp32.
     translation_engine: what writes the he→en text (transformers, or the opt-in ctranslate2: tall_model.translate_ct2).
+    quantize: "int8" for CPU inference with int8 frozen backbones (tall_model.quantize; not exact, inference only).
     """
     if translation_engine not in ENGINES:
         raise ValueError(f"translation_engine must be one of {', '.join(ENGINES)}; got {translation_engine!r}")
-    dtype = resolve_dtype(dtype)
+    dtype, quantize = resolve_dtype(dtype), check_mode(quantize)
     if isinstance(source, str) and source in PRESETS:
         shipped = shipped_checkpoint(source)
         source = shipped if shipped is not None else preset_config(source)
@@ -84,7 +87,7 @@ def load(source: str | Path | TallConfig = "demo", *, backbones=None, device=Non
         config = source if decoding is None else source.replace(decoding=decoding)
         if callable(backbones):
             backbones = backbones(config)
-        backbones = backbones or load_backbones(config, dtype=dtype)
+        backbones = backbones or load_backbones(config, dtype=dtype, quantize=quantize)  # quantised as each loads
         with torch.random.fork_rng(devices=[]):  # seeded init without disturbing the caller's RNG
             torch.manual_seed(seed)
             model = TallModel(config, backbones)
@@ -99,4 +102,6 @@ def load(source: str | Path | TallConfig = "demo", *, backbones=None, device=Non
         model = from_pretrained(source, backbones=backbones, dtype=dtype, decoding=decoding)
         model.source = f"adapters from {repo_id or portable(str(source))} on preset {model.config.preset}"
     model.translation_engine = translation_engine
-    return model.to(resolve_device(device)).eval()
+    model = model.to(resolve_device(device)).eval()
+    quantize_backbones(model.backbones, quantize)
+    return model

@@ -67,9 +67,12 @@ def ctranslate2_translator(model):
 
 def translator_id(model) -> str:
     """Key for translation caches: which he→en translator (by content, see tall_model.fingerprint), with which
-    decoding settings, through which engine (transformers' keys are unchanged)."""
+    decoding settings, through which engine, quantised or not (fp32 transformers' keys are unchanged)."""
     key = decoding_id(model.backbones.fingerprints()["lr_hr_translator"], model.config.decoding)
-    return key if engine_of(model) == "transformers" else f"{key}|engine={engine_of(model)}"
+    if engine_of(model) != "transformers":
+        key += f"|engine={engine_of(model)}"
+    quantized = getattr(model.backbones, "quantized", None)
+    return f"{key}|quantized={quantized}" if quantized else key
 
 
 def decoding_id(fingerprint: str, decoding) -> str:

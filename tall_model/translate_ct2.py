@@ -54,10 +54,13 @@ class _MarianKeepingPad(ct2_transformers.MarianMTLoader):
         return ct2_transformers.BartLoader.get_vocabulary(self, model, tokenizer)
 
 
-def converted(folder: str | Path, fingerprint: str, cache: str | Path = DEFAULT_CT2_CACHE) -> Path:
+def converted(folder: str | Path, fingerprint: str, cache: str | Path = DEFAULT_CT2_CACHE,
+              quantization: str | None = None) -> Path:
     """The CTranslate2 copy of the Marian model in `folder`, converted on first use (a few seconds; atomically:
-    a crash leaves no half-written folder)."""
-    target = Path(cache) / hashlib.sha256(f"{fingerprint}|ct2-{ctranslate2.__version__}".encode()).hexdigest()[:24]
+    a crash leaves no half-written folder). `quantization="int8"` stores int8 weights (a quarter of the file to
+    read at startup)."""
+    key = f"{fingerprint}|ct2-{ctranslate2.__version__}" + (f"|{quantization}" if quantization else "")
+    target = Path(cache) / hashlib.sha256(key.encode()).hexdigest()[:24]
     with _CONVERTING:
         if (target / "model.bin").is_file():
             return target
@@ -67,7 +70,7 @@ def converted(folder: str | Path, fingerprint: str, cache: str | Path = DEFAULT_
         stock = loaders["MarianConfig"]
         loaders["MarianConfig"] = _MarianKeepingPad()
         try:
-            TransformersConverter(str(folder)).convert(str(staging / "model"), force=True)
+            TransformersConverter(str(folder)).convert(str(staging / "model"), quantization=quantization, force=True)
             os.replace(staging / "model", target)
         finally:
             loaders["MarianConfig"] = stock
@@ -80,8 +83,11 @@ class Ct2Translator:
 
     def __init__(self, model, cache: str | Path = DEFAULT_CT2_CACHE) -> None:
         folder = model.backbones.folders["lr_hr_translator"]
-        path = converted(folder, model.backbones.fingerprints()["lr_hr_translator"], cache)
-        self.translator = ctranslate2.Translator(str(path), device="cpu", compute_type="float32",
+        # int8 when the backbones are quantised (tall_model.quantize): the same choice for every frozen part
+        compute_type = "int8" if getattr(model.backbones, "quantized", None) == "int8" else "float32"
+        path = converted(folder, model.backbones.fingerprints()["lr_hr_translator"], cache,
+                         "int8" if compute_type == "int8" else None)
+        self.translator = ctranslate2.Translator(str(path), device="cpu", compute_type=compute_type,
                                                  intra_threads=torch.get_num_threads())
         self.tokenizer = model.backbones.lr_hr_tokenizer
         generation = model.lr_hr.generation_config

@@ -138,8 +138,9 @@ def test_load_time_fields_are_one_explicit_list():
     fields = {f.name for f in dataclasses.fields(TallConfig)} - {"preset"}
     assert set(LOAD_TIME) == {"decoding"} and fields == SHAPES_THE_MODEL | set(LOAD_TIME)
     keyword = {n for n, p in inspect.signature(load).parameters.items() if p.kind is p.KEYWORD_ONLY}
-    # translation_engine: what writes the he→en text (not saved: like device and dtype, it shapes no tensor)
-    assert keyword == {"backbones", "device", "dtype", "decoding", "seed", "translation_engine"}
+    # translation_engine (what writes the he→en text) and quantize (int8 frozen layers for inference): not saved,
+    # like device and dtype they shape no trainable tensor
+    assert keyword == {"backbones", "device", "dtype", "decoding", "seed", "translation_engine", "quantize"}
 
 
 def test_a_checkpoint_keeps_every_field_that_shapes_the_model(tiny_model, tmp_path):

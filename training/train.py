@@ -108,6 +108,9 @@ class _Interrupt:
 
 def build_model(config: TrainConfig, backbones=None) -> TallModel:
     """config.model with fresh trainable parts (initialised from config.seed), or --init's tensors."""
+    if getattr(backbones, "quantized", None):  # torch has no backward for int8 layers: gradients would be missing
+        raise ValueError(f"these backbones are quantised ({backbones.quantized}, for inference only); training "
+                         "needs the unquantised ones (load them without quantize / --quantize)")
     model = load(config.model, backbones=backbones, seed=config.seed, dtype=config.dtype, device="cpu")
     if config.init:
         check_backbones(read_checkpoint_config(config.init), model.backbones, model.config)
