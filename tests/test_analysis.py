@@ -14,6 +14,7 @@ from tall_model.attribution import (
     group_words,
     word_ids_of,
 )
+from tall_model.batching import english_ids, pad, source_ids
 from tall_model.logit_lens import LogitLensError, lens_parts
 from tall_model.predict import predict
 
@@ -127,3 +128,15 @@ def test_logit_lens_reads_differently_at_earlier_layers(demo):
     lens = prediction.logit_lens
     assert lens.final_ranks[-1] == [1, 2, 3, 4, 5]
     assert any(row != lens.final_ranks[-1] for row in lens.final_ranks[:-1])  # the lens sees the LLM at work
+    # every rank is 1 + the number of more probable tokens at that layer, counted here the direct way
+    used = prediction.prefix_used
+    src_ids, src_mask = pad([source_ids(model, used)[0]], model.lr_hr.config.pad_token_id)
+    en_ids, en_mask = pad([english_ids(model, prediction.translation)[0]], model.backbones.llm_tokenizer.pad_token_id)
+    encoding = model.encode_prefix(src_ids, src_mask, en_ids, en_mask, output_hidden_states=True)
+    norm, head = lens_parts(model)
+    last = int(encoding.memory_mask[0].nonzero().max())
+    states = [norm(h[0, last]) for h in encoding.llm_hidden_states[:-1]] + [encoding.llm_states[0, last]]
+    probs = head(torch.stack(states)).float().softmax(-1)
+    final = probs[-1].topk(5).indices
+    direct = [[1 + int((layer > layer[i]).sum()) for i in final] for layer in probs]
+    assert lens.final_ranks == direct
