@@ -76,6 +76,7 @@ def load(source: str | Path | TallConfig = "demo", *, backbones=None, device=Non
     dtype: of the frozen backbones (default fp32); the trainable parts stay fp32.
     translation_engine: what writes the he→en text (transformers, or the opt-in ctranslate2: tall_model.translate_ct2).
     quantize: "int8" for CPU inference with int8 frozen backbones (tall_model.quantize; not exact, inference only).
+      Backbones passed in are quantised in place: every model sharing them becomes int8.
     """
     if translation_engine not in ENGINES:
         raise ValueError(f"translation_engine must be one of {', '.join(ENGINES)}; got {translation_engine!r}")
