@@ -173,6 +173,8 @@ def _load_backbones(config: TallConfig, dtype: torch.dtype | None, quantize: str
     # Always an explicit dtype: transformers 5 loads a checkpoint in its stored dtype by default, and fp16 weights
     # (bloomz-560m's, the demo's) would then meet the adapters' fp32 activations.
     kw = {"dtype": dtype or torch.get_default_dtype()}
+    for role in ROLES:  # a missing backbone fails here, in pipeline order, before gigabytes of the others load
+        resolve_source(role, getattr(config, role))
     fixed = build_meta_backbones(config).dims() if quantize_mode(quantize) else None  # the fp32 counts, no weights
     # the LLM, the largest, first: its loading transient (≈ its fp16 file on top of its fp32 weights) then meets
     # the smallest resident set, which lowers the process's peak

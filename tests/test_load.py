@@ -67,3 +67,14 @@ def test_default_threads_follow_the_core_count(monkeypatch):
     assert default_threads(0) == 1  # 2 cores: 1 thread (benchmarks/RESULTS.md, issue 10)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
     assert default_threads(0) == torch.get_num_threads()
+
+
+def test_a_missing_backbone_fails_before_any_backbone_loads(tiny_config, monkeypatch, tmp_path):
+    import tall_model.backbones as bb
+
+    loaded = []
+    monkeypatch.setattr(bb, "_load", lambda role, *a, **k: loaded.append(role))
+    config = tiny_config.replace(hr_lr_translator=str(tmp_path / "nowhere"))
+    with pytest.raises(bb.BackboneNotFoundError, match="nowhere"):
+        bb.load_backbones(config)
+    assert loaded == []  # not even the LLM, which loads first
