@@ -4,7 +4,7 @@
     python app.py --preset paper-bloomz      # the paper's backbones, from the Hugging Face cache or local folders
     python app.py --auth user:password      # ask for a login first (a shared, public app)
     python app.py --auth-mode oauth         # on a Space with `hf_oauth: true`: Train only for signed-in HF users
-    python app.py --preset paper-bloomz --translation-engine ctranslate2 --quantize int8   # fastest on a CPU
+    python app.py --preset paper-bloomz --quantize int8 --threads 2   # fastest on a dedicated 2-core CPU
 
 `demo` (module level) is the Gradio app, ready for a Hugging Face Space (`app_file: app.py`). It is built by
 `tall_app.blocks.build_app` (one module per tab in tall_app/), whose callbacks call the plain, unit-tested methods of

@@ -20,7 +20,7 @@ from tall_model.checkpoint import CheckpointError, checkpoint_config, read_check
 from tall_model.config import TallConfig, demo_dir, preset_config
 from tall_model.load import resolve_device, resolve_dtype
 from tall_model.quantize import check_mode
-from tall_model.translate import ENGINES, translate
+from tall_model.translate import check_engine, translate
 
 from .paths import CHECKPOINTS_ROOT, CheckpointInfo, resolve_checkpoint
 
@@ -163,9 +163,7 @@ class ModelCache:
         self.root = Path(root or CHECKPOINTS_ROOT)
         self.device, self.dtype = resolve_device(device), resolve_dtype(dtype)
         self.quantize = check_mode(quantize, self.device, self.dtype)
-        if translation_engine not in ENGINES:
-            raise ValueError(f"translation_engine must be one of {', '.join(ENGINES)}; got {translation_engine!r}")
-        self.inference = {"translation_engine": translation_engine, "quantize": self.quantize}
+        self.inference = {"translation_engine": check_engine(translation_engine), "quantize": self.quantize}
         self.overrides = dict(overrides or {})
         Decoding.from_dict(self.overrides)  # unknown or invalid fields fail here, not at the first request
         self._models = _OnceCache(max_models)

@@ -19,7 +19,7 @@ from .decoding import Decoding
 from .hub import looks_like_repo_id, resolve_checkpoint_repo
 from .model import TallModel
 from .quantize import check_mode, quantize_backbones
-from .translate import ENGINES
+from .translate import check_engine
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
           "fp16": torch.float16, "float16": torch.float16}
@@ -78,8 +78,7 @@ def load(source: str | Path | TallConfig = "demo", *, backbones=None, device=Non
     quantize: "int8" for CPU inference with int8 frozen backbones (tall_model.quantize; not exact, inference only).
       Backbones passed in are quantised in place: every model sharing them becomes int8.
     """
-    if translation_engine not in ENGINES:
-        raise ValueError(f"translation_engine must be one of {', '.join(ENGINES)}; got {translation_engine!r}")
+    check_engine(translation_engine)
     dtype, quantize = resolve_dtype(dtype), check_mode(quantize)
     if isinstance(source, str) and source in PRESETS:
         shipped = shipped_checkpoint(source)

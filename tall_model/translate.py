@@ -51,6 +51,13 @@ def translate(model, texts: list[str], batch_size: int = 16, decoding=None) -> l
 ENGINES = ("transformers", "ctranslate2")
 
 
+def check_engine(name: str) -> str:
+    """`name` if it is one of ENGINES, else a ValueError naming them."""
+    if name not in ENGINES:
+        raise ValueError(f"translation_engine must be one of {', '.join(ENGINES)}; got {name!r}")
+    return name
+
+
 def engine_of(model) -> str:
     """Which engine writes the he→en text: transformers (default), or the opt-in ctranslate2."""
     return getattr(model, "translation_engine", "transformers")
