@@ -83,7 +83,8 @@ def _train_config(ctx: BuildContext, base: TallConfig, row: Ablation, run: Path)
         max_sentences=a.adapter_sentences or None, positions=a.adapter_positions, epochs=a.adapter_epochs,
         max_steps=a.ablation_steps, batch_size=a.adapter_batch_size, lr=a.adapter_lr,
         eval_every=a.ablation_steps, eval_limit=DEV_SAMPLE, log_every=50, out=str(run),
-        translation_cache=str(translation_cache(ctx)), threads=a.threads, seed=ADAPTER_SEED)
+        translation_cache=str(translation_cache(ctx)), threads=a.threads, seed=ADAPTER_SEED,
+        low_memory=False)  # as the adapters stage: no recompute on demo-sized models
 
 
 def _train_row(ctx: BuildContext, base: TallConfig, row: Ablation, folder: Path) -> dict:

@@ -116,7 +116,8 @@ def adapter_config(ctx: BuildContext, run: Path) -> TrainConfig:
         max_sentences=a.adapter_sentences or None, positions=a.adapter_positions, epochs=a.adapter_epochs,
         max_steps=a.adapter_steps, batch_size=a.adapter_batch_size, lr=a.adapter_lr,
         eval_every=a.adapter_eval_every, eval_limit=DEV_SAMPLE, log_every=20, out=str(run),
-        translation_cache=str(translation_cache(ctx)), threads=a.threads, seed=ADAPTER_SEED)
+        translation_cache=str(translation_cache(ctx)), threads=a.threads, seed=ADAPTER_SEED,
+        low_memory=False)  # demo models are small: keeping activations beats recomputing them
 
 
 def train_resumable(ctx: BuildContext, run: Path, config: TrainConfig, label: str) -> TrainResult:
