@@ -2,7 +2,7 @@
 paper table and the model cards.
 
     python -m demo_build [--stages data,tokenizers,...] [--workdir build/demo] [--out checkpoints/demo]
-                         [--steps-he-en 964 --steps-en-he 1964 --steps-lm 387] [--versions-for en-he,lm]
+                         [--steps-he-en 2400 --steps-en-he 3600 --steps-lm 1500] [--versions-for en-he]
                          [--force STAGE ...]
 
 Stages run in the order of STAGES.  A stage is skipped when its done-marker (<workdir>/stages/<name>.done) and all
@@ -116,17 +116,18 @@ def parse_args(argv=None):
     ap.add_argument("--force", nargs="*", default=[], help="re-run these stages even if their outputs exist")
     ap.add_argument("--workdir", default="build/demo")
     ap.add_argument("--out", default="checkpoints/demo")
-    # step budgets: the same run on any machine.  Defaults = the steps the 25/46/10-minute budgets of the first
-    # shipped build reached on 2 shared cores (build_log.json).
-    ap.add_argument("--steps-he-en", type=int, default=964, help="optimizer steps of the he->en translator")
-    ap.add_argument("--steps-en-he", type=int, default=1964, help="optimizer steps of the en->he translator")
-    ap.add_argument("--steps-lm", type=int, default=387, help="optimizer steps of the LM (batches of 32 x 128)")
+    # step budgets: the same run on any machine.  Defaults = the shipped build's (build_log.json); the first build
+    # had 964 / 1964 / 387 (what its 25/46/10-minute time budgets reached on 2 shared cores).
+    ap.add_argument("--steps-he-en", type=int, default=2400, help="optimizer steps of the he->en translator")
+    ap.add_argument("--steps-en-he", type=int, default=3600, help="optimizer steps of the en->he translator")
+    ap.add_argument("--steps-lm", type=int, default=1500, help="optimizer steps of the LM (batches of 32 x 128)")
     ap.add_argument("--versions", default="all", help="English versions the data stage verifies (comma list of "
                     "demo_build.versions.VERSIONS names, or 'all'); those that fail verification are left out")
-    ap.add_argument("--versions-for", default="en-he,lm",
+    ap.add_argument("--versions-for", default="en-he",
                     help="stages that train on the verified English versions too (comma list of he-en, en-he, lm; "
                          "'none' = the JPS/KJV data of the first build).  he-en is off by default: its target "
-                         "style should stay JPS, the dev/test reference")
+                         "style should stay JPS, the dev/test reference; lm too: at an equal budget the extra "
+                         "English gave a worse JPS dev perplexity (benchmarks/RESULTS.md)")
     ap.add_argument("--no-versions-new-testament", dest="versions_new_testament", action="store_false",
                     help="leave the versions' New Testament out of the LM text")
     ap.add_argument("--en-he-init", choices=["he-en", "scratch"], default="he-en")
@@ -138,10 +139,10 @@ def parse_args(argv=None):
                     help="experimental: one model trained on both directions (see demo_build.translators)")
     ap.add_argument("--max-tokens", type=int, default=5000, help="padded src+tgt tokens per batch (calibrated: 5000)")
     ap.add_argument("--eval-limit", type=int, default=0, help="evaluate on this many verses only (smoke tests)")
-    ap.add_argument("--adapter-sentences", type=int, default=6000, help="TRAIN verses for TALL and the baselines "
-                    "(a seeded sample; 0 = all ~21k, whose translation alone takes ~30 min on 2 cores)")
+    ap.add_argument("--adapter-sentences", type=int, default=0, help="TRAIN verses for TALL and the baselines "
+                    "(a seeded sample; 0 = all ~21k, whose translation takes ~6 min on 2 cores)")
     ap.add_argument("--adapter-positions", default="last", help="TrainConfig.positions of the TALL run")
-    ap.add_argument("--adapter-epochs", type=int, default=3)
+    ap.add_argument("--adapter-epochs", type=int, default=2)
     ap.add_argument("--adapter-steps", type=int, default=0, help="cap on TALL training steps (0: epochs decide)")
     ap.add_argument("--adapter-batch-size", type=int, default=16)
     ap.add_argument("--adapter-lr", type=float, default=5e-4)

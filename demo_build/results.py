@@ -37,12 +37,13 @@ def significance_verdict(rows: list[dict], level: float = SIGNIFICANCE_LEVEL) ->
     ref = rows[0]["reference"].upper() if rows[0]["reference"] == "tall" else rows[0]["reference"]
     parts = []
     if better:
-        parts.append(f"{ref}'s greedy exact match is significantly higher than that of {names(better)}")
+        parts.append(f"significantly higher than that of {names(better)}")
     if worse:
         parts.append(f"significantly lower than that of {names(worse)}")
     if unclear:
         parts.append(f"not significantly different from that of {names(unclear)}")
-    return "; ".join(parts) + f" (exact McNemar test on the same examples, level {level})."
+    return (f"{ref}'s greedy exact match is " + "; ".join(parts)
+            + f" (exact McNemar test on the same examples, level {level}).")
 
 
 def significance_section(m: dict) -> list[str]:
@@ -75,9 +76,10 @@ def ablation_section(m: dict) -> list[str]:
     if not ab:
         return []
     b = ab["budget"]
+    verses = f"the same {b['sentences']} TRAIN verses" if b["sentences"] else "all the TRAIN verses"
     lines = ["## Ablations and sweeps (one budget; the paper's open question 4)", "",
-             f"Every row: {b['steps']} steps × batch {b['batch_size']}, lr {b['lr']:g}, seed {b['seed']}, the same "
-             f"{b['sentences'] or 'all'} TRAIN verses; `tall` is the full model trained on this budget. Scored on "
+             f"Every row: {b['steps']} steps × batch {b['batch_size']}, lr {b['lr']:g}, seed {b['seed']}, "
+             f"{verses}; `tall` is the full model trained on this budget. Scored on "
              "every test-book verse (greedy, top-5); p and the interval compare each row with `tall` on the same "
              "examples (`python -m evaluation.significance ablations/predictions.jsonl`).", "",
              "| row | what changes | trainable params | dev % | greedy % | top-5 % | empty % | right only by tall / row "

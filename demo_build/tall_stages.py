@@ -170,8 +170,10 @@ def tall_budget(ctx: BuildContext) -> dict:
     if not path.exists():
         raise RuntimeError(f"{path} is missing: run the adapters stage before the baselines")
     meta = json.loads(path.read_text())
+    # the verses read as the baselines read them (duplicates dropped), so the budgets table compares like with like
+    sentences = len(read_corpus(he_files(ctx)["train"], max_sentences=ctx.args.adapter_sentences or None))
     return {"steps": int(meta["extra"]["steps"]), "batch_size": ctx.args.adapter_batch_size,
-            "sentences": ctx.args.adapter_sentences or None, "trainable_parameters": meta["parameters"]["trainable"]}
+            "sentences": sentences, "trainable_parameters": meta["parameters"]["trainable"]}
 
 
 def baseline_budget(ctx: BuildContext) -> tuple[int, int]:

@@ -31,3 +31,18 @@ def test_update_readme_without_markers_is_a_clear_error(tmp_path):
     readme.write_text("no block here\n", encoding="utf-8")
     with pytest.raises(ValueError, match="no generated results block"):
         update_readme(readme, {})
+
+
+def test_the_verdict_names_its_subject_whatever_the_p_values():
+    from demo_build.results import significance_verdict
+
+    def row(name, p, diff):
+        return {"reference": "tall", "approach": name, "mcnemar_p": p, "difference": diff}
+
+    none_significant = significance_verdict([row("no-llm", 1.0, -0.001), row("concat", 0.69, 0.002)])
+    assert none_significant.startswith("TALL's greedy exact match is not significantly different from that of "
+                                       "no-llm (p = 1) and concat (p = 0.69)")
+    mixed = significance_verdict([row("direct", 0.0002, 0.02), row("naive", 0.2, 0.01), row("x", 0.001, -0.03)])
+    assert mixed.startswith("TALL's greedy exact match is significantly higher than that of direct (p = 0.0002); "
+                            "significantly lower than that of x (p = 0.001); not significantly different")
+    assert significance_verdict([]) == "(no paired comparison yet)"

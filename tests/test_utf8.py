@@ -70,4 +70,7 @@ def test_shipped_fine_tuned_baseline_writes_valid_text(tokenizer):
     guarded = lm.generate(input_ids=ids, attention_mask=mask, max_new_tokens=12, do_sample=False,
                           pad_token_id=tokenizer.pad_token_id, logits_processor=words._processors())
     assert "\ufffd" in tokenizer.decode(unguarded[0, ids.shape[1]:])  # the failure this guards against
-    assert "\ufffd" not in tokenizer.decode(guarded[0, ids.shape[1]:])
+    text = tokenizer.decode(guarded[0, ids.shape[1]:])
+    # the max_new_tokens cut may fall between a letter's two bytes: one incomplete last character, nothing else
+    text = text[:-1] if text.endswith("\ufffd") else text
+    assert "\ufffd" not in text and any("\u05d0" <= c <= "\u05ff" for c in text), text
