@@ -73,11 +73,13 @@ def runs(tmp_path_factory, verses, backbones):
     `full` counts every text given to the translator; `again` reruns `full`'s data in a new run directory."""
     tmp = tmp_path_factory.mktemp("runs")
     sent: list[str] = []
+    batch_sizes: set = set()
     real_translate = train_module.translate
 
-    def counting_translate(model, texts):
+    def counting_translate(model, texts, **options):
         sent.extend(texts)
-        return real_translate(model, texts)
+        batch_sizes.add(options.get("batch_size"))
+        return real_translate(model, texts, **options)
 
     common = dict(max_steps=7, eval_every=2)
     with pytest.MonkeyPatch.context() as mp:
@@ -92,7 +94,7 @@ def runs(tmp_path_factory, verses, backbones):
                         backbones=backbones)
         again = train(config(tmp, "again", max_steps=1), sentences=verses, backbones=backbones)
     return dict(tmp=tmp, full=full, cut=cut, resumed=resumed, again=again, stopper=stopper, sent=sent_by_full,
-                sent_total=list(sent), cut_state=cut_state, cut_files=cut_files)
+                sent_total=list(sent), cut_state=cut_state, cut_files=cut_files, batch_sizes=batch_sizes)
 
 
 def test_should_stop_leaves_a_resumable_checkpoint(runs):
@@ -133,6 +135,8 @@ def test_each_distinct_prefix_is_translated_once(runs, verses):
     assert runs["sent_total"] == runs["sent"]  # the stopped, resumed and second runs translated nothing
     assert runs["again"].translation_stats == {"requested": len(distinct), "hits": len(distinct), "sent": 0,
                                                "calls": 0, "sent_by_process": [0]}
+    # --translation-batch-size sets the rows per generate call (it used to be fixed at 16, slow on a GPU)
+    assert runs["batch_sizes"] == {TrainConfig().translation_batch_size}
 
 
 def test_best_and_last_load_with_the_one_loader(runs, backbones):

@@ -183,7 +183,8 @@ class _Run:
             raise TrainError("the training examples differ from those of the checkpoint (another corpus, or other "
                              "data options): an exact resume is impossible. Start a new run with --init instead.")
         self.translations, self.stats = fill_prefix_cache(config, acc, model, self.data, callbacks.on_translate,
-                                                          self.log, translate_fn=lambda texts: translate(model, texts))
+                                                          self.log, translate_fn=lambda texts: translate(
+                                                              model, texts, batch_size=config.translation_batch_size))
         if owns_models:  # ours alone: every prefix is translated, so the translation-only halves can go
             self.log(f"released {model.release_translation_parts():,} translation-only parameters "
                      "(all prefixes cached)")

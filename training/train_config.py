@@ -59,7 +59,7 @@ class TrainConfig:
     out: str = "runs/tall"
     resume: str | None = None  # a run's last/ directory
     translation_cache: str | None = None  # SQLite file; default: translations.sqlite next to the run directory
-    translation_batch_size: int = 32
+    translation_batch_size: int = 32  # prefixes per he→en generate call of the cache fill (a GPU wants ~256)
     threads: int = 0  # torch CPU threads; 0 = torch's default. Use 1 per process when processes share few cores
     push_to_hub: str | None = None  # a Hub repo id: at the end, upload the best checkpoint (else last) there
     # Recompute each LLM and bridge layer in the backward pass instead of keeping its activations, and (when the run
