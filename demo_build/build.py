@@ -32,6 +32,7 @@ from demo_build import ablation_stages as ablations
 from demo_build import backbone_stages as backbones
 from demo_build import data_stage
 from demo_build import tall_stages as tall
+from demo_build import word_list_stage as word_list
 from demo_build.cards import write_cards, write_demo_readme
 from demo_build.context import SEED, BuildContext, Stage, dir_mb
 from demo_build.results import output_stats, update_readme
@@ -48,7 +49,7 @@ def stage_cards(ctx: BuildContext):
         records = [json.loads(line) for line in predictions.open(encoding="utf-8")]
         words = {normalize_word(w) for line in training.open(encoding="utf-8") for w in json.loads(line)["text"].split()}
         ctx.add_metrics({"next_word": {"output_stats": output_stats(records, words)}})
-    write_demo_readme(ctx)
+    write_demo_readme(ctx, tuple(s.name for s in STAGES))
     if ctx.out.resolve() == demo_dir().resolve():  # the shipped demo: its numbers in the repository README too
         update_readme(REPO_ROOT / "README.md", ctx.metrics())
     return sizes
@@ -80,6 +81,8 @@ STAGES: list[Stage] = [
           "train the soft-prompt and fine-tuned baselines (baselines.train.train_baseline)"),
     Stage("evaluate", tall.stage_evaluate, lambda c: [c.out / "eval" / "metrics.json"],
           "the paper's table in miniature on every test-book verse (evaluation.evaluate.evaluate)"),
+    Stage("word-list", word_list.stage_word_list, lambda c: [c.out / word_list.WORDS_FILE],
+          "TALL restricted to the training Hebrew's words, paired against free TALL (demo_build.word_list_stage)"),
     Stage("ablations", ablations.stage_ablations, lambda c: [c.out / "ablations" / "metrics.json"],
           "ablations and sweeps of TALL on one budget, each against the full model (demo_build.ablation_stages)"),
     Stage("cards", stage_cards, lambda c: [c.out / "he-en" / "README.md"],

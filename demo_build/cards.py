@@ -138,14 +138,16 @@ PARTS = (("he-en", "Hebrew → English Marian translator (frozen stage 1 of TALL
          ("ablations", "the ablation table (metrics.json) and its greedy predictions (predictions.jsonl)"))
 
 
-def write_demo_readme(ctx) -> Path:
+def write_demo_readme(ctx, stage_names: tuple[str, ...] = ()) -> Path:
     out = Path(ctx.out)
     m = ctx.metrics()
     log = json.loads((out / "build_log.json").read_text()) if (out / "build_log.json").exists() else {}
     sizes = [f"| `{p}/` | {what} | {dir_mb(out / p)} MB |" for p, what in PARTS if (out / p).exists()]
     # a resumed stage logs the minutes of its last run; its training minutes add up every run
+    order = {s: i for i, s in enumerate(stage_names)}  # pipeline order, whatever order the stages last ran in
+    logged = sorted(log.get("stages", {}).items(), key=lambda kv: order.get(kv[0], len(order)))
     stages = [f"| {k} | {v.get('minutes', '')} | {(v.get('info') or {}).get('train_minutes', '')} | {v.get('status')} |"
-              for k, v in log.get("stages", {}).items()]
+              for k, v in logged]
     text = "\n".join([
         "# The TALL offline demo", "",
         "Small backbones and TALL adapters trained from scratch on 2 CPU cores by `python -m demo_build` "
@@ -157,7 +159,8 @@ def write_demo_readme(ctx) -> Path:
         f"| total | everything under checkpoints/demo/ | {dir_mb(out)} MB (budget 60 MB) |", "",
         "`split_manifest.json` lists the books of each split, the sha256 of the training verse ids and every file a "
         "training stage read; `metrics.json` holds every number below; `build_log.json` the stage timings; "
-        "`test_examples.jsonl` the app's example prefixes (test-book verses without their last word).", "",
+        "`test_examples.jsonl` the app's example prefixes (test-book verses without their last word); "
+        "`training_words.txt` the training Hebrew's words, for `--word-list`.", "",
         "## Data", "", DATA_TEXT.replace("../split_manifest.json", "split_manifest.json"), "",
         "## Results", "", "Top-5 = the gold word among five candidates; mean log p = the mean log-probability of "
         "the gold word (where the approach can score a word).", "", results_markdown(m),

@@ -196,6 +196,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--translation-max-new-tokens", type=int, default=None,
                    help="he→en/en→he length limit of the baselines (default: the TALL checkpoint's, else the "
                         "preset's)")
+    p.add_argument("--word-list", default=None, help="TALL predicts only these words (a UTF-8 file, one word per "
+                   "line; a departure from the paper, which decodes freely); the other approaches are unchanged")
     p.add_argument("--out", default=None, help="output directory (default runs/eval-<UTC time>)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto (CUDA when present)")
@@ -215,12 +217,15 @@ def _versions() -> dict:
             "peft": peft.__version__}
 
 
-def base_decoding(preset: str, tall=None, translation_max_new_tokens: int | None = None) -> Decoding:
+def base_decoding(preset: str, tall=None, translation_max_new_tokens: int | None = None,
+                  word_list: str | None = None) -> Decoding:
     """The decoding every approach shares (so all read the same English for a prefix): the TALL checkpoint's
-    when one is given, else the preset's; the he→en/en→he length limit as asked."""
+    when one is given, else the preset's; the he→en/en→he length limit and TALL's word list as asked."""
     decoding = checkpoint_config(tall).decoding if isinstance(tall, (str, Path)) else preset_config(preset).decoding
     if translation_max_new_tokens is not None:
         decoding = decoding.replace(translation_max_new_tokens=translation_max_new_tokens)
+    if word_list is not None:
+        decoding = decoding.replace(word_list=str(word_list))
     return decoding
 
 
@@ -228,7 +233,8 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
              approaches=APPROACH_NAMES, seeds: int = 5, limit: int | None = None, batch_size: int = 16,
              lm_max_new_tokens: int = WORD_MAX_NEW_TOKENS, translation_max_new_tokens: int | None = None,
              translation_cache=DEFAULT_TRANSLATION_CACHE, out=None, progress: bool = True, backbones=None,
-             command: str = "", device: str | None = "cpu", dtype: str | None = None) -> dict:
+             command: str = "", device: str | None = "cpu", dtype: str | None = None,
+             word_list: str | Path | None = None) -> dict:
     """Evaluate the approaches on each dataset; writes OUT/metrics.{csv,json} and predictions.jsonl and returns
     the JSON payload. `backbones`: the preset's already-loaded backbones, to skip reloading. `device` (auto, cpu,
     cuda) and `dtype` (of the frozen backbones) apply to backbones loaded here."""
@@ -244,7 +250,7 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):
         raise CorpusError(f"datasets are named by file stem and these repeat: {names}; rename a file")
-    decoding = base_decoding(preset, tall, translation_max_new_tokens)
+    decoding = base_decoding(preset, tall, translation_max_new_tokens, word_list)
     config = preset_config(preset).replace(decoding=decoding)
     if backbones is None:
         backbones = load_backbones(config, dtype=resolve_dtype(dtype))
@@ -285,6 +291,7 @@ def _payload(run: Evaluation, models: BaselineModels, datasets, skipped, started
                       "fingerprints": models.backbones.fingerprints(),
                       "translation_beams": decoding.translation_beams,
                       "translation_max_new_tokens": decoding.translation_max_new_tokens},
+        "word_list": decoding.word_list,
         "models": {a.name: a.describe() for a in run.approaches}, "skipped": skipped,
         "datasets": {d.name: {"path": d.path, "sentences": d.sentences, "examples": len(d.examples),
                               "dropped_no_hebrew_prefix": d.dropped_no_hebrew_prefix} for d in datasets},
@@ -319,7 +326,7 @@ def main(argv=None, *, backbones=None) -> dict:
                     translation_max_new_tokens=args.translation_max_new_tokens,
                     translation_cache=args.translation_cache, out=args.out, progress=not args.no_progress,
                     backbones=backbones, command=shlex.join(["python", "-m", "evaluation.evaluate", *argv_used]),
-                    device=args.device, dtype=args.dtype)
+                    device=args.device, dtype=args.dtype, word_list=args.word_list)
 
 
 def cli() -> None:

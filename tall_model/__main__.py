@@ -37,6 +37,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, help=f"sampling seed, default {defaults.seed}")
     p.add_argument("--word-choice", choices=WORD_CHOICES, help="greedy word piece by piece (default) or the "
                    "best_candidate: the likeliest whole word among the candidates")
+    p.add_argument("--word-list", help="predict only these words: a UTF-8 file, one word per line (the demo ships "
+                   "checkpoints/demo/training_words.txt; a departure from the paper, which decodes freely)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--dtype", default=None, help="of the frozen backbones: fp32 (default), bf16 or fp16")
     p.add_argument("--translation", help="use this English translation instead of translating the prefix")
@@ -72,7 +74,8 @@ def main(argv=None) -> int:
         return 2
     print(f"# {model.source}", file=sys.stderr)
     changes = {k: v for k, v in (("temperature", args.temperature), ("top_k", args.top_k), ("top_p", args.top_p),
-                                 ("seed", args.seed), ("word_choice", args.word_choice)) if v is not None}
+                                 ("seed", args.seed), ("word_choice", args.word_choice),
+                                 ("word_list", args.word_list)) if v is not None}
     decoding = model.config.decoding.replace(sample=args.sample, **changes)
     if args.params:
         print(parameter_report(model), file=sys.stderr)

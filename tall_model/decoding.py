@@ -7,6 +7,9 @@ A greedy word is chosen piece by piece (`word_choice="pieces"`, the paper's way:
 the likeliest next one...), or as the likeliest whole word among the candidates (`"best_candidate"`: the top first
 pieces, each completed greedily, ranked by P(first) · P(next pieces) · P(end of word)); a likely first piece can
 lead to an unlikely word, which the second avoids.
+
+`word_list` (a file, one word per line; default none, as in the paper) restricts the predicted word and the
+candidates to the listed words (`tall_model.word_list`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class Decoding:
     translation_beams: int = 1  # the he→en translation of the prefix (stage 3's queries)
     translation_max_new_tokens: int = 128
     word_choice: str = "pieces"  # greedy only: "pieces" or "best_candidate" (see the module docstring)
+    word_list: str | None = None  # predict only these words (a departure from the paper; tall_model.word_list)
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -41,6 +45,8 @@ class Decoding:
             raise ValueError("max_word_pieces, translation_beams and translation_max_new_tokens must be >= 1")
         if self.word_choice not in WORD_CHOICES:
             raise ValueError(f"word_choice must be one of {', '.join(WORD_CHOICES)}; got {self.word_choice!r}")
+        if self.word_list is not None and not (isinstance(self.word_list, str) and self.word_list.strip()):
+            raise ValueError(f"word_list must be a file name or None, got {self.word_list!r}")
 
     def replace(self, **changes: Any) -> "Decoding":
         return dataclasses.replace(self, **changes)
@@ -66,8 +72,10 @@ class Decoding:
 
     def describe(self) -> str:
         if not self.sample:
-            return "greedy" if self.word_choice == "pieces" else "greedy (best candidate word)"
-        return f"sampled (T={self.temperature:g}, top-k {self.top_k}, top-p {self.top_p:g}, seed {self.seed})"
+            text = "greedy" if self.word_choice == "pieces" else "greedy (best candidate word)"
+        else:
+            text = f"sampled (T={self.temperature:g}, top-k {self.top_k}, top-p {self.top_p:g}, seed {self.seed})"
+        return text + (", listed words only" if self.word_list else "")
 
 
 GREEDY = Decoding()

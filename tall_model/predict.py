@@ -21,6 +21,7 @@ from .model import PrefixEncoding
 from .sampling import choose_piece, piece_masks
 from .text import truncate_words, validate_prefix
 from .translate import translate
+from .word_list import WordTrie, word_trie
 
 BEST_OF = 5  # candidates searched for word_choice="best_candidate" even when fewer are shown
 
@@ -125,19 +126,25 @@ class WordDecoder:
 
 
 def generate_word(first_logits: torch.Tensor, next_logits: Callable[[int], torch.Tensor], masks,
-                  settings: Decoding, generator: torch.Generator | None, subword: bool) -> list[PieceProb]:
-    """Choose pieces until a word boundary. Shared by the cached and the uncached paths."""
+                  settings: Decoding, generator: torch.Generator | None, subword: bool,
+                  trie: WordTrie | None = None) -> list[PieceProb]:
+    """Choose pieces until a word boundary (with a `trie`: among its words only). Shared by the cached and the
+    uncached paths."""
     pieces: list[PieceProb] = []
     logits = first_logits
     word_start, end_of_word, never = masks
     max_pieces = settings.max_word_pieces
+    node = trie.root if trie else None
     for step in range(max_pieces):
         allowed = word_start if (step == 0 and not subword) else ~never
+        if node is not None:
+            allowed = trie.first_pieces(word_start) if step == 0 else node.allowed(end_of_word)
         token_id, prob = choose_piece(logits, allowed, settings, generator)
         if step > 0 and bool(end_of_word[token_id]):
             break
         pieces.append(PieceProb("", token_id, prob))
-        if subword or step == max_pieces - 1:
+        node = WordTrie.step(node, token_id)
+        if subword or step == max_pieces - 1 or (node is not None and not node.children):
             break
         logits = next_logits(token_id)
     return pieces
@@ -155,35 +162,45 @@ def follow_word(first_logits: torch.Tensor, next_logits: Callable[[int], torch.T
     return pieces
 
 
-def _candidates(decoder: WordDecoder, masks, n: int, max_pieces: int, tokenizer) -> list[CandidateWord]:
-    """Top-n first pieces, each completed greedily in one batched pass over a copied KV cache."""
+def _candidates(decoder: WordDecoder, masks, n: int, max_pieces: int, tokenizer,
+                trie: WordTrie | None = None) -> list[CandidateWord]:
+    """Top-n first pieces, each completed greedily in one batched pass over a copied KV cache (with a `trie`:
+    first pieces and completions among its words only)."""
     word_start, end_of_word, never = masks
     probs = decoder.logits.float().softmax(-1)[0]
-    first = probs.masked_fill(~word_start, 0).topk(min(n, int(word_start.sum()))).indices
+    starts = trie.first_pieces(word_start) if trie else word_start
+    first = probs.masked_fill(~starts, 0).topk(min(n, int(starts.sum()))).indices
     cache = copy.deepcopy(decoder.cache)
     cache.reorder_cache(torch.zeros(len(first), dtype=torch.long, device=first.device))
     memory = decoder.encoding
     batch_memory = PrefixEncoding(memory.memory.expand(len(first), -1, -1),
                                 memory.memory_mask.expand(len(first), -1), memory.llm_states)
     seqs = [[int(t)] for t in first]
+    nodes = [WordTrie.step(trie.root, t) for t in first] if trie else None
     scores = probs[first].clone()
     alive = torch.ones(len(first), dtype=torch.bool, device=first.device)
     ids = first.unsqueeze(1)
     for _ in range(max_pieces):
         logits, cache, _ = decoder.model.decode(batch_memory, ids, cache=cache)
         step = logits[:, -1].float().softmax(-1).masked_fill(never, 0)
-        best = step.masked_fill(end_of_word, 0).argmax(-1)
+        choice, below = step, 0
+        if trie is not None:  # -1, below every probability: argmax stays in the trie even where all it allows is 0
+            below = -1
+            choice = step.masked_fill(~torch.stack([x.allowed(end_of_word) for x in nodes]), below)
+        best = choice.masked_fill(end_of_word, below).argmax(-1)
         lengths = torch.tensor([len(s) for s in seqs], device=step.device)
-        ending = end_of_word[step.argmax(-1)] | (lengths >= max_pieces)
+        ending = end_of_word[choice.argmax(-1)] | (lengths >= max_pieces)
         for i in range(len(seqs)):
             if not alive[i]:
                 continue
-            if ending[i]:
+            if ending[i] or (trie is not None and not nodes[i].children):
                 scores[i] *= step[i, end_of_word].sum()
                 alive[i] = False
             else:
                 scores[i] *= step[i, best[i]]
                 seqs[i].append(int(best[i]))
+                if trie is not None:
+                    nodes[i] = nodes[i].children[int(best[i])]
         if not alive.any():
             break
         ids = best.unsqueeze(1)
@@ -226,18 +243,20 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
     llm_probs = model.llm_next_token_logits(encoding).float().softmax(-1)
     hr_tok = model.backbones.hr_lr_tokenizer
     masks = piece_masks(hr_tok, model.hr_lr.lm_head.weight.shape[0], dev)
+    trie = listed_words(model, settings)
     results = []
     for i, text in enumerate(texts):
         decoder = WordDecoder(model, encoding, i, target_pieces(model, used[i]), output_attentions)
         generator = torch.Generator(device=dev).manual_seed(settings.seed) if settings.sample else None
         best_word = settings.word_choice == "best_candidate" and not settings.sample and cfg.framing == "word"
         wanted = max(num_candidates, BEST_OF) if best_word else num_candidates
-        candidates = _candidates(decoder, masks, wanted, settings.max_word_pieces, hr_tok) if wanted > 0 else []
+        candidates = (_candidates(decoder, masks, wanted, settings.max_word_pieces, hr_tok, trie)
+                      if wanted > 0 else [])
         if best_word and candidates and candidates[0].ids:
             pieces = follow_word(decoder.logits, decoder.step, candidates[0].ids)
         else:
             pieces = generate_word(decoder.logits, decoder.step, masks, settings, generator,
-                                   cfg.framing == "subword")
+                                   cfg.framing == "subword", trie)
         for p in pieces:
             p.piece = hr_tok.convert_ids_to_tokens(p.token_id)
         word = hr_tok.decode([p.token_id for p in pieces], skip_special_tokens=True).strip()
@@ -255,6 +274,15 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
             result.notes.append("The input was longer than the model's limits and was cut from the left.")
         results.append(result)
     return results[0] if single else results
+
+
+def listed_words(model, settings: Decoding) -> WordTrie | None:
+    """The trie of `settings.word_list` (None without one); a list needs the word framing."""
+    if not settings.word_list:
+        return None
+    if model.config.framing != "word":
+        raise ValueError("word_list restricts whole words; this model predicts one piece (framing 'subword')")
+    return word_trie(model, settings.word_list, settings.max_word_pieces)
 
 
 def _lens_refusal(model) -> str | None:
@@ -315,7 +343,8 @@ def predict_uncached(model, prefix: str, *, decoding: Decoding | None = None) ->
     hr_tok = model.backbones.hr_lr_tokenizer
     masks = piece_masks(hr_tok, model.hr_lr.lm_head.weight.shape[0], dev)
     generator = torch.Generator(device=dev).manual_seed(settings.seed) if settings.sample else None
-    pieces = generate_word(full_pass(), full_pass, masks, settings, generator, cfg.framing == "subword")
+    pieces = generate_word(full_pass(), full_pass, masks, settings, generator, cfg.framing == "subword",
+                           listed_words(model, settings))
     for p in pieces:
         p.piece = hr_tok.convert_ids_to_tokens(p.token_id)
     word = hr_tok.decode([p.token_id for p in pieces], skip_special_tokens=True).strip()

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 
 from demo_build import data as dd
 from demo_build.build import main as build_main
+from evaluation.metrics import normalize_word
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -31,7 +32,7 @@ def built(tmp_path_factory):
         pairs = splits[name][:n] if name != "test" else [p for b in dd.TEST_BOOKS
                                                           for p in [q for q in splits[name] if q.book == b][:5]]
         dd.write_jsonl(work / "data" / f"{name}.jsonl", pairs)
-    args = ["--workdir", str(work), "--out", str(out), "--stages", "hebrew,adapters,baselines,evaluate,ablations,cards",
+    args = ["--workdir", str(work), "--out", str(out), "--stages", "hebrew,adapters,baselines,evaluate,word-list,ablations,cards",
             "--tall-preset", "tiny", "--threads", "1", "--adapter-sentences", "24", "--adapter-steps", "3",
             "--adapter-eval-every", "2", "--baseline-steps", "2", "--eval-limit", "6", "--eval-seeds", "2",
             "--ablation-steps", "2", "--ablations", "no-translation,subword-framing"]
@@ -71,6 +72,21 @@ def test_stages_write_adapters_baselines_and_table(built):
     log = json.loads((out / "build_log.json").read_text())
     assert all(log["stages"][s]["status"] == "done"
                for s in ("hebrew", "adapters", "baselines", "evaluate", "ablations"))
+
+
+def test_word_list_stage_restricts_tall_to_training_words_and_pairs_it_with_free_tall(built):
+    work, out = built
+    words = (out / "training_words.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    train = [json.loads(line)["text"] for line in (work / "data" / "he_train.jsonl").open(encoding="utf-8")]
+    assert words == sorted(set(words)) and all(w.strip() == w and w for w in words)
+    assert set(words) >= {normalize_word(w) for w in train[0].split()} - {""}
+    restricted = [json.loads(line) for line in (work / "eval-word-list" / "predictions.jsonl").open(encoding="utf-8")]
+    assert len(restricted) == 6 and all(normalize_word(r["greedy"]) in words for r in restricted)
+    assert all(c in words for r in restricted for c in r["candidates"])
+    result = json.loads((out / "metrics.json").read_text())["word_list"]
+    assert result["words"] == len(words) and result["examples"] == 6 and result["vs_free"]["n"] == 6
+    assert result["output"]["unseen_share"] == 0.0
+    assert "--word-list" in result["command"] and "`tall, listed words only`" in (out / "README.md").read_text()
 
 
 def test_ablations_are_trained_on_one_budget_and_compared_with_the_full_model(built):

@@ -46,3 +46,21 @@ def test_the_verdict_names_its_subject_whatever_the_p_values():
     assert mixed.startswith("TALL's greedy exact match is significantly higher than that of direct (p = 0.0002); "
                             "significantly lower than that of x (p = 0.001); not significantly different")
     assert significance_verdict([]) == "(no paired comparison yet)"
+
+
+def test_the_word_list_sentence_follows_its_paired_test():
+    from demo_build.results import word_list_section
+
+    def section(p, difference):
+        paired = {"reference_accuracy": 0.02, "only_approach": 9, "only_reference": 1, "mcnemar_p": p,
+                  "difference": difference}
+        w = {"words": 37381, "file": "training_words.txt", "changed_greedy": 198, "examples": 731, "greedy": 0.03,
+             "top5": 0.07, "free_top5": 0.06, "vs_free": paired}
+        return " ".join(word_list_section(w))
+
+    text = section(0.02, -0.01)  # difference is free − listed: negative means the list helped
+    assert "37,381 words" in text and "198 of 731" in text and "3.00 % against 2.00 % free" in text
+    assert "p = 0.02: significantly higher" in text and "top-5 7.00 % against 6.00 %" in text
+    assert "significantly lower" in section(0.01, 0.01)
+    assert "not significantly different" in section(0.3, -0.01)
+    assert word_list_section({}) == []

@@ -1,0 +1,68 @@
+"""TALL with a closed vocabulary (`Decoding.word_list`, a departure from the paper), scored against free TALL.
+
+    python -m demo_build --stages hebrew,word-list
+
+Writes the training Hebrew's distinct words (without surrounding punctuation, as exact match compares them) to
+checkpoints/demo/training_words.txt, re-scores the shipped TALL adapters greedily on every test-book verse with
+that list (build/demo/eval-word-list), and pairs each example with the free TALL of the evaluate stage: the exact
+McNemar p of the greedy hits, top-5, and how the outputs change. Runs after evaluate; reuses its translation cache,
+so it takes about a minute.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from demo_build.context import BuildContext
+from demo_build.results import output_stats
+from demo_build.tall_stages import command_line, he_files, translation_cache
+from evaluation.evaluate import evaluate
+from evaluation.metrics import normalize_word
+from evaluation.significance import compare
+
+WORDS_FILE = "training_words.txt"
+LISTED = "tall, listed words"  # the approach name of the restricted run in the paired test
+
+
+def training_words(train_file: Path) -> list[str]:
+    """The distinct words of the TRAIN books' Hebrew, normalised as exact match normalises them, sorted."""
+    with train_file.open(encoding="utf-8") as fh:
+        words = {normalize_word(w) for line in fh for w in json.loads(line)["text"].split()}
+    return sorted(words - {""})
+
+
+def stage_word_list(ctx: BuildContext):
+    a, files = ctx.args, he_files(ctx)
+    free_file = ctx.out / "eval" / "predictions.jsonl"
+    if not free_file.exists():
+        raise RuntimeError(f"{free_file} is missing: run the evaluate stage before word-list")
+    words = training_words(files["train"])
+    listed = ctx.out / WORDS_FILE
+    listed.write_text("\n".join(words) + "\n", encoding="utf-8")
+    work, tall = ctx.workdir / "eval-word-list", ctx.out / "tall"
+    command = command_line("evaluation.evaluate", "--preset", a.tall_preset, "--data", files["test"], "--tall", tall,
+                           "--approaches", "tall", "--seeds", 0, "--word-list", listed,
+                           "--translation-cache", translation_cache(ctx), "--out", work,
+                           *(["--limit", a.eval_limit] if a.eval_limit else []))
+    payload = evaluate([files["test"]], preset=a.tall_preset, tall=tall, approaches=("tall",), seeds=0,
+                       limit=a.eval_limit or None, translation_cache=translation_cache(ctx), out=work,
+                       command=command, word_list=listed)
+    free = [r for r in _records(free_file) if r["approach"] == "tall"]
+    restricted = [{**r, "approach": LISTED} for r in _records(work / "predictions.jsonl")]
+    (paired,) = compare(free + restricted, reference="tall")
+    (row,) = payload["rows"]
+    (free_row,) = [r for r in json.loads((ctx.out / "eval" / "metrics.json").read_text())["rows"]
+                   if r["approach"] == "tall"]
+    changed = sum(f["greedy"] != r["greedy"] for f, r in zip(free, restricted, strict=True))
+    result = {"file": WORDS_FILE, "words": len(words), "command": command, "examples": row["examples"],
+              "greedy": row["accuracy"], "top5": row["top5_accuracy"], "free_top5": free_row["top5_accuracy"],
+              "changed_greedy": changed,
+              "vs_free": paired.as_dict(), "output": output_stats(restricted, set(words))[LISTED]}
+    ctx.add_metrics({"word_list": result})
+    return {k: result[k] for k in ("words", "greedy", "top5", "changed_greedy")}
+
+
+def _records(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
