@@ -14,12 +14,20 @@ Resumable row by row: build/demo/ablations/<row>/train (training.train's run fol
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from demo_build.context import BuildContext
-from demo_build.tall_stages import ADAPTER_SEED, DEV_SAMPLE, command_line, he_files, train_resumable, translation_cache
+from demo_build.tall_stages import (
+    ADAPTER_SEED,
+    adapter_config,
+    command_line,
+    he_files,
+    train_resumable,
+    translation_cache,
+)
 from evaluation.evaluate import evaluate
 from evaluation.significance import compare
 from tall_model import TallConfig, preset_config
@@ -77,14 +85,10 @@ def _selected(ctx: BuildContext, base: TallConfig) -> list[Ablation]:
 
 
 def _train_config(ctx: BuildContext, base: TallConfig, row: Ablation, run: Path) -> TrainConfig:
-    a, files = ctx.args, he_files(ctx)
-    return TrainConfig(
-        model=base.changed(row.changes), data=str(files["train"]), dev_data=str(files["dev"]),
-        max_sentences=a.adapter_sentences or None, positions=a.adapter_positions, epochs=a.adapter_epochs,
-        max_steps=a.ablation_steps, batch_size=a.adapter_batch_size, lr=a.adapter_lr,
-        eval_every=a.ablation_steps, eval_limit=DEV_SAMPLE, log_every=50, out=str(run),
-        translation_cache=str(translation_cache(ctx)), threads=a.threads, seed=ADAPTER_SEED,
-        low_memory=False)  # as the adapters stage: no recompute on demo-sized models
+    """The adapters stage's run with the row's change, on the ablation budget (one dev evaluation, at the end)."""
+    steps = ctx.args.ablation_steps
+    return dataclasses.replace(adapter_config(ctx, run), model=base.changed(row.changes), max_steps=steps,
+                               eval_every=steps, log_every=50)
 
 
 def _train_row(ctx: BuildContext, base: TallConfig, row: Ablation, folder: Path) -> dict:

@@ -20,8 +20,9 @@ from demo_build.tall_stages import command_line, he_files, translation_cache
 from evaluation.evaluate import evaluate
 from evaluation.metrics import normalize_word
 from evaluation.significance import compare
+from tall_model.word_list import DEMO_WORDS
 
-WORDS_FILE = "training_words.txt"
+WORDS_FILE = DEMO_WORDS
 LISTED = "tall, listed words"  # the approach name of the restricted run in the paired test
 
 

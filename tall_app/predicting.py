@@ -12,14 +12,17 @@ from dataclasses import dataclass
 from tall_model import Decoding
 from tall_model.predict import Prediction, fit_prefix, predict
 from tall_model.text import validate_prefix
+from tall_model.word_list import demo_word_list
 
 from .figures import attention_figure, candidate_figure, empty_figure
 from .formatting import pieces_rows, pipeline_html, word_html
 
-# the Decoding radio's choices (tall_model.decoding explains piece-by-piece vs best whole word)
+# the Decoding radio's choices (tall_model.decoding explains piece-by-piece vs best whole word; the training-words
+# mode restricts the word to the demo's training Hebrew, tall_model.word_list)
 GREEDY_MODE, BEST_WORD_MODE, SAMPLING_MODE = "greedy", "greedy, best whole word", "sampling"
+TRAINING_WORDS_MODE = "greedy, training words only"
 MAX_PREFIX_CHARS = 2000  # longer text is refused before it reaches the tokenizers
-SAMPLING_FIELDS = ("sample", "temperature", "top_k", "top_p", "seed")  # what the Predict tab's controls choose
+UI_FIELDS = ("sample", "temperature", "top_k", "top_p", "seed", "word_choice", "word_list")  # what the controls choose
 DEFAULT_DECODING = Decoding()  # the controls start from tall_model's defaults (written once, in Decoding)
 
 
@@ -41,6 +44,12 @@ def parse_decoding(mode, temperature=None, top_k=None, top_p=None, seed=None, *,
     mode = str(mode or GREEDY_MODE).lower()
     if mode == BEST_WORD_MODE:
         return base.greedy().replace(word_choice="best_candidate")
+    if mode == TRAINING_WORDS_MODE:
+        words = demo_word_list()
+        if not words.is_file():
+            raise ValueError(f"The training word list {words} is missing (the demo build writes it: "
+                             "python -m demo_build --stages word-list).")
+        return base.greedy().replace(word_list=str(words))
     if mode.startswith("greedy"):
         return base.greedy()
     if not mode.startswith("sampl"):
@@ -65,8 +74,9 @@ def parse_decoding(mode, temperature=None, top_k=None, top_p=None, seed=None, *,
 
 
 def for_model(choice: Decoding, model) -> Decoding:
-    """The model's own decoding (its translation settings and word length) with the sampling `choice` of the UI."""
-    return model.config.decoding.replace(**{name: getattr(choice, name) for name in SAMPLING_FIELDS})
+    """The model's own decoding (its translation settings and word length) with what the UI chose (greedy or
+    sampling, the word choice, the word list)."""
+    return model.config.decoding.replace(**{name: getattr(choice, name) for name in UI_FIELDS})
 
 
 def check_prefix(text) -> str:

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import torch
 
-from .config import REPO_ROOT
+from .config import REPO_ROOT, demo_dir
+
+DEMO_WORDS = "training_words.txt"  # the demo build's list of its training Hebrew's words, beside its backbones
 
 
 class WordListError(ValueError):
@@ -79,6 +81,11 @@ def read_word_list(path: str | Path) -> list[str]:
     if not words:
         raise WordListError(f"word list {file} holds no words (one word per line expected)")
     return words
+
+
+def demo_word_list() -> Path:
+    """The shipped demo's training words (written by `python -m demo_build --stages word-list`)."""
+    return demo_dir() / DEMO_WORDS
 
 
 def resolve_word_list(path: str | Path) -> Path:

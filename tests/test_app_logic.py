@@ -19,6 +19,7 @@ from tall_app.models import NO_CHECKPOINT, choose_preset
 from tall_app.predicting import check_prefix, for_model, parse_decoding
 from tall_model import Decoding, preset_config
 from tall_model.predict import AttentionMap
+from tall_model.word_list import demo_word_list
 
 from helpers import fake_checkpoint
 
@@ -245,6 +246,19 @@ def test_decoding_choice_keeps_the_models_translation_settings():
     assert sampled == Decoding(True, 0.9, 7, 0.8, 4, max_word_pieces=5, translation_max_new_tokens=24)
     base = parse_decoding("sampling", None, None, None, 2, base=Model.config.decoding)
     assert base.temperature == 1.3 and base.seed == 2 and base.translation_max_new_tokens == 24
+    # the word choice and the word list reach the model too (the best-word mode used to be dropped here)
+    best = for_model(parse_decoding("greedy, best whole word"), Model)
+    assert best.word_choice == "best_candidate" and best.translation_max_new_tokens == 24
+    listed = for_model(parse_decoding("greedy, training words only"), Model)
+    assert listed.word_list == str(demo_word_list()) and not listed.sample and listed.max_word_pieces == 5
+
+
+def test_training_words_mode_without_the_list_is_a_clear_error(monkeypatch, tmp_path):
+    import tall_app.predicting as predicting
+
+    monkeypatch.setattr(predicting, "demo_word_list", lambda: tmp_path / "training_words.txt")
+    with pytest.raises(ValueError, match="training word list .* is missing .*--stages word-list"):
+        parse_decoding("greedy, training words only")
 
 
 @pytest.mark.parametrize("text, match", [("", "empty"), ("   ", "empty"), ("hello world", "no Hebrew"),
@@ -284,6 +298,14 @@ def test_predict_with_tiny_model_and_redraw_without_rerunning(service, monkeypat
     fig, _ = service.attention(pred, "decoder", 9, 9, True)  # out-of-range selectors are clamped
     assert "layer 2" in fig.layout.title.text and "mean over heads" in fig.layout.title.text
     assert service.cache.get("tiny", None) is service.cache.get("tiny", NO_CHECKPOINT)  # cached
+
+
+def test_training_words_mode_predicts_only_listed_words(service):
+    words = set(demo_word_list().read_text(encoding="utf-8").split())
+    free = service.predict(HE, "tiny", NO_CHECKPOINT).prediction
+    listed = service.predict(HE, "tiny", NO_CHECKPOINT, "greedy, training words only").prediction
+    assert listed.word in words and all(c.word in words for c in listed.candidates)
+    assert any(c.word not in words for c in free.candidates)  # the tiny model left alone makes words up
 
 
 def test_checkpoint_round_trip_mismatch_and_corruption(service):
