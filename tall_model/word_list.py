@@ -26,21 +26,20 @@ class WordListError(ValueError):
 
 
 class TrieNode:
-    __slots__ = ("children", "ends", "_mask")
+    __slots__ = ("children", "ends")
 
     def __init__(self) -> None:
         self.children: dict[int, TrieNode] = {}
         self.ends = False  # a listed word ends here
-        self._mask: torch.Tensor | None = None
 
     def allowed(self, end_of_word: torch.Tensor) -> torch.Tensor:
-        """Pieces that may come next: a continuation of some listed word, or (where one ends) the word's end."""
-        if self._mask is None:
-            mask = torch.zeros_like(end_of_word)
-            if self.children:
-                mask[list(self.children)] = True
-            self._mask = mask | end_of_word if self.ends else mask
-        return self._mask
+        """Pieces that may come next: a continuation of some listed word, or (where one ends) the word's end.
+        Built per call, not kept: a kept vocabulary-sized mask on every visited node would grow without bound in
+        a long-running app."""
+        mask = torch.zeros_like(end_of_word)
+        if self.children:
+            mask[list(self.children)] = True
+        return mask | end_of_word if self.ends else mask
 
 
 class WordTrie:
@@ -48,6 +47,7 @@ class WordTrie:
 
     def __init__(self, pieces_of_words: list[list[int]], max_pieces: int) -> None:
         self.root, self.words, self.too_long = TrieNode(), 0, 0
+        self._first: dict[str, torch.Tensor] = {}
         for ids in pieces_of_words:
             if not ids:
                 continue
@@ -61,7 +61,11 @@ class WordTrie:
             node.ends = True
 
     def first_pieces(self, word_start: torch.Tensor) -> torch.Tensor:
-        return self.root.allowed(torch.zeros_like(word_start)) & word_start
+        """The word-start pieces that begin a listed word (kept per device: every prediction asks for it)."""
+        key = str(word_start.device)
+        if key not in self._first:
+            self._first[key] = self.root.allowed(torch.zeros_like(word_start)) & word_start
+        return self._first[key]
 
     @staticmethod
     def step(node: TrieNode | None, token_id: int) -> TrieNode | None:
