@@ -37,8 +37,8 @@ from demo_build.cards import write_cards, write_demo_readme
 from demo_build.context import SEED, BuildContext, Stage, dir_mb
 from demo_build.results import output_stats, update_readme
 from demo_build.tall_stages import he_files
-from evaluation.metrics import normalize_word
 from tall_model.config import REPO_ROOT, demo_dir
+from tall_model.word_list import DEMO_WORDS
 
 
 def stage_cards(ctx: BuildContext):
@@ -47,8 +47,7 @@ def stage_cards(ctx: BuildContext):
     predictions, training = ctx.out / "eval" / "predictions.jsonl", he_files(ctx)["train"]
     if predictions.exists() and training.exists():  # computed here, so the README never types a count
         records = [json.loads(line) for line in predictions.open(encoding="utf-8")]
-        words = {normalize_word(w) for line in training.open(encoding="utf-8") for w in json.loads(line)["text"].split()}
-        ctx.add_metrics({"next_word": {"output_stats": output_stats(records, words)}})
+        ctx.add_metrics({"next_word": {"output_stats": output_stats(records, set(word_list.training_words(training)))}})
     write_demo_readme(ctx, tuple(s.name for s in STAGES))
     if ctx.out.resolve() == demo_dir().resolve():  # the shipped demo: its numbers in the repository README too
         update_readme(REPO_ROOT / "README.md", ctx.metrics())
@@ -81,7 +80,7 @@ STAGES: list[Stage] = [
           "train the soft-prompt and fine-tuned baselines (baselines.train.train_baseline)"),
     Stage("evaluate", tall.stage_evaluate, lambda c: [c.out / "eval" / "metrics.json"],
           "the paper's table in miniature on every test-book verse (evaluation.evaluate.evaluate)"),
-    Stage("word-list", word_list.stage_word_list, lambda c: [c.out / word_list.WORDS_FILE],
+    Stage("word-list", word_list.stage_word_list, lambda c: [c.out / DEMO_WORDS],
           "TALL restricted to the training Hebrew's words, paired against free TALL (demo_build.word_list_stage)"),
     Stage("ablations", ablations.stage_ablations, lambda c: [c.out / "ablations" / "metrics.json"],
           "ablations and sweeps of TALL on one budget, each against the full model (demo_build.ablation_stages)"),

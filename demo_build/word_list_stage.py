@@ -22,7 +22,6 @@ from evaluation.metrics import normalize_word
 from evaluation.significance import compare
 from tall_model.word_list import DEMO_WORDS
 
-WORDS_FILE = DEMO_WORDS
 LISTED = "tall, listed words"  # the approach name of the restricted run in the paired test
 
 
@@ -39,7 +38,7 @@ def stage_word_list(ctx: BuildContext):
     if not free_file.exists():
         raise RuntimeError(f"{free_file} is missing: run the evaluate stage before word-list")
     words = training_words(files["train"])
-    listed = ctx.out / WORDS_FILE
+    listed = ctx.out / DEMO_WORDS
     listed.write_text("\n".join(words) + "\n", encoding="utf-8")
     work, tall = ctx.workdir / "eval-word-list", ctx.out / "tall"
     command = command_line("evaluation.evaluate", "--preset", a.tall_preset, "--data", files["test"], "--tall", tall,
@@ -56,7 +55,7 @@ def stage_word_list(ctx: BuildContext):
     (free_row,) = [r for r in json.loads((ctx.out / "eval" / "metrics.json").read_text())["rows"]
                    if r["approach"] == "tall"]
     changed = sum(f["greedy"] != r["greedy"] for f, r in zip(free, restricted, strict=True))
-    result = {"file": WORDS_FILE, "words": len(words), "command": command, "examples": row["examples"],
+    result = {"file": DEMO_WORDS, "words": len(words), "command": command, "examples": row["examples"],
               "greedy": row["accuracy"], "top5": row["top5_accuracy"], "free_top5": free_row["top5_accuracy"],
               "changed_greedy": changed,
               "vs_free": paired.as_dict(), "output": output_stats(restricted, set(words))[LISTED]}
