@@ -31,6 +31,7 @@ import torch
 from demo_build import ablation_stages as ablations
 from demo_build import backbone_stages as backbones
 from demo_build import data_stage
+from demo_build import prior_stage as prior
 from demo_build import tall_stages as tall
 from demo_build import word_list_stage as word_list
 from demo_build.cards import write_cards, write_demo_readme
@@ -38,6 +39,7 @@ from demo_build.context import SEED, BuildContext, Stage, dir_mb
 from demo_build.results import output_stats, update_readme
 from demo_build.tall_stages import he_files
 from tall_model.config import REPO_ROOT, demo_dir
+from tall_model.prior import DEMO_PRIOR
 from tall_model.word_list import DEMO_WORDS
 
 
@@ -82,6 +84,9 @@ STAGES: list[Stage] = [
           "the paper's table in miniature on every test-book verse (evaluation.evaluate.evaluate)"),
     Stage("word-list", word_list.stage_word_list, lambda c: [c.out / DEMO_WORDS],
           "TALL restricted to the training Hebrew's words, paired against free TALL (demo_build.word_list_stage)"),
+    Stage("prior", prior.stage_prior, lambda c: [c.out / DEMO_PRIOR],
+          "TALL with its first-piece prior divided out, w chosen on dev, paired against free TALL "
+          "(demo_build.prior_stage)"),
     Stage("ablations", ablations.stage_ablations, lambda c: [c.out / "ablations" / "metrics.json"],
           "ablations and sweeps of TALL on one budget, each against the full model (demo_build.ablation_stages)"),
     Stage("cards", stage_cards, lambda c: [c.out / "he-en" / "README.md"],

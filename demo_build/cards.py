@@ -160,7 +160,8 @@ def write_demo_readme(ctx, stage_names: tuple[str, ...] = ()) -> Path:
         "`split_manifest.json` lists the books of each split, the sha256 of the training verse ids and every file a "
         "training stage read; `metrics.json` holds every number below; `build_log.json` the stage timings; "
         "`test_examples.jsonl` the app's example prefixes (test-book verses without their last word); "
-        "`training_words.txt` the training Hebrew's words, for `--word-list`.", "",
+        "`training_words.txt` the training Hebrew's words, for `--word-list`; `first_piece_prior.safetensors` the TALL "
+        "adapters' mean first-piece distribution and its dev-chosen weight, for `--prior`.", "",
         "## Data", "", DATA_TEXT.replace("../split_manifest.json", "split_manifest.json"), "",
         "## Results", "", "Top-5 = the gold word among five candidates; mean log p = the mean log-probability of "
         "the gold word (where the approach can score a word).", "", results_markdown(m),

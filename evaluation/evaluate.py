@@ -198,6 +198,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "preset's)")
     p.add_argument("--word-list", default=None, help="TALL predicts only these words (a UTF-8 file, one word per "
                    "line; a departure from the paper, which decodes freely); the other approaches are unchanged")
+    p.add_argument("--prior", default=None, help="TALL chooses its greedy word's first piece with this prior divided "
+                   "out (a file from python -m tall_model.prior; a departure from the paper)")
+    p.add_argument("--prior-weight", type=float, default=None, help="the prior's weight w (default: the one the prior file carries, else 0.5)")
     p.add_argument("--out", default=None, help="output directory (default runs/eval-<UTC time>)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto (CUDA when present)")
@@ -218,15 +221,15 @@ def _versions() -> dict:
 
 
 def base_decoding(preset: str, tall=None, translation_max_new_tokens: int | None = None,
-                  word_list: str | None = None) -> Decoding:
+                  **tall_only) -> Decoding:
     """The decoding every approach shares (so all read the same English for a prefix): the TALL checkpoint's
-    when one is given, else the preset's; the he→en/en→he length limit and TALL's word list as asked."""
+    when one is given, else the preset's; the he→en/en→he length limit and TALL's own options (`word_list`,
+    `prior`, `prior_weight`; the baselines ignore them) where given (not None)."""
     decoding = checkpoint_config(tall).decoding if isinstance(tall, (str, Path)) else preset_config(preset).decoding
     if translation_max_new_tokens is not None:
         decoding = decoding.replace(translation_max_new_tokens=translation_max_new_tokens)
-    if word_list is not None:
-        decoding = decoding.replace(word_list=str(word_list))
-    return decoding
+    changes = {k: (str(v) if isinstance(v, Path) else v) for k, v in tall_only.items() if v is not None}
+    return decoding.replace(**changes)
 
 
 def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_prompt=None, fine_tuned=None,
@@ -234,7 +237,8 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
              lm_max_new_tokens: int = WORD_MAX_NEW_TOKENS, translation_max_new_tokens: int | None = None,
              translation_cache=DEFAULT_TRANSLATION_CACHE, out=None, progress: bool = True, backbones=None,
              command: str = "", device: str | None = "cpu", dtype: str | None = None,
-             word_list: str | Path | None = None) -> dict:
+             word_list: str | Path | None = None, prior: str | Path | None = None,
+             prior_weight: float | None = None) -> dict:
     """Evaluate the approaches on each dataset; writes OUT/metrics.{csv,json} and predictions.jsonl and returns
     the JSON payload. `backbones`: the preset's already-loaded backbones, to skip reloading. `device` (auto, cpu,
     cuda) and `dtype` (of the frozen backbones) apply to backbones loaded here."""
@@ -250,7 +254,8 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):
         raise CorpusError(f"datasets are named by file stem and these repeat: {names}; rename a file")
-    decoding = base_decoding(preset, tall, translation_max_new_tokens, word_list)
+    decoding = base_decoding(preset, tall, translation_max_new_tokens, word_list=word_list, prior=prior,
+                             prior_weight=prior_weight)
     config = preset_config(preset).replace(decoding=decoding)
     if backbones is None:
         backbones = load_backbones(config, dtype=resolve_dtype(dtype))
@@ -291,7 +296,8 @@ def _payload(run: Evaluation, models: BaselineModels, datasets, skipped, started
                       "fingerprints": models.backbones.fingerprints(),
                       "translation_beams": decoding.translation_beams,
                       "translation_max_new_tokens": decoding.translation_max_new_tokens},
-        "word_list": decoding.word_list,
+        "word_list": decoding.word_list, "prior": decoding.prior,
+        "prior_weight": decoding.prior_weight if decoding.prior else None,
         "models": {a.name: a.describe() for a in run.approaches}, "skipped": skipped,
         "datasets": {d.name: {"path": d.path, "sentences": d.sentences, "examples": len(d.examples),
                               "dropped_no_hebrew_prefix": d.dropped_no_hebrew_prefix} for d in datasets},
@@ -326,7 +332,8 @@ def main(argv=None, *, backbones=None) -> dict:
                     translation_max_new_tokens=args.translation_max_new_tokens,
                     translation_cache=args.translation_cache, out=args.out, progress=not args.no_progress,
                     backbones=backbones, command=shlex.join(["python", "-m", "evaluation.evaluate", *argv_used]),
-                    device=args.device, dtype=args.dtype, word_list=args.word_list)
+                    device=args.device, dtype=args.dtype, word_list=args.word_list, prior=args.prior,
+                    prior_weight=args.prior_weight)
 
 
 def cli() -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from tall_model import Decoding
 from tall_model.predict import Prediction, fit_prefix, predict
+from tall_model.prior import demo_prior
 from tall_model.text import validate_prefix
 from tall_model.word_list import demo_word_list
 
@@ -18,11 +19,13 @@ from .figures import attention_figure, candidate_figure, empty_figure
 from .formatting import pieces_rows, pipeline_html, word_html
 
 # the Decoding radio's choices (tall_model.decoding explains piece-by-piece vs best whole word; the training-words
-# mode restricts the word to the demo's training Hebrew, tall_model.word_list)
+# mode restricts the word to the demo's training Hebrew, tall_model.word_list; the prior-corrected mode divides the
+# demo adapters' prior out of the first piece, tall_model.prior)
 GREEDY_MODE, BEST_WORD_MODE, SAMPLING_MODE = "greedy", "greedy, best whole word", "sampling"
-TRAINING_WORDS_MODE = "greedy, training words only"
+TRAINING_WORDS_MODE, PRIOR_MODE = "greedy, training words only", "greedy, prior-corrected"
 MAX_PREFIX_CHARS = 2000  # longer text is refused before it reaches the tokenizers
-UI_FIELDS = ("sample", "temperature", "top_k", "top_p", "seed", "word_choice", "word_list")  # what the controls choose
+UI_FIELDS = ("sample", "temperature", "top_k", "top_p", "seed", "word_choice", "word_list", "prior",
+             "prior_weight")  # what the controls choose
 DEFAULT_DECODING = Decoding()  # the controls start from tall_model's defaults (written once, in Decoding)
 
 
@@ -50,6 +53,12 @@ def parse_decoding(mode, temperature=None, top_k=None, top_p=None, seed=None, *,
             raise ValueError(f"The training word list {words} is missing (the demo build writes it: "
                              "python -m demo_build --stages word-list).")
         return base.greedy().replace(word_list=str(words))
+    if mode == PRIOR_MODE:
+        prior = demo_prior()
+        if not prior.is_file():
+            raise ValueError(f"The demo's prior {prior} is missing (the demo build writes it: "
+                             "python -m demo_build --stages prior).")
+        return base.greedy().replace(prior=str(prior), prior_weight=None)  # the weight the file carries
     if mode.startswith("greedy"):
         return base.greedy()
     if not mode.startswith("sampl"):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from .formatting import PIECE_HEADERS
-from .predicting import BEST_WORD_MODE, DEFAULT_DECODING, GREEDY_MODE, SAMPLING_MODE, TRAINING_WORDS_MODE
+from .predicting import BEST_WORD_MODE, DEFAULT_DECODING, GREEDY_MODE, PRIOR_MODE, SAMPLING_MODE, TRAINING_WORDS_MODE
 from .service import AppService
 from .tab_analysis import AnalysisSection, build_analysis_section, wire_analysis
 from .ui import USER_ERRORS, ModelControls, checkpoint_dropdown, user_error, visitor
@@ -88,9 +88,10 @@ def _model_controls(svc: AppService) -> tuple[ModelControls, gr.Button, gr.Group
     if missing:
         with gr.Accordion("Presets not available here", open=False):
             gr.Markdown(missing, elem_id="missing-presets")
-    mode = gr.Radio([GREEDY_MODE, BEST_WORD_MODE, TRAINING_WORDS_MODE, SAMPLING_MODE], value=GREEDY_MODE,
+    mode = gr.Radio([GREEDY_MODE, BEST_WORD_MODE, TRAINING_WORDS_MODE, PRIOR_MODE, SAMPLING_MODE], value=GREEDY_MODE,
                     label="Decoding", info="greedy: piece by piece (the paper's way); best whole word: the likeliest "
-                    "of the candidates; training words only: no made-up words (the demo's training Hebrew)")
+                    "of the candidates; training words only: no made-up words (the demo's training Hebrew); "
+                    "prior-corrected: the demo adapters' favourite words count less (the demo's adapters only)")
     with gr.Group(visible=False) as sampling_box:
         temperature = gr.Slider(0.05, 2.0, value=DEFAULT_DECODING.temperature, step=0.05, label="Temperature")
         top_k = gr.Slider(0, 200, value=DEFAULT_DECODING.top_k, step=1, label="Top-k (0: off)")

@@ -39,6 +39,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "best_candidate: the likeliest whole word among the candidates")
     p.add_argument("--word-list", help="predict only these words: a UTF-8 file, one word per line (the demo ships "
                    "checkpoints/demo/training_words.txt; a departure from the paper, which decodes freely)")
+    p.add_argument("--prior", help="choose the greedy word's first piece with the model's prior divided out (a file "
+                   "from python -m tall_model.prior; the demo ships checkpoints/demo/first_piece_prior.safetensors; "
+                   "a departure from the paper)")
+    p.add_argument("--prior-weight", type=float, help="the prior's weight w (default: the one the prior file carries, else 0.5)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--dtype", default=None, help="of the frozen backbones: fp32 (default), bf16 or fp16")
     p.add_argument("--translation", help="use this English translation instead of translating the prefix")
@@ -75,8 +79,13 @@ def main(argv=None) -> int:
     print(f"# {model.source}", file=sys.stderr)
     changes = {k: v for k, v in (("temperature", args.temperature), ("top_k", args.top_k), ("top_p", args.top_p),
                                  ("seed", args.seed), ("word_choice", args.word_choice),
-                                 ("word_list", args.word_list)) if v is not None}
-    decoding = model.config.decoding.replace(sample=args.sample, **changes)
+                                 ("word_list", args.word_list), ("prior", args.prior),
+                                 ("prior_weight", args.prior_weight)) if v is not None}
+    try:
+        decoding = model.config.decoding.replace(sample=args.sample, **changes)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.params:
         print(parameter_report(model), file=sys.stderr)
     for prefix in args.prefix:

@@ -171,6 +171,12 @@ def demo_dir() -> Path:
     return REPO_ROOT / "checkpoints" / "demo"
 
 
+def repo_file(path: str | Path) -> Path | None:
+    """A file named by a decoding option: `path` as given, else relative to the repository (as the presets'
+    backbone folders are); None if neither is a file."""
+    return next((c for c in (Path(path), REPO_ROOT / path) if c.is_file()), None)
+
+
 def preset_config(name: str) -> TallConfig:
     """The config of a named preset. Local presets (tiny, mid) build their random backbones on first use."""
     if name == "paper-bloomz":

@@ -9,7 +9,10 @@ pieces, each completed greedily, ranked by P(first) · P(next pieces) · P(end o
 lead to an unlikely word, which the second avoids.
 
 `word_list` (a file, one word per line; default none, as in the paper) restricts the predicted word and the
-candidates to the listed words (`tall_model.word_list`).
+candidates to the listed words (`tall_model.word_list`). `prior` (a file from `python -m tall_model.prior`; default
+none, as in the paper) chooses the first piece of the greedy word by log P(piece | prefix) − prior_weight · log P̄(piece),
+P̄ being the model's mean first-piece distribution over training prefixes (`tall_model.prior`; prior_weight None:
+the weight the prior file carries).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class Decoding:
     translation_max_new_tokens: int = 128
     word_choice: str = "pieces"  # greedy only: "pieces" or "best_candidate" (see the module docstring)
     word_list: str | None = None  # predict only these words (a departure from the paper; tall_model.word_list)
+    prior: str | None = None  # divide the model's prior out of the first piece (a departure; tall_model.prior)
+    prior_weight: float | None = None  # w with a prior (0: the paper's greedy); None: the prior file's own w
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -45,8 +50,13 @@ class Decoding:
             raise ValueError("max_word_pieces, translation_beams and translation_max_new_tokens must be >= 1")
         if self.word_choice not in WORD_CHOICES:
             raise ValueError(f"word_choice must be one of {', '.join(WORD_CHOICES)}; got {self.word_choice!r}")
-        if self.word_list is not None and not (isinstance(self.word_list, str) and self.word_list.strip()):
-            raise ValueError(f"word_list must be a file name or None, got {self.word_list!r}")
+        for name in ("word_list", "prior"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, str) and value.strip()):
+                raise ValueError(f"{name} must be a file name or None, got {value!r}")
+        if self.prior_weight is not None and not (isinstance(self.prior_weight, (int, float))
+                                                  and 0 <= self.prior_weight <= 4):
+            raise ValueError(f"prior_weight must be a number from 0 to 4, got {self.prior_weight!r}")
 
     def replace(self, **changes: Any) -> "Decoding":
         return dataclasses.replace(self, **changes)
@@ -75,7 +85,9 @@ class Decoding:
             text = "greedy" if self.word_choice == "pieces" else "greedy (best candidate word)"
         else:
             text = f"sampled (T={self.temperature:g}, top-k {self.top_k}, top-p {self.top_p:g}, seed {self.seed})"
-        return text + (", listed words only" if self.word_list else "")
+        weight = "" if self.prior_weight is None else f" (w={self.prior_weight:g})"
+        prior = f", prior-corrected{weight}" if self.prior and self.prior_weight != 0 else ""
+        return text + (", listed words only" if self.word_list else "") + prior
 
 
 GREEDY = Decoding()

@@ -8,6 +8,7 @@ piece), kept for benchmarks and as a reference that the cached path must agree w
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -18,6 +19,7 @@ from .batching import decoder_limit, english_ids, pad, source_ids, source_limit,
 from .decoding import Decoding
 from .logit_lens import LogitLens, LogitLensError, lens_parts, logit_lens
 from .model import PrefixEncoding
+from .prior import log_prior
 from .sampling import choose_piece, piece_masks
 from .text import truncate_words, validate_prefix
 from .translate import translate
@@ -127,9 +129,9 @@ class WordDecoder:
 
 def generate_word(first_logits: torch.Tensor, next_logits: Callable[[int], torch.Tensor], masks,
                   settings: Decoding, generator: torch.Generator | None, subword: bool,
-                  trie: WordTrie | None = None) -> list[PieceProb]:
-    """Choose pieces until a word boundary (with a `trie`: among its words only). Shared by the cached and the
-    uncached paths."""
+                  trie: WordTrie | None = None, bias: torch.Tensor | None = None) -> list[PieceProb]:
+    """Choose pieces until a word boundary (with a `trie`: among its words only; with a `bias`, the first piece by
+    its log-probability minus the bias, tall_model.prior). Shared by the cached and the uncached paths."""
     pieces: list[PieceProb] = []
     logits = first_logits
     word_start, end_of_word, never = masks
@@ -139,7 +141,7 @@ def generate_word(first_logits: torch.Tensor, next_logits: Callable[[int], torch
         allowed = word_start if (step == 0 and not subword) else ~never
         if node is not None:
             allowed = trie.first_pieces(word_start) if step == 0 else node.allowed(end_of_word)
-        token_id, prob = choose_piece(logits, allowed, settings, generator)
+        token_id, prob = choose_piece(logits, allowed, settings, generator, bias if step == 0 else None)
         if step > 0 and bool(end_of_word[token_id]):
             break
         pieces.append(PieceProb("", token_id, prob))
@@ -232,18 +234,14 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
         translations = translate(model, used, decoding=settings)
     elif isinstance(translations, str):
         translations = [translations]
-    src = [source_ids(model, t)[0] for t in used]
-    eng = [english_ids(model, t) for t in translations]
-    src_ids, src_mask = pad(src, model.lr_hr.config.pad_token_id)
-    en_ids, en_mask = pad([e[0] for e in eng], model.backbones.llm_tokenizer.pad_token_id)
     dev = model.device
     lens_refused = _lens_refusal(model) if with_logit_lens else None
-    encoding = model.encode_prefix(src_ids.to(dev), src_mask.to(dev), en_ids.to(dev), en_mask.to(dev),
-                                   output_hidden_states=with_logit_lens and lens_refused is None)
+    encoding, src, eng = _encode(model, used, translations, with_logit_lens and lens_refused is None)
     llm_probs = model.llm_next_token_logits(encoding).float().softmax(-1)
     hr_tok = model.backbones.hr_lr_tokenizer
     masks = piece_masks(hr_tok, model.hr_lr.lm_head.weight.shape[0], dev)
     trie = listed_words(model, settings)
+    bias = prior_bias(model, settings)
     results = []
     for i, text in enumerate(texts):
         decoder = WordDecoder(model, encoding, i, target_pieces(model, used[i]), output_attentions)
@@ -253,10 +251,10 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
         candidates = (_candidates(decoder, masks, wanted, settings.max_word_pieces, hr_tok, trie)
                       if wanted > 0 else [])
         if best_word and candidates and candidates[0].ids:
-            pieces = follow_word(decoder.logits, decoder.step, candidates[0].ids)
+            pieces = follow_word(decoder.logits, decoder.step, best_candidate(candidates, bias).ids)
         else:
             pieces = generate_word(decoder.logits, decoder.step, masks, settings, generator,
-                                   cfg.framing == "subword", trie)
+                                   cfg.framing == "subword", trie, bias)
         for p in pieces:
             p.piece = hr_tok.convert_ids_to_tokens(p.token_id)
         word = hr_tok.decode([p.token_id for p in pieces], skip_special_tokens=True).strip()
@@ -274,6 +272,45 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
             result.notes.append("The input was longer than the model's limits and was cut from the left.")
         results.append(result)
     return results[0] if single else results
+
+
+def _encode(model, used: list[str], translations: list[str], hidden_states: bool = False):
+    """Stages 1–6 for a batch of (fitted) prefixes and their English; also each row's source and English ids."""
+    src = [source_ids(model, t)[0] for t in used]
+    eng = [english_ids(model, t) for t in translations]
+    src_ids, src_mask = pad(src, model.lr_hr.config.pad_token_id)
+    en_ids, en_mask = pad([e[0] for e in eng], model.backbones.llm_tokenizer.pad_token_id)
+    dev = model.device
+    encoding = model.encode_prefix(src_ids.to(dev), src_mask.to(dev), en_ids.to(dev), en_mask.to(dev),
+                                   output_hidden_states=hidden_states)
+    return encoding, src, eng
+
+
+@torch.no_grad()
+def first_piece_logits(model, prefixes: list[str], translations: list[str]) -> torch.Tensor:
+    """[len(prefixes), vocabulary]: stage 7's logits for the first piece of each prefix's next word."""
+    model.eval()
+    used = [fit_prefix(model, validate_prefix(t))[0] for t in prefixes]
+    encoding, _, _ = _encode(model, used, list(translations))
+    return torch.cat([WordDecoder(model, encoding, i, target_pieces(model, text), False).logits
+                      for i, text in enumerate(used)]).float()
+
+
+def prior_bias(model, settings: Decoding) -> torch.Tensor | None:
+    """w · log P̄ to subtract from the first piece's log-probabilities (None without a prior or with w = 0); w is the
+    decoding's, else the prior file's."""
+    if not settings.prior or settings.prior_weight == 0:
+        return None
+    logp, weight = log_prior(model, settings.prior)
+    weight = weight if settings.prior_weight is None else settings.prior_weight
+    return weight * logp if weight else None
+
+
+def best_candidate(candidates: list[CandidateWord], bias: torch.Tensor | None) -> CandidateWord:
+    """The likeliest candidate word; with a prior `bias`, by log P(word) − bias(its first piece)."""
+    if bias is None:
+        return candidates[0]
+    return max(candidates, key=lambda c: math.log(max(c.prob, 1e-30)) - float(bias[c.ids[0]]))
 
 
 def listed_words(model, settings: Decoding) -> WordTrie | None:
@@ -344,7 +381,7 @@ def predict_uncached(model, prefix: str, *, decoding: Decoding | None = None) ->
     masks = piece_masks(hr_tok, model.hr_lr.lm_head.weight.shape[0], dev)
     generator = torch.Generator(device=dev).manual_seed(settings.seed) if settings.sample else None
     pieces = generate_word(full_pass(), full_pass, masks, settings, generator, cfg.framing == "subword",
-                           listed_words(model, settings))
+                           listed_words(model, settings), prior_bias(model, settings))
     for p in pieces:
         p.piece = hr_tok.convert_ids_to_tokens(p.token_id)
     word = hr_tok.decode([p.token_id for p in pieces], skip_special_tokens=True).strip()

@@ -32,10 +32,13 @@ def _piece_masks(tokenizer, vocab_size: int, device: str):
 
 
 def choose_piece(logits: torch.Tensor, allowed: torch.Tensor, settings: Decoding,
-                 generator: torch.Generator | None) -> tuple[int, float]:
-    """Pick a piece among `allowed`; returns (id, the model's own probability of it)."""
+                 generator: torch.Generator | None, bias: torch.Tensor | None = None) -> tuple[int, float]:
+    """Pick a piece among `allowed` (by its log-probability minus `bias`, when given); returns (id, the model's own
+    probability of it)."""
     logits = logits.reshape(-1).float()
     model_probs = logits.softmax(-1)
+    if bias is not None:
+        logits = logits.log_softmax(-1) - bias
     masked = logits.masked_fill(~allowed, float("-inf"))
     if not settings.sample:
         token = int(masked.argmax())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .config import REPO_ROOT, demo_dir
+from .config import demo_dir, repo_file
 
 DEMO_WORDS = "training_words.txt"  # the demo build's list of its training Hebrew's words, beside its backbones
 
@@ -93,11 +93,10 @@ def demo_word_list() -> Path:
 
 
 def resolve_word_list(path: str | Path) -> Path:
-    """`path` as given, else relative to the repository (as the presets' backbone folders are)."""
-    for candidate in (Path(path), REPO_ROOT / path):
-        if candidate.is_file():
-            return candidate
-    raise WordListError(f"word list {path} not found (a UTF-8 file, one word per line)")
+    file = repo_file(path)
+    if file is None:
+        raise WordListError(f"word list {path} not found (a UTF-8 file, one word per line)")
+    return file
 
 
 def word_trie(model, path: str, max_pieces: int) -> WordTrie:

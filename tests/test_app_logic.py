@@ -19,6 +19,7 @@ from tall_app.models import NO_CHECKPOINT, choose_preset
 from tall_app.predicting import check_prefix, for_model, parse_decoding
 from tall_model import Decoding, preset_config
 from tall_model.predict import AttentionMap
+from tall_model.prior import demo_prior
 from tall_model.word_list import demo_word_list
 
 from helpers import fake_checkpoint
@@ -253,6 +254,24 @@ def test_decoding_choice_keeps_the_models_translation_settings():
     assert listed.word_list == str(demo_word_list()) and not listed.sample and listed.max_word_pieces == 5
 
 
+def test_prior_mode_uses_the_demo_prior_with_the_weight_it_carries():
+    class Model:  # what for_model reads
+        class config:  # noqa: N801
+            decoding = Decoding(translation_max_new_tokens=24, prior_weight=2.0)
+
+    corrected = for_model(parse_decoding("greedy, prior-corrected"), Model)
+    assert corrected.prior == str(demo_prior()) and corrected.prior_weight is None and not corrected.sample
+    assert corrected.translation_max_new_tokens == 24 and for_model(parse_decoding("greedy"), Model).prior is None
+
+
+def test_prior_mode_without_the_file_is_a_clear_error(monkeypatch, tmp_path):
+    import tall_app.predicting as predicting
+
+    monkeypatch.setattr(predicting, "demo_prior", lambda: tmp_path / "first_piece_prior.safetensors")
+    with pytest.raises(ValueError, match="prior .* is missing .*--stages prior"):
+        parse_decoding("greedy, prior-corrected")
+
+
 def test_training_words_mode_without_the_list_is_a_clear_error(monkeypatch, tmp_path):
     import tall_app.predicting as predicting
 
@@ -306,6 +325,12 @@ def test_training_words_mode_predicts_only_listed_words(service):
     listed = service.predict(HE, "tiny", NO_CHECKPOINT, "greedy, training words only").prediction
     assert listed.word in words and all(c.word in words for c in listed.candidates)
     assert any(c.word not in words for c in free.candidates)  # the tiny model left alone makes words up
+
+
+def test_prior_mode_refuses_adapters_other_than_the_demos(service):
+    """The demo's prior was estimated for the demo's adapters: on any other model it is an error, never applied."""
+    with pytest.raises(ValueError, match="other adapters or another en→he decoder"):
+        service.predict(HE, "tiny", NO_CHECKPOINT, "greedy, prior-corrected")
 
 
 def test_checkpoint_round_trip_mismatch_and_corruption(service):

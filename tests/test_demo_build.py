@@ -32,7 +32,7 @@ def built(tmp_path_factory):
         pairs = splits[name][:n] if name != "test" else [p for b in dd.TEST_BOOKS
                                                           for p in [q for q in splits[name] if q.book == b][:5]]
         dd.write_jsonl(work / "data" / f"{name}.jsonl", pairs)
-    args = ["--workdir", str(work), "--out", str(out), "--stages", "hebrew,adapters,baselines,evaluate,word-list,ablations,cards",
+    args = ["--workdir", str(work), "--out", str(out), "--stages", "hebrew,adapters,baselines,evaluate,word-list,prior,ablations,cards",
             "--tall-preset", "tiny", "--threads", "1", "--adapter-sentences", "24", "--adapter-steps", "3",
             "--adapter-eval-every", "2", "--baseline-steps", "2", "--eval-limit", "6", "--eval-seeds", "2",
             "--ablation-steps", "2", "--ablations", "no-translation,subword-framing"]
@@ -87,6 +87,25 @@ def test_word_list_stage_restricts_tall_to_training_words_and_pairs_it_with_free
     assert result["words"] == len(words) and result["examples"] == 6 and result["vs_free"]["n"] == 6
     assert result["output"]["unseen_share"] == 0.0
     assert "--word-list" in result["command"] and "`tall, listed words only`" in (out / "README.md").read_text()
+
+
+def test_prior_stage_estimates_chooses_w_on_dev_and_pairs_with_free_tall(built):
+    from tall_model import load
+    from tall_model.prior import DEMO_PRIOR, log_prior
+
+    work, out = built
+    result = json.loads((out / "metrics.json").read_text())["prior"]
+    dev = result["dev_accuracy"]
+    assert set(dev) == {"0", "0.25", "0.5", "0.75", "1"} and result["prefixes"] == 40  # every TRAIN verse, < 2000
+    best = max(v for w, v in dev.items() if w != "0")
+    assert dev[f"{result['weight']:g}"] == best  # the dev choice, ties to the smaller w
+    assert all(dev[w] < best for w in dev if w not in ("0",) and float(w) < result["weight"])
+    logp, weight = log_prior(load(out / "tall"), out / DEMO_PRIOR)
+    assert weight == result["weight"] and logp.exp().sum().item() == pytest.approx(1.0, rel=1e-3)
+    corrected = [json.loads(line) for line in (work / "eval-prior" / "test" / "predictions.jsonl").open()]
+    assert len(corrected) == 6 and result["vs_free"]["n"] == 6 and result["examples"] == 6
+    assert f"--prior-weight {result['weight']:g}" in result["command"]
+    assert "`tall, prior-corrected`" in (out / "README.md").read_text(encoding="utf-8")
 
 
 def test_ablations_are_trained_on_one_budget_and_compared_with_the_full_model(built):

@@ -97,3 +97,20 @@ def test_shipped_evaluation_covers_every_test_verse():
     assert set(rows) == {"tall", "direct", "naive", "soft-prompt", "fine-tuned"}
     # one example per distinct test verse (the reader drops one verbatim repeat of the 732)
     assert all(r["examples"] >= 0.95 * n_test and r["seeds"] == 5 for r in rows.values())
+
+
+def test_the_shipped_prior_belongs_to_the_shipped_adapters_and_carries_the_chosen_weight(demo):
+    from tall_model import Decoding
+    from tall_model.predict import predict
+    from tall_model.prior import demo_prior, log_prior
+
+    model = demo[0]
+    logp, weight = log_prior(model, demo_prior())
+    assert weight == json.loads((demo_dir() / "metrics.json").read_text())["prior"]["weight"]
+    assert logp.exp().sum().item() == pytest.approx(1.0, rel=1e-3)
+    prefixes = [e["prefix"] for e in _examples()[:8]]
+    free = predict(model, prefixes, output_attentions=False)
+    corrected = predict(model, prefixes, output_attentions=False, decoding=Decoding(prior=str(demo_prior())))
+    assert [r.candidates for r in corrected] == [r.candidates for r in free]  # the model's own ranking
+    assert any(c.word != f.word for c, f in zip(corrected, free))
+    assert all(c.word and all(ch in HEBREW_WORD for ch in c.word) for c in corrected)

@@ -64,3 +64,27 @@ def test_the_word_list_sentence_follows_its_paired_test():
     assert "significantly lower" in section(0.01, 0.01)
     assert "not significantly different" in section(0.3, -0.01)
     assert word_list_section({}) == []
+
+
+def test_the_prior_sentence_follows_its_paired_test_and_names_the_dev_choice():
+    from demo_build.results import output_section, prior_section
+
+    def result(p, difference):
+        paired = {"reference_accuracy": 0.02, "only_approach": 6, "only_reference": 2, "mcnemar_p": p,
+                  "difference": difference}
+        return {"file": "first_piece_prior.safetensors", "prefixes": 2000, "weight": 0.5, "dev_examples": 400,
+                "dev_accuracy": {"0": 0.035, "0.5": 0.045}, "changed_greedy": 427, "examples": 731,
+                "greedy": 0.025, "vs_free": paired,
+                "output": {"examples": 731, "top_word": "לו", "top_count": 15, "top_share": 15 / 731,
+                           "unseen_share": 0.1}}
+
+    text = " ".join(prior_section(result(0.3, -0.005)))
+    assert "2,000 training prefixes" in text and "w = 0.5 was chosen on the 400 dev verses" in text
+    assert "3.50 % at w = 0, 4.50 % at w = 0.5" in text and "427 of 731" in text
+    assert "2.50 % against 2.00 % free (6 right only with the prior, 2 only without" in text
+    assert "not significantly different" in text
+    assert "significantly higher" in " ".join(prior_section(result(0.004, -0.008)))
+    assert prior_section({}) == []
+    stats = {"tall": {"examples": 731, "top_word": "במה", "top_count": 33, "top_share": 33 / 731, "unseen_share": 0.25}}
+    table = "\n".join(output_section({"next_word": {"output_stats": stats}, "prior": result(0.3, -0.005)}))
+    assert "| tall, prior-corrected | לו | 15 of 731 (2.1 %) | 10.0 % |" in table

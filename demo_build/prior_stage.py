@@ -1,0 +1,86 @@
+"""TALL with its prior divided out of the greedy word's first piece (`Decoding.prior`, a departure from the paper),
+scored against free TALL.
+
+    python -m demo_build --stages hebrew,prior
+
+Estimates the shipped adapters' mean first-piece distribution over PRIOR_PREFIXES training prefixes (seeded, through
+the build's translation cache) into checkpoints/demo/first_piece_prior.safetensors; chooses the weight w among
+WEIGHTS by greedy exact match on the dev verses (a tie goes to the smaller w, the nearer to the paper); scores every
+test-book verse with it (build/demo/eval-prior) and pairs each example with the free TALL of the evaluate stage:
+the exact McNemar p of the greedy hits and how the outputs change. The file carries the chosen w, so the app's
+"greedy, prior-corrected" and `--prior` without `--prior-weight` decode as scored here. Runs after evaluate; about
+5 minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from demo_build.context import BuildContext
+from demo_build.results import output_stats
+from demo_build.tall_stages import command_line, he_files, translation_cache
+from demo_build.word_list_stage import training_words
+from evaluation.evaluate import evaluate, load_dataset
+from evaluation.significance import compare
+from tall_data.translation_cache import open_prefix_cache, translate_prefixes
+from tall_model import load
+from tall_model.prior import DEMO_PRIOR, estimate_prior, save_prior
+
+CORRECTED = "tall, prior-corrected"  # the approach name of the corrected run in the paired test
+WEIGHTS = (0.25, 0.5, 0.75, 1.0)
+PRIOR_PREFIXES, PRIOR_SEED = 2000, 0
+
+
+def prior_prefixes(train_file: Path, n: int = PRIOR_PREFIXES, seed: int = PRIOR_SEED) -> list[str]:
+    """A seeded sample of the TRAIN verses' prefixes (each verse without its last word), as evaluation reads them."""
+    prefixes = [e.prefix for e in load_dataset(train_file).examples]
+    random.Random(seed).shuffle(prefixes)
+    return prefixes[:n]
+
+
+def stage_prior(ctx: BuildContext):
+    a, files = ctx.args, he_files(ctx)
+    free_file = ctx.out / "eval" / "predictions.jsonl"
+    if not free_file.exists():
+        raise RuntimeError(f"{free_file} is missing: run the evaluate stage before prior")
+    tall, cache_path, work = ctx.out / "tall", translation_cache(ctx), ctx.workdir / "eval-prior"
+    model = load(tall, device="cpu")
+    prefixes = prior_prefixes(files["train"])
+    with open_prefix_cache(model, cache_path) as cache:
+        english = translate_prefixes(model, cache, prefixes, None, 16)
+    ctx.log(f"[prior] the first-piece distribution over {len(prefixes)} training prefixes (seed {PRIOR_SEED})")
+    prior, source = estimate_prior(model, prefixes, english), f"{len(prefixes)} TRAIN-verse prefixes, seed {PRIOR_SEED}"
+    path = save_prior(model, prior, ctx.out / DEMO_PRIOR, len(prefixes), source)
+    common = dict(preset=a.tall_preset, tall=tall, approaches=("tall",), seeds=0, translation_cache=cache_path,
+                  backbones=model.backbones, progress=False)
+    dev = {w: evaluate([files["dev"]], prior=path, prior_weight=w, out=work / f"dev-w{w:g}", **common)["rows"][0]
+           for w in (0.0, *WEIGHTS)}
+    weight = max(WEIGHTS, key=lambda w: (dev[w]["accuracy"], -w))
+    ctx.log("[prior] dev greedy exact match by w: "
+            + ", ".join(f"{w:g}: {r['accuracy']:.4f}" for w, r in dev.items()) + f" -> w = {weight:g}")
+    save_prior(model, prior, path, len(prefixes), source, weight=weight)  # the file carries its dev-chosen w
+    limit = ["--limit", a.eval_limit] if a.eval_limit else []
+    command = command_line("evaluation.evaluate", "--preset", a.tall_preset, "--data", files["test"], "--tall", tall,
+                           "--approaches", "tall", "--seeds", 0, "--prior", path, "--prior-weight", weight,
+                           "--translation-cache", cache_path, "--out", work / "test", *limit)
+    payload = evaluate([files["test"]], prior=path, prior_weight=weight, limit=a.eval_limit or None,
+                       out=work / "test", command=command, **common)
+    free = [r for r in _records(free_file) if r["approach"] == "tall"]
+    corrected = [{**r, "approach": CORRECTED} for r in _records(work / "test" / "predictions.jsonl")]
+    (paired,) = compare(free + corrected, reference="tall")
+    (row,) = payload["rows"]
+    words = set(training_words(files["train"]))
+    result = {"file": DEMO_PRIOR, "prefixes": len(prefixes), "seed": PRIOR_SEED, "weight": weight,
+              "dev_accuracy": {f"{w:g}": r["accuracy"] for w, r in dev.items()}, "dev_examples": dev[0.0]["examples"],
+              "command": command, "examples": row["examples"], "greedy": row["accuracy"], "top5": row["top5_accuracy"],
+              "changed_greedy": sum(f["greedy"] != c["greedy"] for f, c in zip(free, corrected, strict=True)),
+              "vs_free": paired.as_dict(), "output": output_stats(corrected, words)[CORRECTED]}
+    ctx.add_metrics({"prior": result})
+    return {k: result[k] for k in ("weight", "greedy", "top5", "changed_greedy")}
+
+
+def _records(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
