@@ -39,8 +39,8 @@ from demo_build.context import SEED, BuildContext, Stage, dir_mb
 from demo_build.results import output_stats, update_readme
 from demo_build.tall_stages import he_files
 from tall_model.config import REPO_ROOT, demo_dir
-from tall_model.prior import DEMO_PRIOR
-from tall_model.word_list import DEMO_WORDS
+from tall_model.prior import PRIOR_FILE
+from tall_model.word_list import TRAINING_WORDS
 
 
 def stage_cards(ctx: BuildContext):
@@ -82,9 +82,9 @@ STAGES: list[Stage] = [
           "train the soft-prompt and fine-tuned baselines (baselines.train.train_baseline)"),
     Stage("evaluate", tall.stage_evaluate, lambda c: [c.out / "eval" / "metrics.json"],
           "the paper's table in miniature on every test-book verse (evaluation.evaluate.evaluate)"),
-    Stage("word-list", word_list.stage_word_list, lambda c: [c.out / DEMO_WORDS],
+    Stage("word-list", word_list.stage_word_list, lambda c: [c.out / TRAINING_WORDS],
           "TALL restricted to the training Hebrew's words, paired against free TALL (demo_build.word_list_stage)"),
-    Stage("prior", prior.stage_prior, lambda c: [c.out / DEMO_PRIOR],
+    Stage("prior", prior.stage_prior, lambda c: [c.out / PRIOR_FILE],
           "TALL with its first-piece prior divided out, w chosen on dev, paired against free TALL "
           "(demo_build.prior_stage)"),
     Stage("ablations", ablations.stage_ablations, lambda c: [c.out / "ablations" / "metrics.json"],

@@ -26,7 +26,7 @@ from evaluation.evaluate import evaluate, load_dataset
 from evaluation.significance import compare
 from tall_data.translation_cache import open_prefix_cache, translate_prefixes
 from tall_model import load
-from tall_model.prior import DEMO_PRIOR, estimate_prior, save_prior
+from tall_model.prior import PRIOR_FILE, estimate_prior, save_prior
 
 CORRECTED = "tall, prior-corrected"  # the approach name of the corrected run in the paired test
 WEIGHTS = (0.25, 0.5, 0.75, 1.0)
@@ -52,7 +52,7 @@ def stage_prior(ctx: BuildContext):
         english = translate_prefixes(model, cache, prefixes, None, 16)
     ctx.log(f"[prior] the first-piece distribution over {len(prefixes)} training prefixes (seed {PRIOR_SEED})")
     prior, source = estimate_prior(model, prefixes, english), f"{len(prefixes)} TRAIN-verse prefixes, seed {PRIOR_SEED}"
-    path = save_prior(model, prior, ctx.out / DEMO_PRIOR, len(prefixes), source)
+    path = save_prior(model, prior, ctx.out / PRIOR_FILE, len(prefixes), source)
     common = dict(preset=a.tall_preset, tall=tall, approaches=("tall",), seeds=0, translation_cache=cache_path,
                   backbones=model.backbones, progress=False)
     dev = {w: evaluate([files["dev"]], prior=path, prior_weight=w, out=work / f"dev-w{w:g}", **common)["rows"][0]
@@ -72,7 +72,7 @@ def stage_prior(ctx: BuildContext):
     (paired,) = compare(free + corrected, reference="tall")
     (row,) = payload["rows"]
     words = set(training_words(files["train"]))
-    result = {"file": DEMO_PRIOR, "prefixes": len(prefixes), "seed": PRIOR_SEED, "weight": weight,
+    result = {"file": PRIOR_FILE, "prefixes": len(prefixes), "seed": PRIOR_SEED, "weight": weight,
               "dev_accuracy": {f"{w:g}": r["accuracy"] for w, r in dev.items()}, "dev_examples": dev[0.0]["examples"],
               "command": command, "examples": row["examples"], "greedy": row["accuracy"], "top5": row["top5_accuracy"],
               "changed_greedy": sum(f["greedy"] != c["greedy"] for f, c in zip(free, corrected, strict=True)),

@@ -18,9 +18,9 @@ from demo_build.context import BuildContext
 from demo_build.results import output_stats
 from demo_build.tall_stages import command_line, he_files, translation_cache
 from evaluation.evaluate import evaluate
-from evaluation.metrics import normalize_word
 from evaluation.significance import compare
-from tall_model.word_list import DEMO_WORDS
+from tall_data.examples import distinct_words
+from tall_model.word_list import TRAINING_WORDS
 
 LISTED = "tall, listed words"  # the approach name of the restricted run in the paired test
 
@@ -28,8 +28,7 @@ LISTED = "tall, listed words"  # the approach name of the restricted run in the 
 def training_words(train_file: Path) -> list[str]:
     """The distinct words of the TRAIN books' Hebrew, normalised as exact match normalises them, sorted."""
     with train_file.open(encoding="utf-8") as fh:
-        words = {normalize_word(w) for line in fh for w in json.loads(line)["text"].split()}
-    return sorted(words - {""})
+        return distinct_words(json.loads(line)["text"] for line in fh)
 
 
 def stage_word_list(ctx: BuildContext):
@@ -38,7 +37,7 @@ def stage_word_list(ctx: BuildContext):
     if not free_file.exists():
         raise RuntimeError(f"{free_file} is missing: run the evaluate stage before word-list")
     words = training_words(files["train"])
-    listed = ctx.out / DEMO_WORDS
+    listed = ctx.out / TRAINING_WORDS
     listed.write_text("\n".join(words) + "\n", encoding="utf-8")
     work, tall = ctx.workdir / "eval-word-list", ctx.out / "tall"
     command = command_line("evaluation.evaluate", "--preset", a.tall_preset, "--data", files["test"], "--tall", tall,
@@ -55,7 +54,7 @@ def stage_word_list(ctx: BuildContext):
     (free_row,) = [r for r in json.loads((ctx.out / "eval" / "metrics.json").read_text())["rows"]
                    if r["approach"] == "tall"]
     changed = sum(f["greedy"] != r["greedy"] for f, r in zip(free, restricted, strict=True))
-    result = {"file": DEMO_WORDS, "words": len(words), "command": command, "examples": row["examples"],
+    result = {"file": TRAINING_WORDS, "words": len(words), "command": command, "examples": row["examples"],
               "greedy": row["accuracy"], "top5": row["top5_accuracy"], "free_top5": free_row["top5_accuracy"],
               "changed_greedy": changed,
               "vs_free": paired.as_dict(), "output": output_stats(restricted, set(words))[LISTED]}

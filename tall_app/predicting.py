@@ -10,10 +10,11 @@ import math
 from dataclasses import dataclass
 
 from tall_model import Decoding
+from tall_model.checkpoint import checkpoint_file
 from tall_model.predict import Prediction, fit_prefix, predict
-from tall_model.prior import demo_prior
+from tall_model.prior import PRIOR_FILE, demo_prior
 from tall_model.text import validate_prefix
-from tall_model.word_list import demo_word_list
+from tall_model.word_list import TRAINING_WORDS, demo_word_list
 
 from .figures import attention_figure, candidate_figure, empty_figure
 from .formatting import pieces_rows, pipeline_html, word_html
@@ -84,8 +85,12 @@ def parse_decoding(mode, temperature=None, top_k=None, top_p=None, seed=None, *,
 
 def for_model(choice: Decoding, model) -> Decoding:
     """The model's own decoding (its translation settings and word length) with what the UI chose (greedy or
-    sampling, the word choice, the word list)."""
-    return model.config.decoding.replace(**{name: getattr(choice, name) for name in UI_FIELDS})
+    sampling, the word choice, the word list, the prior). A word list or a prior that the checkpoint has of its own
+    (tall_model.checkpoint.checkpoint_file: a training run writes its words) replaces the demo's."""
+    settings = model.config.decoding.replace(**{name: getattr(choice, name) for name in UI_FIELDS})
+    own = {field: checkpoint_file(model, name) for field, name in (("word_list", TRAINING_WORDS), ("prior", PRIOR_FILE))}
+    return settings.replace(**{field: str(file) for field, file in own.items()
+                               if getattr(settings, field) and file})
 
 
 def check_prefix(text) -> str:

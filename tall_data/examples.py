@@ -52,6 +52,17 @@ def word_core(word: str) -> str:
     return word[start:end]
 
 
+def normalize_word(word: str) -> str:
+    """A word as exact match compares it: no surrounding punctuation, NFC."""
+    return unicodedata.normalize("NFC", word_core(word.strip()))
+
+
+def distinct_words(sentences: Iterable[str]) -> list[str]:
+    """The distinct words of `sentences`, normalised as exact match normalises them, sorted (a word list for
+    `Decoding.word_list`)."""
+    return sorted({normalize_word(w) for sentence in sentences for w in sentence.split()} - {""})
+
+
 def make_examples(
     sentences: Iterable[str],
     *,

@@ -210,4 +210,14 @@ def from_pretrained(directory, backbones=None, dtype: torch.dtype | None = None,
     check_backbones(meta, backbones, config)
     model = TallModel(config, backbones)
     load_tensors(model, directory / WEIGHTS)
+    model.directory = directory  # where its own files (a word list, a prior) may lie: checkpoint_file
     return model.eval()
+
+
+def checkpoint_file(model, name: str) -> Path | None:
+    """A file `name` that belongs to a loaded checkpoint: in its folder, else in the folder above it (a training
+    run's, which holds best/ and last/; the demo's, which holds tall/). None for fresh adapters or no such file."""
+    directory = getattr(model, "directory", None)
+    if directory is None:
+        return None
+    return next((f for f in (directory / name, directory.parent / name) if f.is_file()), None)

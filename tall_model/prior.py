@@ -33,7 +33,7 @@ from .translate import translate
 
 FORMAT = "tall-first-piece-prior"
 KEY = "first_piece_prior"
-DEMO_PRIOR = "first_piece_prior.safetensors"  # the demo build's prior for its TALL adapters, beside its backbones
+PRIOR_FILE = "first_piece_prior.safetensors"  # a checkpoint's prior, in its folder (the demo's: beside tall/)
 DEFAULT_WEIGHT = 0.5
 
 
@@ -84,7 +84,8 @@ def log_prior(model, path: str | Path) -> tuple[torch.Tensor, float]:
     prior, meta = _read(str(file), file.stat().st_mtime_ns)
     if meta.get("decoder") != _decoder_print(model) or meta.get("adapters") != adapter_signature(model):
         raise PriorError(f"prior {file} was estimated for other adapters or another en→he decoder; estimate one "
-                         "for this model: python -m tall_model.prior CHECKPOINT --data CORPUS --out FILE")
+                         f"for this model: python -m tall_model.prior CHECKPOINT --data CORPUS --out "
+                         f"CHECKPOINT/{PRIOR_FILE} (the app then uses it for that checkpoint)")
     vocab = model.hr_lr.lm_head.weight.shape[0]
     if prior.shape != (vocab,):
         raise PriorError(f"prior {file} covers {tuple(prior.shape)} pieces, but this en→he decoder has {vocab}")
@@ -93,7 +94,7 @@ def log_prior(model, path: str | Path) -> tuple[torch.Tensor, float]:
 
 def demo_prior() -> Path:
     """The shipped demo adapters' prior (written by `python -m demo_build --stages prior`)."""
-    return demo_dir() / DEMO_PRIOR
+    return demo_dir() / PRIOR_FILE
 
 
 def resolve_prior(path: str | Path) -> Path:

@@ -18,7 +18,7 @@ import torch
 
 from .config import demo_dir, repo_file
 
-DEMO_WORDS = "training_words.txt"  # the demo build's list of its training Hebrew's words, beside its backbones
+TRAINING_WORDS = "training_words.txt"  # a training run's (and the demo build's) words, beside its checkpoints
 
 
 class WordListError(ValueError):
@@ -89,7 +89,7 @@ def read_word_list(path: str | Path) -> list[str]:
 
 def demo_word_list() -> Path:
     """The shipped demo's training words (written by `python -m demo_build --stages word-list`)."""
-    return demo_dir() / DEMO_WORDS
+    return demo_dir() / TRAINING_WORDS
 
 
 def resolve_word_list(path: str | Path) -> Path:

@@ -264,6 +264,27 @@ def test_prior_mode_uses_the_demo_prior_with_the_weight_it_carries():
     assert corrected.translation_max_new_tokens == 24 and for_model(parse_decoding("greedy"), Model).prior is None
 
 
+def test_a_checkpoints_own_word_list_and_prior_replace_the_demos(tmp_path):
+    run = tmp_path / "my-run"
+    (run / "best").mkdir(parents=True)
+    (run / "training_words.txt").write_text("שלום\n", encoding="utf-8")
+    (run / "best" / "first_piece_prior.safetensors").write_bytes(b"")
+
+    class Model:  # a checkpoint loaded from run/best (tall_model.checkpoint.from_pretrained sets `directory`)
+        directory = run / "best"
+
+        class config:  # noqa: N801
+            decoding = Decoding()
+
+    listed = for_model(parse_decoding("greedy, training words only"), Model)
+    assert listed.word_list == str(run / "training_words.txt") and listed.prior is None
+    corrected = for_model(parse_decoding("greedy, prior-corrected"), Model)
+    assert corrected.prior == str(run / "best" / "first_piece_prior.safetensors") and corrected.word_list is None
+    assert for_model(parse_decoding("greedy"), Model).word_list is None  # only where the mode asks for one
+    Model.directory = tmp_path / "elsewhere" / "best"  # no files of its own: the demo's
+    assert for_model(parse_decoding("greedy, training words only"), Model).word_list == str(demo_word_list())
+
+
 def test_prior_mode_without_the_file_is_a_clear_error(monkeypatch, tmp_path):
     import tall_app.predicting as predicting
 

@@ -91,7 +91,7 @@ def test_word_list_stage_restricts_tall_to_training_words_and_pairs_it_with_free
 
 def test_prior_stage_estimates_chooses_w_on_dev_and_pairs_with_free_tall(built):
     from tall_model import load
-    from tall_model.prior import DEMO_PRIOR, log_prior
+    from tall_model.prior import PRIOR_FILE, log_prior
 
     work, out = built
     result = json.loads((out / "metrics.json").read_text())["prior"]
@@ -100,7 +100,7 @@ def test_prior_stage_estimates_chooses_w_on_dev_and_pairs_with_free_tall(built):
     best = max(v for w, v in dev.items() if w != "0")
     assert dev[f"{result['weight']:g}"] == best  # the dev choice, ties to the smaller w
     assert all(dev[w] < best for w in dev if w not in ("0",) and float(w) < result["weight"])
-    logp, weight = log_prior(load(out / "tall"), out / DEMO_PRIOR)
+    logp, weight = log_prior(load(out / "tall"), out / PRIOR_FILE)
     assert weight == result["weight"] and logp.exp().sum().item() == pytest.approx(1.0, rel=1e-3)
     corrected = [json.loads(line) for line in (work / "eval-prior" / "test" / "predictions.jsonl").open()]
     assert len(corrected) == 6 and result["vs_free"]["n"] == 6 and result["examples"] == 6

@@ -153,6 +153,22 @@ def test_best_and_last_load_with_the_one_loader(runs, backbones):
         == full.best_metrics["dev_accuracy"]
 
 
+def test_a_run_writes_its_training_words_and_its_checkpoints_find_them(runs, backbones, verses):
+    from tall_data.examples import normalize_word
+    from tall_model.checkpoint import checkpoint_file
+    from tall_model.word_list import TRAINING_WORDS, read_word_list
+    from training.train_data import load_data
+
+    full = runs["full"]
+    words = read_word_list(Path(full.run_dir) / TRAINING_WORDS)
+    data = load_data(config(runs["tmp"], "probe"), load("tiny", backbones=backbones), verses, lambda _: None)
+    train_words = {normalize_word(w) for e in data.train for w in e.sentence.split()} - {""}
+    assert set(words) == train_words and words == sorted(words)  # the dev verses' words are not listed
+    for path in (full.best_checkpoint, full.last_checkpoint):
+        assert checkpoint_file(load(path, backbones=backbones), TRAINING_WORDS) == Path(full.run_dir) / TRAINING_WORDS
+    assert checkpoint_file(load("tiny", backbones=backbones), TRAINING_WORDS) is None  # fresh adapters: no folder
+
+
 # --------------------------------------------------------------------------- separate runs
 
 def test_loss_decreases_when_overfitting(tmp_path, verses, backbones):
@@ -272,7 +288,7 @@ def test_two_processes_save_one_checkpoint(tmp_path, verses):
     log = f"stdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-3000:]}"
     assert proc.returncode == 0, log
     # no staging/old leftovers
-    assert sorted(p.name for p in out.iterdir()) == ["best", "history.json", "last"], log
+    assert sorted(p.name for p in out.iterdir()) == ["best", "history.json", "last", "training_words.txt"], log
     last = sorted(p.name for p in (out / "last").iterdir())
     assert {"rng-0.json", "rng-1.json", "trainer_state.json", "model.safetensors"} <= set(last), log  # both ranks
     state = json.loads((out / "last" / "trainer_state.json").read_text())

@@ -74,7 +74,14 @@ from training.train_config import (
     read_experiment,
     resume_config,
 )
-from training.train_data import TrainData, TrainError, epoch_batches, fill_prefix_cache, load_data
+from training.train_data import (
+    TrainData,
+    TrainError,
+    epoch_batches,
+    fill_prefix_cache,
+    load_data,
+    write_training_words,
+)
 from training.train_eval import evaluate, metric_key
 from training.train_state import read_trainer_state, restore_optimizer, restore_rng, save_resumable
 
@@ -312,6 +319,7 @@ class _Run:
         self.started = time.perf_counter() - progress["elapsed"]
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.main:
+            write_training_words(self.run_dir, self.data.train)
             self.callbacks.on_start(self.total_steps, progress["step"])
         stopped, final, saved_step = False, None, -1
         with _Interrupt(self.log) as interrupt:

@@ -12,9 +12,10 @@ import numpy as np
 from accelerate.utils import gather_object
 
 from tall_data.corpus import read_corpus
-from tall_data.examples import Example, make_examples, split_examples
+from tall_data.examples import Example, distinct_words, make_examples, split_examples
 from tall_data.translation_cache import fill_shared, open_prefix_cache
 from tall_model.text import has_hebrew
+from tall_model.word_list import TRAINING_WORDS
 
 
 class TrainError(ValueError):
@@ -117,3 +118,11 @@ def epoch_batches(n: int, epoch: int, seed: int, batch_size: int, num_processes:
     order += [order[i % n] for i in range((-n) % num_processes)]
     step = batch_size * num_processes
     return [order[start:start + step][rank::num_processes] for start in range(0, len(order), step)]
+
+
+def write_training_words(run_dir: Path, examples: list[Example]) -> Path:
+    """The training sentences' distinct words, one a line, into the run folder: the app's "training words only"
+    then keeps this run's checkpoints to this run's Hebrew (tall_model.checkpoint.checkpoint_file)."""
+    path = run_dir / TRAINING_WORDS
+    path.write_text("\n".join(distinct_words({e.sentence for e in examples})) + "\n", encoding="utf-8")
+    return path
