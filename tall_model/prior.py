@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import random
 from functools import lru_cache
 from pathlib import Path
@@ -114,10 +115,14 @@ def _read(file: str, mtime_ns: int) -> tuple[torch.Tensor, dict]:
         raise PriorError(f"prior {file} is not a readable safetensors file: {err}") from err
     if meta.get("format") != FORMAT or prior is None:
         raise PriorError(f"{file} is not a TALL first-piece prior (format {FORMAT!r} expected)")
+    if prior.dim() != 1 or not bool(torch.isfinite(prior).all()) or bool((prior < 0).any()):
+        raise PriorError(f"prior {file} is not a probability vector (negative, NaN or infinite values)")
     try:
-        float(meta.get("weight", DEFAULT_WEIGHT))
+        weight = float(meta.get("weight", DEFAULT_WEIGHT))
     except ValueError:
-        raise PriorError(f"prior {file} has an unreadable weight {meta['weight']!r}") from None
+        weight = math.nan
+    if not 0 <= weight <= 4:
+        raise PriorError(f"prior {file} carries an unusable weight {meta.get('weight')!r} (0 to 4 expected)")
     return prior, meta
 
 
@@ -133,14 +138,19 @@ def main(argv=None) -> None:
     ap.add_argument("--limit", type=int, default=2000, help="sentences drawn (seeded) from --data; default 2000")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    lines = [line.strip() for line in Path(args.data).read_text(encoding="utf-8").splitlines()]
+    try:
+        lines = Path(args.data).read_text(encoding="utf-8").splitlines()
+        model = load(args.checkpoint)
+    except UnicodeDecodeError as err:
+        raise SystemExit(f"error: {args.data} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except (OSError, ValueError) as err:  # a missing file or checkpoint, a mismatched one: one line, no traceback
+        raise SystemExit(f"error: {err}") from None
     prefixes = [" ".join(line.split()[:-1]) for line in lines if len(line.split()) > 1]
     prefixes = [p for p in prefixes if has_hebrew(p)]
     if not prefixes:
-        raise SystemExit(f"{args.data}: no sentence of two or more words with Hebrew in it")
+        raise SystemExit(f"error: {args.data}: no sentence of two or more words with Hebrew in it")
     random.Random(args.seed).shuffle(prefixes)
     prefixes = prefixes[:args.limit]
-    model = load(args.checkpoint)
     prior = estimate_prior(model, prefixes, translate(model, prefixes))
     out = save_prior(model, prior, args.out, len(prefixes), f"{Path(args.data).name}, seed {args.seed}")
     print(f"wrote {out}: the mean first-piece distribution over {len(prefixes)} prefixes")

@@ -114,8 +114,12 @@ def test_broken_prior_files_are_clear_errors(tiny_model, tmp_path):
     garbage.write_bytes(b"\x00\x01not a safetensors file")
     save_prior(tiny_model, torch.full((vocab - 1,), 1 / (vocab - 1)), wrong_shape, 1, "test")
     save_file({KEY: torch.ones(vocab)}, str(foreign))
+    nan, heavy = tmp_path / "nan.safetensors", tmp_path / "heavy.safetensors"
+    save_prior(tiny_model, torch.full((vocab,), float("nan")), nan, 1, "test")
+    save_prior(tiny_model, torch.full((vocab,), 1 / vocab), heavy, 1, "test", weight=1e9)
     for path, why in ((tmp_path / "missing.safetensors", "not found"), (garbage, "not a readable safetensors"),
-                      (wrong_shape, "covers"), (foreign, "not a TALL first-piece prior")):
+                      (wrong_shape, "covers"), (foreign, "not a TALL first-piece prior"),
+                      (nan, "not a probability vector"), (heavy, "unusable weight")):
         with pytest.raises(PriorError, match=why):
             log_prior(tiny_model, path)
 
@@ -125,6 +129,18 @@ def test_broken_prior_files_are_clear_errors(tiny_model, tmp_path):
 def test_bad_prior_settings_are_refused(changes):
     with pytest.raises(ValueError, match="prior"):
         Decoding(**changes)
+
+
+def test_the_command_refuses_bad_input_in_one_line(tmp_path):
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("שלום עולם".encode("utf-8")[:3] + b"\xff\xfe\n")
+    english = tmp_path / "english.txt"
+    english.write_text("hello there world\n", encoding="utf-8")
+    for data, why in ((tmp_path / "missing.txt", "No such file"), (latin1, "not UTF-8"),
+                      (english, "no sentence of two or more words with Hebrew")):
+        with pytest.raises(SystemExit, match=why):
+            main(["tiny", "--data", str(data), "--out", str(tmp_path / "p.safetensors")])
+    assert not (tmp_path / "p.safetensors").exists()
 
 
 def test_the_command_writes_a_prior_for_the_checkpoint(tiny_model, tmp_path, verses, capsys):
