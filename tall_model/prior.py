@@ -28,6 +28,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .config import demo_dir, repo_file
+from .fingerprint import fingerprint
 from .load import load
 from .text import has_hebrew
 from .translate import translate
@@ -47,9 +48,9 @@ def adapter_signature(model) -> str:
     stored, so the same on every machine; retrained adapters differ in them)."""
     digest = hashlib.sha256()
     for name, value in sorted(model.trainable_state_dict().items()):
-        flat = value.detach().reshape(-1).float().cpu()
+        flat = value.detach().reshape(-1)
         digest.update(f"{name}{tuple(value.shape)}".encode())
-        digest.update(torch.cat([flat[:16], flat[-16:]]).numpy().tobytes())
+        digest.update(torch.cat([flat[:16], flat[-16:]]).float().cpu().numpy().tobytes())  # 32 values, not the tensor
     return digest.hexdigest()[:16]
 
 
@@ -82,7 +83,7 @@ def log_prior(model, path: str | Path) -> tuple[torch.Tensor, float]:
     """log P̄ over the en→he vocabulary, on the model's device, and the file's w (DEFAULT_WEIGHT if it has none);
     PriorError if the file is not this model's."""
     file = resolve_prior(path).resolve()
-    prior, meta = _read(str(file), file.stat().st_mtime_ns)
+    prior, meta, weight = _read(str(file), file.stat().st_mtime_ns)
     if meta.get("decoder") != _decoder_print(model) or meta.get("adapters") != adapter_signature(model):
         raise PriorError(f"prior {file} was estimated for other adapters or another en→he decoder; estimate one "
                          f"for this model: python -m tall_model.prior CHECKPOINT --data CORPUS --out "
@@ -90,7 +91,7 @@ def log_prior(model, path: str | Path) -> tuple[torch.Tensor, float]:
     vocab = model.hr_lr.lm_head.weight.shape[0]
     if prior.shape != (vocab,):
         raise PriorError(f"prior {file} covers {tuple(prior.shape)} pieces, but this en→he decoder has {vocab}")
-    return prior.clamp_min(1e-12).log().to(model.device), float(meta.get("weight", DEFAULT_WEIGHT))
+    return prior.clamp_min(1e-12).log().to(model.device), weight
 
 
 def demo_prior() -> Path:
@@ -106,7 +107,7 @@ def resolve_prior(path: str | Path) -> Path:
 
 
 @lru_cache(maxsize=4)
-def _read(file: str, mtime_ns: int) -> tuple[torch.Tensor, dict]:
+def _read(file: str, mtime_ns: int) -> tuple[torch.Tensor, dict, float]:
     try:
         with safe_open(file, "pt") as handle:
             meta = handle.metadata() or {}
@@ -123,11 +124,11 @@ def _read(file: str, mtime_ns: int) -> tuple[torch.Tensor, dict]:
         weight = math.nan
     if not 0 <= weight <= 4:
         raise PriorError(f"prior {file} carries an unusable weight {meta.get('weight')!r} (0 to 4 expected)")
-    return prior, meta
+    return prior, meta, weight
 
 
 def _decoder_print(model) -> str:
-    return model.backbones.fingerprints()["hr_lr_translator"]
+    return fingerprint(model.backbones.folders["hr_lr_translator"])  # only the en→he decoder's, on every predict
 
 
 def main(argv=None) -> None:
