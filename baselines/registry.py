@@ -5,6 +5,7 @@
     naive        translate-test: he→en, LLM's next English word, en→he, last Hebrew word
     soft-prompt  naive with a prompt-tuned LLM (PEFT prompt tuning; `train_baseline soft-prompt`)
     fine-tuned   direct with a LoRA-fine-tuned LLM (PEFT LoRA on Hebrew text; `train_baseline fine-tuned`)
+    word-ngram   not the paper's: word n-gram counts of the training Hebrew (--ngram-data), what the data alone gives
 
 `build_approach(name, resources)` raises ApproachUnavailable when this run lacks what the approach needs
 (no checkpoint or adapter given), so evaluation can skip it with a note.
@@ -21,6 +22,8 @@ from baselines.approach import GREEDY, Approach, ApproachOutput, ApproachUnavail
 from baselines.naive import TranslateTestApproach, back_translator_id
 from baselines.tall import tall_gold_log_probs
 from baselines.word_lm import WORD_MAX_NEW_TOKENS, WordLM
+from baselines.word_ngram import DEFAULT_ORDER, WordNgram, WordNgramApproach
+from tall_data.corpus import read_corpus
 from tall_data.examples import word_core
 from tall_data.translation_cache import TranslationCache
 from tall_model.load import load
@@ -97,6 +100,8 @@ class ApproachResources:
     fine_tuned: str | Path | list | None = None
     lm_max_new_tokens: int = WORD_MAX_NEW_TOKENS
     back_cache: TranslationCache | None = None  # en→he translations of the translate-test baselines
+    ngram_data: str | Path | None = None  # the training Hebrew the word n-gram counts
+    ngram_order: int = DEFAULT_ORDER
 
     def word_lm(self, lm=None) -> WordLM:
         return WordLM(lm if lm is not None else self.models.llm, self.models.backbones.llm_tokenizer,
@@ -146,12 +151,20 @@ def _build_fine_tuned(res: ApproachResources) -> Approach:
     return DirectApproach(res.word_lm(lm), res.models.config.llm, "fine-tuned", str(directory))
 
 
+def _build_word_ngram(res: ApproachResources) -> Approach:
+    if not res.ngram_data:
+        raise ApproachUnavailable("no corpus to count given (--ngram-data FILE: the training Hebrew)")
+    corpus = read_corpus(res.ngram_data)
+    return WordNgramApproach(WordNgram(corpus.sentences, res.ngram_order), str(res.ngram_data))
+
+
 REGISTRY: dict[str, Callable[[ApproachResources], Approach]] = {
     "tall": _build_tall,
     "direct": _build_direct,
     "naive": _build_naive,
     "soft-prompt": _build_soft_prompt,
     "fine-tuned": _build_fine_tuned,
+    "word-ngram": _build_word_ngram,
 }
 APPROACH_NAMES = tuple(REGISTRY)
 

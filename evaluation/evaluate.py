@@ -1,8 +1,8 @@
 """Evaluate TALL and the baselines on next-word prediction, per approach and per dataset.
 
     python -m evaluation.evaluate --preset tiny --data FILE [--data FILE2 ...] [--tall CKPT] [--soft-prompt DIR]
-        [--fine-tuned DIR] [--approaches tall,direct,naive,soft-prompt,fine-tuned] [--seeds 5] [--limit N]
-        [--out results/NAME]
+        [--fine-tuned DIR] [--ngram-data TRAIN_FILE] [--approaches tall,direct,naive,soft-prompt,fine-tuned,word-ngram]
+        [--seeds 5] [--limit N] [--out results/NAME]
 
 Several processes (`torchrun --nproc_per_node N -m evaluation.evaluate ...`, or `accelerate launch --multi_gpu`):
 the translate-once step and every approach's prediction passes are shared out batch by batch (round robin), the
@@ -39,6 +39,7 @@ from baselines.adapters import AdapterError
 from baselines.approach import Approach, BaselineModels
 from baselines.registry import APPROACH_NAMES, ApproachResources, build_approaches
 from baselines.word_lm import WORD_MAX_NEW_TOKENS
+from baselines.word_ngram import DEFAULT_ORDER, MAX_ORDER
 from evaluation.report import CONFIDENCE, TOP_K, ResultRow, format_table, make_row, write_csv
 from evaluation.significance import PairedComparison, compare, format_markdown
 from tall_data.corpus import CorpusError, read_corpus
@@ -201,6 +202,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--prior", default=None, help="TALL chooses its greedy word's first piece with this prior divided "
                    "out (a file from python -m tall_model.prior; a departure from the paper)")
     p.add_argument("--prior-weight", type=float, default=None, help="the prior's weight w (default: the one the prior file carries, else 0.5)")
+    p.add_argument("--ngram-data", default=None, help="the training Hebrew the word-ngram reference counts (not one "
+                   "of the paper's baselines; without it word-ngram is skipped)")
+    p.add_argument("--ngram-order", type=int, default=DEFAULT_ORDER, choices=range(1, MAX_ORDER + 1),
+                   metavar=f"1-{MAX_ORDER}", help=f"its order (default {DEFAULT_ORDER})")
     p.add_argument("--out", default=None, help="output directory (default runs/eval-<UTC time>)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto (CUDA when present)")
@@ -238,7 +243,8 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
              translation_cache=DEFAULT_TRANSLATION_CACHE, out=None, progress: bool = True, backbones=None,
              command: str = "", device: str | None = "cpu", dtype: str | None = None,
              word_list: str | Path | None = None, prior: str | Path | None = None,
-             prior_weight: float | None = None) -> dict:
+             prior_weight: float | None = None, ngram_data: str | Path | None = None,
+             ngram_order: int = DEFAULT_ORDER) -> dict:
     """Evaluate the approaches on each dataset; writes OUT/metrics.{csv,json} and predictions.jsonl and returns
     the JSON payload. `backbones`: the preset's already-loaded backbones, to skip reloading. `device` (auto, cpu,
     cuda) and `dtype` (of the frozen backbones) apply to backbones loaded here."""
@@ -262,7 +268,8 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
         for frozen in (backbones.lr_hr, backbones.llm, backbones.hr_lr):
             frozen.to(device)
     models = BaselineModels(config, backbones)
-    resources = ApproachResources(models, tall, soft_prompt, fine_tuned, lm_max_new_tokens)
+    resources = ApproachResources(models, tall, soft_prompt, fine_tuned, lm_max_new_tokens,
+                                  ngram_data=ngram_data, ngram_order=ngram_order)
     built, skipped = build_approaches(list(approaches), resources, translation_cache)
     for name, why in skipped.items() if rank == 0 else ():
         print(f"Skipping {name}: {why}", file=sys.stderr)
@@ -333,7 +340,7 @@ def main(argv=None, *, backbones=None) -> dict:
                     translation_cache=args.translation_cache, out=args.out, progress=not args.no_progress,
                     backbones=backbones, command=shlex.join(["python", "-m", "evaluation.evaluate", *argv_used]),
                     device=args.device, dtype=args.dtype, word_list=args.word_list, prior=args.prior,
-                    prior_weight=args.prior_weight)
+                    prior_weight=args.prior_weight, ngram_data=args.ngram_data, ngram_order=args.ngram_order)
 
 
 def cli() -> None:

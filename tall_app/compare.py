@@ -25,6 +25,8 @@ RESULT_HEADERS = ["dataset", "approach", "examples", "greedy %", "sampled % (± 
                   "empty %"]
 ADAPTER_APPROACHES = ("soft-prompt", "fine-tuned")
 NO_ADAPTER = "no adapter under checkpoints/ (train one with `python -m baselines.train {name} ...`)"
+NO_CORPUS = ("a reference, not one of the paper's baselines: it counts a training corpus, which the app does not "
+             "load (`python -m evaluation.evaluate --approaches word-ngram --ngram-data TRAIN_FILE`)")
 MAX_BUILT = 4  # models whose approaches are kept
 
 _lock = threading.Lock()
@@ -48,6 +50,8 @@ def approaches_for(loaded, root: Path | None = None) -> tuple[dict, dict]:
     for name in ADAPTER_APPROACHES:  # say where the app looks, not which command-line flag was missing
         if name in unavailable and not adapters.get(name):
             unavailable[name] = NO_ADAPTER.format(name=name)
+    if "word-ngram" in unavailable:
+        unavailable["word-ngram"] = NO_CORPUS
     with _lock:
         if len(_built) >= MAX_BUILT:
             for key in [k for k, v in _built.items() if v[0] is not loaded]:

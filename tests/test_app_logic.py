@@ -414,3 +414,4 @@ def test_compare_shares_the_translation(service):
     assert names[0] == "tall" and "naive" in names and "direct" in names
     assert result.translation and result.translation in result.notes_markdown()
     assert "soft-prompt" in result.unavailable and "no adapter" in result.unavailable["soft-prompt"]
+    assert "not one of the paper's baselines" in result.unavailable["word-ngram"]

@@ -91,8 +91,8 @@ def adapters(files, models, tmp_path_factory):
     return soft, lora
 
 
-def _resources(models, tall_dir=None, adapters=(None, None)) -> ApproachResources:
-    return ApproachResources(models, tall_dir, adapters[0], adapters[1], lm_max_new_tokens=8)
+def _resources(models, tall_dir=None, adapters=(None, None), ngram_data=None) -> ApproachResources:
+    return ApproachResources(models, tall_dir, adapters[0], adapters[1], lm_max_new_tokens=8, ngram_data=ngram_data)
 
 
 # --------------------------------------------------------------------------- pure pieces
@@ -122,8 +122,9 @@ def test_translate_test_text_helpers() -> None:
 # --------------------------------------------------------------------------- approaches
 
 
-def test_every_approach_returns_a_word_for_a_hebrew_prefix(models, tall_dir, adapters) -> None:
-    approaches, skipped = build_approaches(list(APPROACH_NAMES), _resources(models, tall_dir, adapters))
+def test_every_approach_returns_a_word_for_a_hebrew_prefix(models, tall_dir, adapters, files) -> None:
+    approaches, skipped = build_approaches(list(APPROACH_NAMES), _resources(models, tall_dir, adapters,
+                                                                            files[0] / "train.txt"))
     assert skipped == {} and list(approaches) == list(APPROACH_NAMES)
     for approach in approaches.values():
         greedy = approach.predict(PREFIXES, None, num_candidates=5)  # approaches translate when not given
@@ -143,9 +144,11 @@ def test_every_approach_returns_a_word_for_a_hebrew_prefix(models, tall_dir, ada
 
 
 def test_unavailable_approaches_are_skipped_with_a_reason(models) -> None:
-    approaches, skipped = build_approaches(["tall", "direct", "soft-prompt", "fine-tuned"], _resources(models))
+    approaches, skipped = build_approaches(["tall", "direct", "soft-prompt", "fine-tuned", "word-ngram"],
+                                           _resources(models))
     assert list(approaches) == ["direct"]
-    assert set(skipped) == {"tall", "soft-prompt", "fine-tuned"}
+    assert set(skipped) == {"tall", "soft-prompt", "fine-tuned", "word-ngram"}
+    assert "--ngram-data" in skipped["word-ngram"]
     assert "--tall" in skipped["tall"] and "baselines.train soft-prompt" in skipped["soft-prompt"]
 
 
@@ -249,6 +252,7 @@ def test_evaluation_cli_writes_one_row_per_approach_and_dataset(files, models, t
     payload = evaluate_main(
         ["--preset", "tiny", "--data", str(root / "news.txt"), "--data", str(root / "wiki.txt"),
          "--tall", str(tall_dir), "--soft-prompt", str(soft), "--fine-tuned", str(lora), "--seeds", "2",
+         "--ngram-data", str(root / "train.txt"), "--ngram-order", "2",
          "--limit", "3", "--max-new-tokens", "8", "--translation-cache", str(tmp_path / "tc.sqlite"),
          "--out", str(out), "--no-progress"],
         backbones=models.backbones)
@@ -266,6 +270,7 @@ def test_evaluation_cli_writes_one_row_per_approach_and_dataset(files, models, t
     assert saved["seeds"] == [0, 1] and "--seeds 2" in saved["command"] and saved["skipped"] == {}
     assert str(tall_dir) in saved["models"]["tall"]["source"]
     assert saved["models"]["soft-prompt"]["adapter"] == str(soft) and saved["backbones"]["llm"]
+    assert saved["models"]["word-ngram"]["order"] == 2 and saved["models"]["word-ngram"]["sentences"] == 30
     assert "Student-t" in saved["interval"] and saved["sampling"]["top_p"] == 0.95
     others = [a for a in APPROACH_NAMES if a != "tall"]
     assert [(s["dataset"], s["approach"]) for s in saved["significance"]] == [(d, a) for d in ("news", "wiki")

@@ -1,0 +1,93 @@
+"""A word n-gram counted on the training Hebrew: what the data alone gives, without any model (a reference row, not
+one of the paper's baselines).
+
+Every word position of every training sentence is counted after its 0 … order−1 preceding words, the words
+normalised as exact match compares them. The next word of a prefix is ranked by the counts after its longest context
+seen in training; where that context has fewer continuations than asked for, the next shorter context fills the
+ranking ("stupid backoff" ranking: counts, never smoothed probabilities, so it cannot score a gold word). Sampling
+draws from the longest context's counts with the same temperature / top-k / top-p as every other approach.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+
+import torch
+
+from baselines.approach import Approach, ApproachOutput
+from tall_data.examples import normalize_word
+from tall_model.decoding import GREEDY, Decoding
+from tall_model.sampling import choose_piece
+
+DEFAULT_ORDER = 3
+MAX_ORDER = 8
+
+
+class WordNgram:
+    """Counts of each word after its preceding 0 … order−1 words."""
+
+    def __init__(self, sentences: Iterable[str], order: int = DEFAULT_ORDER) -> None:
+        if not 1 <= order <= MAX_ORDER:
+            raise ValueError(f"n-gram order must be 1–{MAX_ORDER}, got {order}")
+        self.order = order
+        self.counts: list[dict[tuple[str, ...], Counter]] = [defaultdict(Counter) for _ in range(order)]
+        self.sentences = 0
+        for sentence in sentences:
+            words = [w for w in map(normalize_word, sentence.split()) if w]
+            for i, word in enumerate(words):
+                for n in range(min(order, i + 1)):
+                    self.counts[n][tuple(words[i - n:i])][word] += 1
+            self.sentences += bool(words)
+        if not self.sentences:
+            raise ValueError("the n-gram's corpus has no words")
+
+    def _contexts(self, prefix: str) -> list[Counter]:
+        """The continuation counts of the prefix's contexts that occur in training, longest first."""
+        words = [w for w in map(normalize_word, prefix.split()) if w]
+        found = []
+        for n in range(min(self.order - 1, len(words)), -1, -1):
+            counts = self.counts[n].get(tuple(words[len(words) - n:]))
+            if counts:
+                found.append(counts)
+        return found
+
+    def ranked(self, prefix: str, k: int) -> list[str]:
+        """The k best next words: by count after the longest seen context, then after shorter ones."""
+        out: list[str] = []
+        for counts in self._contexts(prefix):
+            for word, _ in counts.most_common():
+                if word not in out:
+                    out.append(word)
+                    if len(out) == k:
+                        return out
+        return out
+
+    def sample(self, prefix: str, decoding: Decoding, generator: torch.Generator) -> str:
+        counts = self._contexts(prefix)[0]  # the unigram context always exists
+        words = list(counts)
+        log_counts = torch.tensor([counts[w] for w in words], dtype=torch.float64).log()
+        index, _ = choose_piece(log_counts, torch.ones(len(words), dtype=torch.bool), decoding, generator)
+        return words[index]
+
+
+class WordNgramApproach(Approach):
+    name = "word-ngram"
+
+    def __init__(self, ngram: WordNgram, corpus: str) -> None:
+        super().__init__()
+        self.ngram, self.corpus = ngram, corpus
+
+    def predict(self, prefixes: Sequence[str], translations: Sequence[str] | None = None,
+                decoding: Decoding = GREEDY, num_candidates: int = 0) -> list[ApproachOutput]:
+        generator = torch.Generator().manual_seed(decoding.seed)  # one stream per call, as the batches come
+        out = []
+        for prefix in prefixes:
+            ranked = self.ngram.ranked(prefix, max(1, num_candidates))
+            word = self.ngram.sample(prefix, decoding, generator) if decoding.sample else ranked[0]
+            out.append(ApproachOutput(word, ranked if num_candidates > 0 else None))
+        return out
+
+    def describe(self) -> dict:
+        return {"name": self.name, "order": self.ngram.order, "corpus": self.corpus,
+                "sentences": self.ngram.sentences}

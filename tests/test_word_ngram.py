@@ -1,0 +1,56 @@
+"""The word n-gram reference (baselines/word_ngram.py): counts, backoff ranking, seeded sampling, bad input."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from baselines.word_ngram import MAX_ORDER, WordNgram, WordNgramApproach
+from tall_model.decoding import GREEDY
+
+CORPUS = [
+    "ויאמר משה אל העם.",  # punctuation is stripped as exact match strips it
+    "ויאמר משה אל אהרן",
+    "ויאמר משה אל העם",
+    "וידבר יהוה אל משה",
+    "וידבר יהוה אל משה",
+    "וידבר יהוה אל משה",
+]
+
+
+def test_the_longest_seen_context_ranks_first_and_shorter_ones_fill_in() -> None:
+    ngram = WordNgram(CORPUS, order=3)
+    assert ngram.ranked("ויאמר משה אל", 5)[:2] == ["העם", "אהרן"]  # after "משה אל": העם 2, אהרן 1
+    assert ngram.ranked("וידבר יהוה אל", 1) == ["משה"]  # after "יהוה אל" only משה
+    # "אל" alone was followed by משה 3, העם 2, אהרן 1: the bigram fills after the trigram's two words
+    assert ngram.ranked("ויאמר משה אל", 3) == ["העם", "אהרן", "משה"]
+    # an unseen last word backs off to the unigram counts (משה and אל 6 times each, then ויאמר and וידבר 3)
+    assert set(ngram.ranked("שלום", 2)) == {"משה", "אל"}
+    bigram = WordNgram(CORPUS, order=2)  # sees only "אל": משה wins there
+    assert bigram.ranked("ויאמר משה אל", 1) == ["משה"]
+
+
+def test_the_approach_predicts_ranks_and_samples_reproducibly() -> None:
+    approach = WordNgramApproach(WordNgram(CORPUS, order=3), "corpus.txt")
+    (greedy,) = approach.predict(["ויאמר משה אל"], num_candidates=3)
+    assert greedy.word == "העם" and greedy.candidates == ["העם", "אהרן", "משה"]
+    assert approach.predict(["ויאמר משה אל"])[0].candidates is None
+    prefixes = ["ויאמר משה אל"] * 200
+    drawn = [o.word for o in approach.predict(prefixes, decoding=GREEDY.sampled(0).replace(temperature=1.0))]
+    assert drawn == [o.word for o in approach.predict(prefixes, decoding=GREEDY.sampled(0).replace(temperature=1.0))]
+    counts = Counter(drawn)
+    assert set(counts) == {"העם", "אהרן"}  # only what followed the longest context
+    assert 100 < counts["העם"] < 170  # 2 : 1 at temperature 1
+    other_seed = [o.word for o in approach.predict(prefixes, decoding=GREEDY.sampled(1).replace(temperature=1.0))]
+    assert other_seed != drawn
+    assert approach.describe() == {"name": "word-ngram", "order": 3, "corpus": "corpus.txt", "sentences": 6}
+
+
+def test_bad_order_and_empty_corpus_are_refused() -> None:
+    with pytest.raises(ValueError, match="order must be"):
+        WordNgram(CORPUS, order=0)
+    with pytest.raises(ValueError, match="order must be"):
+        WordNgram(CORPUS, order=MAX_ORDER + 1)
+    with pytest.raises(ValueError, match="no words"):
+        WordNgram([" . ", ""], order=2)
