@@ -31,12 +31,13 @@ import torch
 from demo_build import ablation_stages as ablations
 from demo_build import backbone_stages as backbones
 from demo_build import data_stage
+from demo_build import ngram_stage as ngram
 from demo_build import prior_stage as prior
 from demo_build import tall_stages as tall
 from demo_build import word_list_stage as word_list
 from demo_build.cards import write_cards, write_demo_readme
 from demo_build.context import SEED, BuildContext, Stage, dir_mb
-from demo_build.results import output_stats, update_readme
+from demo_build.results import output_stats, read_records, update_readme
 from demo_build.tall_stages import he_files
 from tall_model.config import REPO_ROOT, demo_dir
 from tall_model.prior import PRIOR_FILE
@@ -48,7 +49,7 @@ def stage_cards(ctx: BuildContext):
     ctx.add_metrics({"sizes_mb": sizes})
     predictions, training = ctx.out / "eval" / "predictions.jsonl", he_files(ctx)["train"]
     if predictions.exists() and training.exists():  # computed here, so the README never types a count
-        records = [json.loads(line) for line in predictions.open(encoding="utf-8")]
+        records = read_records(predictions)
         ctx.add_metrics({"next_word": {"output_stats": output_stats(records, set(word_list.training_words(training)))}})
     write_demo_readme(ctx, tuple(s.name for s in STAGES))
     if ctx.out.resolve() == demo_dir().resolve():  # the shipped demo: its numbers in the repository README too
@@ -87,6 +88,9 @@ STAGES: list[Stage] = [
     Stage("prior", prior.stage_prior, lambda c: [c.out / PRIOR_FILE],
           "TALL with its first-piece prior divided out, w chosen on dev, paired against free TALL "
           "(demo_build.prior_stage)"),
+    Stage("ngram", ngram.stage_ngram, lambda c: [c.workdir / "eval-ngram" / "test" / "predictions.jsonl"],
+          "what the training Hebrew alone gives: a word n-gram, order chosen on dev, paired against TALL "
+          "(demo_build.ngram_stage)"),
     Stage("ablations", ablations.stage_ablations, lambda c: [c.out / "ablations" / "metrics.json"],
           "ablations and sweeps of TALL on one budget, each against the full model (demo_build.ablation_stages)"),
     Stage("cards", stage_cards, lambda c: [c.out / "he-en" / "README.md"],

@@ -14,12 +14,11 @@ the exact McNemar p of the greedy hits and how the outputs change. The file carr
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
 from demo_build.context import BuildContext
-from demo_build.results import output_stats
+from demo_build.results import output_stats, read_records
 from demo_build.tall_stages import command_line, he_files, translation_cache
 from demo_build.word_list_stage import training_words
 from evaluation.evaluate import evaluate, load_dataset
@@ -67,8 +66,8 @@ def stage_prior(ctx: BuildContext):
                            "--translation-cache", cache_path, "--out", work / "test", *limit)
     payload = evaluate([files["test"]], prior=path, prior_weight=weight, limit=a.eval_limit or None,
                        out=work / "test", command=command, **common)
-    free = [r for r in _records(free_file) if r["approach"] == "tall"]
-    corrected = [{**r, "approach": CORRECTED} for r in _records(work / "test" / "predictions.jsonl")]
+    free = [r for r in read_records(free_file) if r["approach"] == "tall"]
+    corrected = [{**r, "approach": CORRECTED} for r in read_records(work / "test" / "predictions.jsonl")]
     (paired,) = compare(free + corrected, reference="tall")
     (row,) = payload["rows"]
     words = set(training_words(files["train"]))
@@ -79,8 +78,3 @@ def stage_prior(ctx: BuildContext):
               "vs_free": paired.as_dict(), "output": output_stats(corrected, words)[CORRECTED]}
     ctx.add_metrics({"prior": result})
     return {k: result[k] for k in ("weight", "greedy", "top5", "changed_greedy")}
-
-
-def _records(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh]

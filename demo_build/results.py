@@ -47,7 +47,7 @@ def significance_verdict(rows: list[dict], level: float = SIGNIFICANCE_LEVEL) ->
 
 
 def significance_section(m: dict) -> list[str]:
-    rows = (m.get("next_word") or {}).get("significance") or []
+    rows = [*((m.get("next_word") or {}).get("significance") or []), *_ngram(m, "vs_tall")]
     if not rows:
         return []
     return ["Paired tests on the same examples (greedy hits): exact McNemar p-value and a 95 % paired bootstrap "
@@ -110,9 +110,34 @@ def translator_rows(m: dict) -> list[str]:
     return rows
 
 
+def _ngram(m: dict, key: str) -> list:
+    """The word n-gram reference's entry `key` as a list (empty before the ngram stage ran)."""
+    found = (m.get("word_ngram") or {}).get(key)
+    return [found] if found else []
+
+
 def next_word_table(m: dict) -> str:
     rows = (m.get("next_word") or {}).get("rows")
-    return format_markdown(rows_from_json(rows)) if rows else "(not evaluated yet)"
+    return format_markdown(rows_from_json([*rows, *_ngram(m, "row")])) if rows else "(not evaluated yet)"
+
+
+def ngram_section(m: dict) -> list[str]:
+    """What the `word-ngram` row is: counts, not a model, and not one of the paper's baselines."""
+    g = m.get("word_ngram")
+    if not g:
+        return []
+    dev = ", ".join(f"{100 * a:.2f} % at order {n}" for n, a in g["dev_accuracy"].items())
+    return [f"`word-ngram` is not one of the paper's baselines: it ranks the next word by how often it followed the "
+            f"prefix's last {g['order'] - 1} words (then fewer) in the {g['sentences']:,} training verses, and samples "
+            f"from those counts (`baselines/word_ngram.py`). It shows what the training Hebrew alone gives without "
+            f"any model. Order {g['order']} was chosen on the {g['dev_examples']} dev verses (greedy exact match "
+            f"{dev}).", ""]
+
+
+def read_records(path: Path) -> list[dict]:
+    """An evaluation's predictions.jsonl, one dict per (approach, example)."""
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
 
 
 def output_stats(records: list[dict], training_words: set[str]) -> dict:
@@ -141,7 +166,7 @@ def output_section(m: dict) -> list[str]:
              "| approach | most frequent word | its share | words not in the training Hebrew |", "|---|---|---|---|"]
     listed, prior = m.get("word_list") or {}, m.get("prior") or {}
     options = {"tall, listed words only": listed.get("output"), "tall, prior-corrected": prior.get("output")}
-    stats = {**stats, **{name: s for name, s in options.items() if s}}
+    stats = {**stats, **{name: s for name, s in options.items() if s}, **{"word-ngram": s for s in _ngram(m, "output")}}
     for name, s in stats.items():
         lines.append(f"| {name} | {s['top_word'] or '(none)'} | {s['top_count']} of {s['examples']} "
                      f"({100 * s['top_share']:.1f} %) | {100 * s['unseen_share']:.1f} % |")
@@ -201,7 +226,7 @@ def results_markdown(m: dict) -> str:
         f"The paper's table in miniature: every test-book verse without its last word ({n} examples), exact match "
         f"of the whole word; sampled = mean over seeds {', '.join(map(str, nw.get('seeds', [])))} (temperature 0.7, "
         "top-k 50, top-p "
-        "0.95) with a 95 % Student-t interval:", "", next_word_table(m), "",
+        "0.95) with a 95 % Student-t interval:", "", next_word_table(m), "", *ngram_section(m),
         *budget_section(m), *significance_section(m), *output_section(m), *ablation_section(m)]).rstrip() + "\n"
 
 

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from demo_build.context import BuildContext
-from demo_build.results import output_stats
+from demo_build.results import output_stats, read_records
 from demo_build.tall_stages import command_line, he_files, translation_cache
 from evaluation.evaluate import evaluate
 from evaluation.significance import compare
@@ -47,8 +47,8 @@ def stage_word_list(ctx: BuildContext):
     payload = evaluate([files["test"]], preset=a.tall_preset, tall=tall, approaches=("tall",), seeds=0,
                        limit=a.eval_limit or None, translation_cache=translation_cache(ctx), out=work,
                        command=command, word_list=listed)
-    free = [r for r in _records(free_file) if r["approach"] == "tall"]
-    restricted = [{**r, "approach": LISTED} for r in _records(work / "predictions.jsonl")]
+    free = [r for r in read_records(free_file) if r["approach"] == "tall"]
+    restricted = [{**r, "approach": LISTED} for r in read_records(work / "predictions.jsonl")]
     (paired,) = compare(free + restricted, reference="tall")
     (row,) = payload["rows"]
     (free_row,) = [r for r in json.loads((ctx.out / "eval" / "metrics.json").read_text())["rows"]
@@ -60,8 +60,3 @@ def stage_word_list(ctx: BuildContext):
               "vs_free": paired.as_dict(), "output": output_stats(restricted, set(words))[LISTED]}
     ctx.add_metrics({"word_list": result})
     return {k: result[k] for k in ("words", "greedy", "top5", "changed_greedy")}
-
-
-def _records(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh]

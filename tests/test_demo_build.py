@@ -32,7 +32,7 @@ def built(tmp_path_factory):
         pairs = splits[name][:n] if name != "test" else [p for b in dd.TEST_BOOKS
                                                           for p in [q for q in splits[name] if q.book == b][:5]]
         dd.write_jsonl(work / "data" / f"{name}.jsonl", pairs)
-    args = ["--workdir", str(work), "--out", str(out), "--stages", "hebrew,adapters,baselines,evaluate,word-list,prior,ablations,cards",
+    args = ["--workdir", str(work), "--out", str(out), "--stages", "hebrew,adapters,baselines,evaluate,word-list,prior,ngram,ablations,cards",
             "--tall-preset", "tiny", "--threads", "1", "--adapter-sentences", "24", "--adapter-steps", "3",
             "--adapter-eval-every", "2", "--baseline-steps", "2", "--eval-limit", "6", "--eval-seeds", "2",
             "--ablation-steps", "2", "--ablations", "no-translation,subword-framing"]
@@ -106,6 +106,21 @@ def test_prior_stage_estimates_chooses_w_on_dev_and_pairs_with_free_tall(built):
     assert len(corrected) == 6 and result["vs_free"]["n"] == 6 and result["examples"] == 6
     assert f"--prior-weight {result['weight']:g}" in result["command"]
     assert "`tall, prior-corrected`" in (out / "README.md").read_text(encoding="utf-8")
+
+
+def test_ngram_stage_chooses_its_order_on_dev_and_pairs_with_tall(built):
+    work, out = built
+    result = json.loads((out / "metrics.json").read_text())["word_ngram"]
+    dev = {int(n): a for n, a in result["dev_accuracy"].items()}
+    assert sorted(dev) == [2, 3, 4, 5] and dev[result["order"]] == max(dev.values())
+    assert all(dev[n] < dev[result["order"]] for n in dev if n < result["order"])  # ties go to the lower order
+    counted = [json.loads(line) for line in (work / "eval-ngram" / "test" / "predictions.jsonl").open()]
+    assert len(counted) == 6 and {r["approach"] for r in counted} == {"word-ngram"}
+    assert result["row"]["examples"] == 6 and result["row"]["seeds"] == 2 and result["vs_tall"]["n"] == 6
+    assert result["output"]["unseen_share"] == 0.0  # it can only say words it counted
+    assert f"--ngram-order {result['order']}" in result["command"]
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert "`word-ngram` is not one of the paper's baselines" in readme and "| he_test | word-ngram | 6 |" in readme
 
 
 def test_ablations_are_trained_on_one_budget_and_compared_with_the_full_model(built):

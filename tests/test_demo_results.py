@@ -88,3 +88,33 @@ def test_the_prior_sentence_follows_its_paired_test_and_names_the_dev_choice():
     stats = {"tall": {"examples": 731, "top_word": "במה", "top_count": 33, "top_share": 33 / 731, "unseen_share": 0.25}}
     table = "\n".join(output_section({"next_word": {"output_stats": stats}, "prior": result(0.3, -0.005)}))
     assert "| tall, prior-corrected | לו | 15 of 731 (2.1 %) | 10.0 % |" in table
+
+
+def test_the_word_ngram_reference_joins_the_table_the_paired_tests_and_the_outputs():
+    from demo_build.results import results_markdown
+
+    def row(approach, accuracy):
+        return {"dataset": "he_test", "approach": approach, "examples": 731, "accuracy": accuracy,
+                "sampled_accuracy": accuracy / 2, "sampled_ci_low": 0.0, "sampled_ci_high": accuracy, "seeds": 5,
+                "sampled_ci_half_width": accuracy / 2, "top5_accuracy": 2 * accuracy, "mean_log_prob": None,
+                "empty_greedy": 0.0, "seconds": 1.0}
+
+    def paired(approach, p, difference):
+        return {"dataset": "he_test", "reference": "tall", "approach": approach, "n": 731,
+                "reference_accuracy": 0.0178, "approach_accuracy": 0.0178 - difference, "only_reference": 5,
+                "only_approach": 30, "mcnemar_p": p, "difference": difference, "ci_low": difference - 0.01,
+                "ci_high": difference + 0.01, "confidence": 0.95, "resamples": 10000, "seed": 0}
+
+    stats = {"examples": 731, "top_word": "יהוה", "top_count": 140, "top_share": 140 / 731, "unseen_share": 0.0}
+    metrics = {"next_word": {"rows": [row("tall", 0.0178)], "seeds": [0], "significance": [paired("naive", 0.1, 0.01)],
+                             "output_stats": {"tall": stats}},
+               "word_ngram": {"order": 3, "orders": [2, 3], "dev_examples": 400, "sentences": 20968,
+                              "dev_accuracy": {"2": 0.08, "3": 0.115}, "row": row("word-ngram", 0.0588),
+                              "vs_tall": paired("word-ngram", 0.00001, -0.041), "output": stats}}
+    text = results_markdown(metrics)
+    assert "| he_test | word-ngram | 731 | 5.88 |" in text  # a row of the main table
+    assert "significantly lower than that of word-ngram (p = 1e-05)" in text
+    assert "not one of the paper's baselines" in text and "prefix's last 2 words" in text
+    assert "Order 3 was chosen on the 400 dev verses (greedy exact match 8.00 % at order 2, 11.50 % at order 3)" in text
+    assert "| word-ngram | יהוה | 140 of 731 (19.2 %) | 0.0 % |" in text
+    assert "word-ngram" not in results_markdown({**metrics, "word_ngram": {}})

@@ -1,0 +1,54 @@
+"""What the training Hebrew alone gives: a word n-gram counted on the TRAIN verses (a reference row, not one of the
+paper's baselines), scored like every approach and paired against TALL.
+
+    python -m demo_build --stages hebrew,ngram
+
+Chooses the order among ORDERS by greedy exact match on the dev verses (a tie goes to the lower order), scores every
+test-book verse with it (greedy, top-5, the evaluate stage's sampled seeds; build/demo/eval-ngram) and pairs each
+example with TALL of the evaluate stage: the exact McNemar p of the greedy hits and a paired bootstrap interval.
+No model runs, so it takes under a minute.
+"""
+
+from __future__ import annotations
+
+from demo_build.context import BuildContext
+from demo_build.results import output_stats, read_records
+from demo_build.tall_stages import command_line, he_files, translation_cache
+from demo_build.word_list_stage import training_words
+from evaluation.evaluate import evaluate
+from evaluation.significance import compare
+
+NGRAM = "word-ngram"
+ORDERS = (2, 3, 4, 5)
+
+
+def stage_ngram(ctx: BuildContext):
+    a, files = ctx.args, he_files(ctx)
+    free_file = ctx.out / "eval" / "predictions.jsonl"
+    if not free_file.exists():
+        raise RuntimeError(f"{free_file} is missing: run the evaluate stage before ngram")
+    work = ctx.workdir / "eval-ngram"
+    common = dict(preset=a.tall_preset, approaches=(NGRAM,), ngram_data=files["train"],
+                  translation_cache=translation_cache(ctx), progress=False)
+    dev = {n: evaluate([files["dev"]], ngram_order=n, seeds=0, out=work / f"dev-{n}", **common)["rows"][0]
+           for n in ORDERS}
+    order = max(ORDERS, key=lambda n: (dev[n]["accuracy"], -n))
+    ctx.log("[ngram] dev greedy exact match by order: "
+            + ", ".join(f"{n}: {r['accuracy']:.4f}" for n, r in dev.items()) + f" -> order {order}")
+    limit = ["--limit", a.eval_limit] if a.eval_limit else []
+    command = command_line("evaluation.evaluate", "--preset", a.tall_preset, "--data", files["test"],
+                           "--approaches", NGRAM, "--ngram-data", files["train"], "--ngram-order", order,
+                           "--seeds", a.eval_seeds, "--out", work / "test", *limit)
+    payload = evaluate([files["test"]], ngram_order=order, seeds=a.eval_seeds, limit=a.eval_limit or None,
+                       out=work / "test", command=command, **common)
+    tall = [r for r in read_records(free_file) if r["approach"] == "tall"]
+    counted = read_records(work / "test" / "predictions.jsonl")
+    (paired,) = compare(tall + counted, reference="tall")
+    (row,) = payload["rows"]
+    result = {"order": order, "orders": list(ORDERS), "dev_examples": dev[order]["examples"],
+              "dev_accuracy": {str(n): r["accuracy"] for n, r in dev.items()},
+              "sentences": payload["models"][NGRAM]["sentences"], "command": command, "row": row,
+              "vs_tall": paired.as_dict(),
+              "output": output_stats(counted, set(training_words(files["train"])))[NGRAM]}
+    ctx.add_metrics({"word_ngram": result})
+    return {"order": order, "greedy": row["accuracy"], "top5": row["top5_accuracy"], "p": paired.mcnemar_p}
