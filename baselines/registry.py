@@ -22,7 +22,7 @@ from baselines.approach import GREEDY, Approach, ApproachOutput, ApproachUnavail
 from baselines.naive import TranslateTestApproach, back_translator_id
 from baselines.tall import tall_gold_log_probs
 from baselines.word_lm import WORD_MAX_NEW_TOKENS, WordLM
-from baselines.word_ngram import DEFAULT_ORDER, WordNgram, WordNgramApproach
+from baselines.word_ngram import DEFAULT_ORDER, WordNgram, WordNgramApproach, load_ngram
 from tall_data.corpus import read_corpus
 from tall_data.examples import word_core
 from tall_data.translation_cache import TranslationCache
@@ -100,7 +100,7 @@ class ApproachResources:
     fine_tuned: str | Path | list | None = None
     lm_max_new_tokens: int = WORD_MAX_NEW_TOKENS
     back_cache: TranslationCache | None = None  # en→he translations of the translate-test baselines
-    ngram_data: str | Path | None = None  # the training Hebrew the word n-gram counts
+    ngram_data: str | Path | None = None  # the training Hebrew the word n-gram counts, or a saved n-gram (.json)
     ngram_order: int = DEFAULT_ORDER
 
     def word_lm(self, lm=None) -> WordLM:
@@ -154,6 +154,8 @@ def _build_fine_tuned(res: ApproachResources) -> Approach:
 def _build_word_ngram(res: ApproachResources) -> Approach:
     if not res.ngram_data:
         raise ApproachUnavailable("no corpus to count given (--ngram-data FILE: the training Hebrew)")
+    if Path(res.ngram_data).suffix == ".json":  # a saved n-gram carries its own order
+        return WordNgramApproach(load_ngram(res.ngram_data), str(res.ngram_data))
     corpus = read_corpus(res.ngram_data)
     return WordNgramApproach(WordNgram(corpus.sentences, res.ngram_order), str(res.ngram_data))
 

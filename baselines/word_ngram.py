@@ -6,12 +6,17 @@ normalised as exact match compares them. The next word of a prefix is ranked by 
 seen in training; where that context has fewer continuations than asked for, the next shorter context fills the
 ranking ("stupid backoff" ranking: counts, never smoothed probabilities, so it cannot score a gold word). Sampling
 draws from the longest context's counts with the same temperature / top-k / top-p as every other approach.
+
+A saved n-gram (NGRAM_FILE, JSON: its order and the sentences it counts; the demo ships one beside its adapters) is
+what the app's Compare tab counts from: `save_ngram` / `load_ngram`.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import torch
 
@@ -22,14 +27,20 @@ from tall_model.sampling import choose_piece
 
 DEFAULT_ORDER = 3
 MAX_ORDER = 8
+NGRAM_FILE = "word_ngram.json"
+FORMAT = "tall-word-ngram"
+
+
+class NgramError(ValueError):
+    """A word n-gram that cannot be built or read (bad order, nothing to count, not an n-gram file)."""
 
 
 class WordNgram:
     """Counts of each word after its preceding 0 … order−1 words."""
 
     def __init__(self, sentences: Iterable[str], order: int = DEFAULT_ORDER) -> None:
-        if not 1 <= order <= MAX_ORDER:
-            raise ValueError(f"n-gram order must be 1–{MAX_ORDER}, got {order}")
+        if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= MAX_ORDER:
+            raise NgramError(f"n-gram order must be an integer 1–{MAX_ORDER}, got {order!r}")
         self.order = order
         self.counts: list[dict[tuple[str, ...], Counter]] = [defaultdict(Counter) for _ in range(order)]
         self.sentences = 0
@@ -40,7 +51,7 @@ class WordNgram:
                     self.counts[n][tuple(words[i - n:i])][word] += 1
             self.sentences += bool(words)
         if not self.sentences:
-            raise ValueError("the n-gram's corpus has no words")
+            raise NgramError("the n-gram's corpus has no words")
 
     def _contexts(self, prefix: str) -> list[Counter]:
         """The continuation counts of the prefix's contexts that occur in training, longest first."""
@@ -69,6 +80,32 @@ class WordNgram:
         log_counts = torch.tensor([counts[w] for w in words], dtype=torch.float64).log()
         index, _ = choose_piece(log_counts, torch.ones(len(words), dtype=torch.bool), decoding, generator)
         return words[index]
+
+
+def save_ngram(path: str | Path, sentences: Sequence[str], order: int, source: str) -> Path:
+    """Write the sentences an n-gram counts and its order (the counts are rebuilt on load: smaller, and plain text)."""
+    WordNgram(sentences, order)  # refuses a bad order or an empty corpus before anything is written
+    path = Path(path)
+    payload = {"format": FORMAT, "order": order, "source": source, "sentences": list(sentences)}
+    path.write_text(json.dumps(payload, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+    return path
+
+
+def load_ngram(path: str | Path) -> WordNgram:
+    """A saved n-gram; NgramError naming the file when it is not one."""
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as why:
+        raise NgramError(f"{path} is not a readable word n-gram file ({why})") from None
+    sentences = payload.get("sentences") if isinstance(payload, dict) else None
+    if (not isinstance(payload, dict) or payload.get("format") != FORMAT or not isinstance(sentences, list)
+            or not all(isinstance(s, str) for s in sentences)):
+        raise NgramError(f"{path} is not a word n-gram file (written by baselines.word_ngram.save_ngram)")
+    try:
+        return WordNgram(sentences, payload.get("order"))
+    except NgramError as why:
+        raise NgramError(f"{path}: {why}") from None
 
 
 class WordNgramApproach(Approach):

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from baselines.word_ngram import NGRAM_FILE
 from demo_build import ablation_stages as ablations
 from demo_build import backbone_stages as backbones
 from demo_build import data_stage
@@ -88,7 +89,7 @@ STAGES: list[Stage] = [
     Stage("prior", prior.stage_prior, lambda c: [c.out / PRIOR_FILE],
           "TALL with its first-piece prior divided out, w chosen on dev, paired against free TALL "
           "(demo_build.prior_stage)"),
-    Stage("ngram", ngram.stage_ngram, lambda c: [c.workdir / "eval-ngram" / "test" / "predictions.jsonl"],
+    Stage("ngram", ngram.stage_ngram, lambda c: [c.out / NGRAM_FILE],
           "what the training Hebrew alone gives: a word n-gram, order chosen on dev, paired against TALL "
           "(demo_build.ngram_stage)"),
     Stage("ablations", ablations.stage_ablations, lambda c: [c.out / "ablations" / "metrics.json"],

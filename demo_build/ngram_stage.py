@@ -3,20 +3,23 @@ paper's baselines), scored like every approach and paired against TALL.
 
     python -m demo_build --stages hebrew,ngram
 
-Chooses the order among ORDERS by greedy exact match on the dev verses (a tie goes to the lower order), scores every
-test-book verse with it (greedy, top-5, the evaluate stage's sampled seeds; build/demo/eval-ngram) and pairs each
-example with TALL of the evaluate stage: the exact McNemar p of the greedy hits and a paired bootstrap interval.
-No model runs, so it takes under a minute.
+Chooses the order among ORDERS by greedy exact match on the dev verses (a tie goes to the lower order), writes the
+n-gram (its order and the TRAIN verses it counts) to checkpoints/demo/word_ngram.json, which the app's Compare tab
+counts from, scores every test-book verse with that file (greedy, top-5, the evaluate stage's sampled seeds;
+build/demo/eval-ngram) and pairs each example with TALL of the evaluate stage: the exact McNemar p of the greedy hits
+and a paired bootstrap interval. No model runs, so it takes about a minute.
 """
 
 from __future__ import annotations
 
-from demo_build.context import BuildContext
+from baselines.word_ngram import NGRAM_FILE, save_ngram
+from demo_build.context import BuildContext, repo_relative
 from demo_build.results import output_stats, read_records
 from demo_build.tall_stages import command_line, he_files, translation_cache
 from demo_build.word_list_stage import training_words
 from evaluation.evaluate import evaluate
 from evaluation.significance import compare
+from tall_data.corpus import read_corpus
 
 NGRAM = "word-ngram"
 ORDERS = (2, 3, 4, 5)
@@ -35,17 +38,19 @@ def stage_ngram(ctx: BuildContext):
     order = max(ORDERS, key=lambda n: (dev[n]["accuracy"], -n))
     ctx.log("[ngram] dev greedy exact match by order: "
             + ", ".join(f"{n}: {r['accuracy']:.4f}" for n, r in dev.items()) + f" -> order {order}")
+    saved = save_ngram(ctx.out / NGRAM_FILE, read_corpus(files["train"]).sentences, order,
+                       f"the TRAIN verses of {repo_relative(files['train'])}")
     limit = ["--limit", a.eval_limit] if a.eval_limit else []
     command = command_line("evaluation.evaluate", "--preset", a.tall_preset, "--data", files["test"],
-                           "--approaches", NGRAM, "--ngram-data", files["train"], "--ngram-order", order,
-                           "--seeds", a.eval_seeds, "--out", work / "test", *limit)
-    payload = evaluate([files["test"]], ngram_order=order, seeds=a.eval_seeds, limit=a.eval_limit or None,
-                       out=work / "test", command=command, **common)
+                           "--approaches", NGRAM, "--ngram-data", saved, "--seeds", a.eval_seeds,
+                           "--out", work / "test", *limit)
+    payload = evaluate([files["test"]], **{**common, "ngram_data": saved}, seeds=a.eval_seeds,
+                       limit=a.eval_limit or None, out=work / "test", command=command)
     tall = [r for r in read_records(free_file) if r["approach"] == "tall"]
     counted = read_records(work / "test" / "predictions.jsonl")
     (paired,) = compare(tall + counted, reference="tall")
     (row,) = payload["rows"]
-    result = {"order": order, "orders": list(ORDERS), "dev_examples": dev[order]["examples"],
+    result = {"file": NGRAM_FILE, "order": order, "orders": list(ORDERS), "dev_examples": dev[order]["examples"],
               "dev_accuracy": {str(n): r["accuracy"] for n, r in dev.items()},
               "sentences": payload["models"][NGRAM]["sentences"], "command": command, "row": row,
               "vs_tall": paired.as_dict(),

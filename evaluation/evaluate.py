@@ -39,7 +39,7 @@ from baselines.adapters import AdapterError
 from baselines.approach import Approach, BaselineModels
 from baselines.registry import APPROACH_NAMES, ApproachResources, build_approaches
 from baselines.word_lm import WORD_MAX_NEW_TOKENS
-from baselines.word_ngram import DEFAULT_ORDER, MAX_ORDER
+from baselines.word_ngram import DEFAULT_ORDER, MAX_ORDER, NgramError
 from evaluation.report import CONFIDENCE, TOP_K, ResultRow, format_table, make_row, write_csv
 from evaluation.significance import PairedComparison, compare, format_markdown
 from tall_data.corpus import CorpusError, read_corpus
@@ -202,8 +202,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--prior", default=None, help="TALL chooses its greedy word's first piece with this prior divided "
                    "out (a file from python -m tall_model.prior; a departure from the paper)")
     p.add_argument("--prior-weight", type=float, default=None, help="the prior's weight w (default: the one the prior file carries, else 0.5)")
-    p.add_argument("--ngram-data", default=None, help="the training Hebrew the word-ngram reference counts (not one "
-                   "of the paper's baselines; without it word-ngram is skipped)")
+    p.add_argument("--ngram-data", default=None, help="the training Hebrew the word-ngram reference counts, or a saved "
+                   "n-gram (.json: checkpoints/demo/word_ngram.json); not one of the paper's baselines; without it "
+                   "word-ngram is skipped")
     p.add_argument("--ngram-order", type=int, default=DEFAULT_ORDER, choices=range(1, MAX_ORDER + 1),
                    metavar=f"1-{MAX_ORDER}", help=f"its order (default {DEFAULT_ORDER})")
     p.add_argument("--out", default=None, help="output directory (default runs/eval-<UTC time>)")
@@ -347,7 +348,7 @@ def cli() -> None:
     """`main` with the errors a user can fix shown as one line instead of a traceback."""
     try:
         main()
-    except (AdapterError, BackboneNotFoundError, CheckpointError, CorpusError, DeviceError) as err:
+    except (AdapterError, BackboneNotFoundError, CheckpointError, CorpusError, DeviceError, NgramError) as err:
         raise SystemExit(f"error: {err}") from err
 
 

@@ -2,7 +2,8 @@
 
 Approaches come from the registry in `baselines.registry`; they share the loaded model's frozen backbones
 and its he→en translation of the prefix. Soft-prompt and fine-tuned baselines are available when their PEFT
-adapters (baselines.train) are found under checkpoints/ and fit the loaded LLM.
+adapters (baselines.train) are found under checkpoints/ and fit the loaded LLM; the word-ngram reference when the
+loaded checkpoint has a saved n-gram beside it (the demo's word_ngram.json).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 
 from baselines.approach import BaselineModels
 from baselines.registry import APPROACH_NAMES, ApproachResources, build_approaches
+from baselines.word_ngram import NGRAM_FILE
 from tall_model import Decoding
+from tall_model.checkpoint import checkpoint_file
 from tall_model.predict import fit_prefix
 
 from .paths import CHECKPOINTS_ROOT, find_results, list_baseline_adapters, public_message
@@ -25,8 +28,9 @@ RESULT_HEADERS = ["dataset", "approach", "examples", "greedy %", "sampled % (± 
                   "empty %"]
 ADAPTER_APPROACHES = ("soft-prompt", "fine-tuned")
 NO_ADAPTER = "no adapter under checkpoints/ (train one with `python -m baselines.train {name} ...`)"
-NO_CORPUS = ("a reference, not one of the paper's baselines: it counts a training corpus, which the app does not "
-             "load (`python -m evaluation.evaluate --approaches word-ngram --ngram-data TRAIN_FILE`)")
+NO_NGRAM = (f"a reference, not one of the paper's baselines: it counts the checkpoint's training corpus, and this "
+            f"checkpoint has no {NGRAM_FILE} (`python -m evaluation.evaluate --approaches word-ngram --ngram-data "
+            f"TRAIN_FILE` counts one)")
 MAX_BUILT = 4  # models whose approaches are kept
 
 _lock = threading.Lock()
@@ -45,13 +49,14 @@ def approaches_for(loaded, root: Path | None = None) -> tuple[dict, dict]:
     adapters = list_baseline_adapters(root or CHECKPOINTS_ROOT)
     resources = ApproachResources(BaselineModels(model.config, model.backbones), tall=model,
                                   soft_prompt=adapters.get("soft-prompt") or None,
-                                  fine_tuned=adapters.get("fine-tuned") or None)
+                                  fine_tuned=adapters.get("fine-tuned") or None,
+                                  ngram_data=checkpoint_file(model, NGRAM_FILE))  # the demo ships one
     approaches, unavailable = build_approaches(APPROACH_NAMES, resources)
     for name in ADAPTER_APPROACHES:  # say where the app looks, not which command-line flag was missing
         if name in unavailable and not adapters.get(name):
             unavailable[name] = NO_ADAPTER.format(name=name)
-    if "word-ngram" in unavailable:
-        unavailable["word-ngram"] = NO_CORPUS
+    if "word-ngram" in unavailable and resources.ngram_data is None:
+        unavailable["word-ngram"] = NO_NGRAM
     with _lock:
         if len(_built) >= MAX_BUILT:
             for key in [k for k, v in _built.items() if v[0] is not loaded]:

@@ -408,10 +408,26 @@ def test_model_cache_loads_once_under_concurrent_requests(tmp_path, monkeypatch)
         models.ModelCache(tmp_path, {"no_such_field": 1})
 
 
+def test_compare_counts_the_checkpoints_own_ngram(tiny_model, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from baselines.word_ngram import NGRAM_FILE, save_ngram
+    from tall_app.compare import approaches_for
+
+    run = tmp_path / "run"
+    (run / "best").mkdir(parents=True)
+    save_ngram(run / NGRAM_FILE, ["ויאמר משה אל העם", "ויאמר משה אל העם", "וידבר יהוה אל משה"], 3, "three verses")
+    monkeypatch.setattr(tiny_model, "directory", run / "best", raising=False)  # as from_pretrained sets it
+    approaches, unavailable = approaches_for(SimpleNamespace(model=tiny_model), tmp_path)
+    assert "word-ngram" not in unavailable
+    (out,) = approaches["word-ngram"].predict(["ויאמר משה אל"], num_candidates=2)
+    assert out.word == "העם" and approaches["word-ngram"].describe()["order"] == 3
+
+
 def test_compare_shares_the_translation(service):
     result = service.compare(HE, "tiny", NO_CHECKPOINT)
     names = [r[0] for r in result.rows]
     assert names[0] == "tall" and "naive" in names and "direct" in names
     assert result.translation and result.translation in result.notes_markdown()
     assert "soft-prompt" in result.unavailable and "no adapter" in result.unavailable["soft-prompt"]
-    assert "not one of the paper's baselines" in result.unavailable["word-ngram"]
+    assert "not one of the paper's baselines" in result.unavailable["word-ngram"]  # fresh adapters: no n-gram

@@ -118,7 +118,12 @@ def test_ngram_stage_chooses_its_order_on_dev_and_pairs_with_tall(built):
     assert len(counted) == 6 and {r["approach"] for r in counted} == {"word-ngram"}
     assert result["row"]["examples"] == 6 and result["row"]["seeds"] == 2 and result["vs_tall"]["n"] == 6
     assert result["output"]["unseen_share"] == 0.0  # it can only say words it counted
-    assert f"--ngram-order {result['order']}" in result["command"]
+    from baselines.word_ngram import NGRAM_FILE, load_ngram
+
+    shipped = load_ngram(out / NGRAM_FILE)  # what the app's Compare tab counts from: the file scored here
+    assert shipped.order == result["order"] and shipped.sentences == result["sentences"]
+    assert NGRAM_FILE in result["command"] and "--ngram-order" not in result["command"]  # the file has its order
+    assert [r["greedy"] for r in counted] == [shipped.ranked(r["prefix"], 1)[0] for r in counted]
     readme = (out / "README.md").read_text(encoding="utf-8")
     assert "`word-ngram` is not one of the paper's baselines" in readme and "| he_test | word-ngram | 6 |" in readme
 

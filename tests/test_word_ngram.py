@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
 
-from baselines.word_ngram import MAX_ORDER, WordNgram, WordNgramApproach
+from baselines.word_ngram import (
+    MAX_ORDER,
+    NGRAM_FILE,
+    NgramError,
+    WordNgram,
+    WordNgramApproach,
+    load_ngram,
+    save_ngram,
+)
 from tall_model.decoding import GREEDY
 
 CORPUS = [
@@ -48,9 +57,29 @@ def test_the_approach_predicts_ranks_and_samples_reproducibly() -> None:
 
 
 def test_bad_order_and_empty_corpus_are_refused() -> None:
-    with pytest.raises(ValueError, match="order must be"):
+    with pytest.raises(NgramError, match="order must be"):
         WordNgram(CORPUS, order=0)
-    with pytest.raises(ValueError, match="order must be"):
+    with pytest.raises(NgramError, match="order must be"):
         WordNgram(CORPUS, order=MAX_ORDER + 1)
-    with pytest.raises(ValueError, match="no words"):
+    with pytest.raises(NgramError, match="no words"):
         WordNgram([" . ", ""], order=2)
+
+
+def test_a_saved_ngram_loads_with_its_order_and_bad_files_are_refused(tmp_path) -> None:
+    path = save_ngram(tmp_path / NGRAM_FILE, CORPUS, 2, "six verses")
+    loaded = load_ngram(path)
+    assert loaded.order == 2 and loaded.sentences == 6
+    assert loaded.ranked("ויאמר משה אל", 3) == WordNgram(CORPUS, 2).ranked("ויאמר משה אל", 3)
+    with pytest.raises(NgramError, match="order must be"):
+        save_ngram(tmp_path / "bad.json", CORPUS, 0, "x")
+    assert not (tmp_path / "bad.json").exists()  # refused before writing
+    for name, content in (("garbage.json", b"\xff\xfe not json"), ("list.json", b"[1, 2]"),
+                          ("other.json", json.dumps({"format": "something-else", "sentences": []}).encode()),
+                          ("order.json", json.dumps({"format": "tall-word-ngram", "order": "4",
+                                                     "sentences": CORPUS}).encode())):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(NgramError, match=name):
+            load_ngram(tmp_path / name)
+    with pytest.raises(NgramError, match="missing.json"):
+        load_ngram(tmp_path / "missing.json")
+
