@@ -114,3 +114,16 @@ def test_the_shipped_prior_belongs_to_the_shipped_adapters_and_carries_the_chose
     assert [r.candidates for r in corrected] == [r.candidates for r in free]  # the model's own ranking
     assert any(c.word != f.word for c, f in zip(corrected, free))
     assert all(c.word and all(ch in HEBREW_WORD for ch in c.word) for c in corrected)
+
+
+def test_the_shipped_ngram_counts_training_verses_only():
+    from baselines.word_ngram import NGRAM_FILE, load_ngram
+
+    path = demo_dir() / NGRAM_FILE
+    shipped = json.loads((demo_dir() / "metrics.json").read_text())["word_ngram"]
+    ngram = load_ngram(path)
+    assert ngram.order == shipped["order"] and ngram.sentences == shipped["sentences"]
+    counted = set(json.loads(path.read_text(encoding="utf-8"))["sentences"])
+    splits = dd.split_verses()
+    assert counted <= {v.he for v in splits["train"]}  # no test-book (or dev-book) verse is counted
+    assert not counted & {v.he for v in splits["test"]}
