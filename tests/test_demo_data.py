@@ -138,7 +138,8 @@ def test_en_he_config_eager_and_lm_tokenizer():
 
 
 def test_demo_dir_under_budget():
+    """Issue 13's budget, the one the README and the demo card state (60 MB, as dir_mb counts: 10^6 bytes)."""
     if not DEMO.exists():
         pytest.skip("no checkpoints/demo")
     size = sum(f.stat().st_size for f in DEMO.rglob("*") if f.is_file())
-    assert size <= 40 * 1024 * 1024, size / 1e6
+    assert size <= 60e6, size / 1e6
