@@ -1,0 +1,97 @@
+"""Where do an approach's hits fall? Greedy exact-match hits per book, for one or more runs on the same verses.
+
+    python -m evaluation.by_book --data build/demo-v2/data/he_test.jsonl \
+        shipped=RUN_A/predictions.jsonl ngram=RUN_B/predictions.jsonl [--approach tall]
+
+DATA is the JSON-lines file the runs were scored on (each verse's Hebrew "text" and its "id", "Book.chapter.verse").
+A prediction is matched to its verse by prefix + " " + gold; verses with the same text are taken in file order, as
+the evaluation reads them. A prediction that matches no verse is an error (the run was scored on other data), never
+guessed. Each RUN is NAME=predictions.jsonl as written by `python -m evaluation.evaluate`; --approach picks the rows
+of files that hold several approaches (default: the file must hold exactly one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict, deque
+from collections.abc import Sequence
+from pathlib import Path
+
+from evaluation.metrics import exact_match
+
+
+def verse_books(data_lines: Sequence[str]) -> dict[str, deque[str]]:
+    """Verse text → the books of the verses with that text, in file order."""
+    books: dict[str, deque[str]] = defaultdict(deque)
+    for number, line in enumerate(data_lines, 1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if not row.get("id") or "." not in row["id"]:
+            raise ValueError(f"line {number}: a verse needs an id like 'Ruth.1.1', got {row.get('id')!r}")
+        books[" ".join(row["text"].split())].append(row["id"].split(".")[0])
+    return books
+
+
+def hits_by_book(data_lines: Sequence[str], records: Sequence[dict]) -> dict[str, list[int]]:
+    """Book → [examples, greedy hits] for one run's prediction records."""
+    books = verse_books(data_lines)
+    table: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for record in records:
+        text = " ".join(f"{record['prefix']} {record['gold']}".split())
+        if not books.get(text):
+            raise ValueError(f"no verse of the data ends a prefix this way: {text[:60]!r} (scored on other data?)")
+        counts = table[books[text].popleft()]
+        counts[0] += 1
+        counts[1] += exact_match(record["greedy"], record["gold"])
+    return dict(table)
+
+
+def read_run(path: Path, approach: str | None) -> list[dict]:
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    approaches = sorted({r["approach"] for r in records})
+    if len(approaches) <= 1:  # a file of one approach is read whole, whatever --approach says
+        return records
+    if approach not in approaches:
+        raise ValueError(f"{path} holds several approaches ({', '.join(approaches)}): pick one with --approach")
+    return [r for r in records if r["approach"] == approach]
+
+
+def format_markdown(runs: dict[str, dict[str, list[int]]]) -> str:
+    books = sorted({book for table in runs.values() for book in table})
+    examples = {book: max(table.get(book, [0, 0])[0] for table in runs.values()) for book in books}
+    lines = ["| book | examples | " + " | ".join(runs) + " |", "|---|---|" + "---|" * len(runs)]
+    for book in books:
+        lines.append(f"| {book} | {examples[book]} | "
+                     + " | ".join(str(table.get(book, [0, 0])[1]) for table in runs.values()) + " |")
+    totals = [sum(hits for _, hits in table.values()) for table in runs.values()]
+    lines.append(f"| all | {sum(examples.values())} | " + " | ".join(map(str, totals)) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m evaluation.by_book", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, required=True, help="the JSON-lines verses the runs were scored on")
+    ap.add_argument("runs", nargs="+", metavar="NAME=PREDICTIONS", help="predictions.jsonl of evaluation.evaluate")
+    ap.add_argument("--approach", default=None, help="the approach to read from files that hold several")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
+    args = ap.parse_args(argv)
+    try:
+        data_lines = args.data.read_text(encoding="utf-8").splitlines()
+        runs = {}
+        for spec in args.runs:
+            name, sep, path = spec.partition("=")
+            if not sep or not name or not path:
+                raise ValueError(f"a run is NAME=predictions.jsonl, got {spec!r}")
+            runs[name] = hits_by_book(data_lines, read_run(Path(path), args.approach))
+    except (OSError, ValueError, KeyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(runs, indent=2, ensure_ascii=False) if args.json else format_markdown(runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
