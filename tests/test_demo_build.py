@@ -170,6 +170,12 @@ def test_a_rebuild_with_the_same_seeds_and_steps_is_bitwise_identical(built, tmp
                 "--threads", "1", "--adapter-sentences", "24", "--adapter-steps", "3", "--adapter-eval-every", "2"])
     first, second = (load_file(str(o / "tall" / "model.safetensors")) for o in (out, again_out))
     assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+    # the adapters stage alone records TALL's budget (a rebuild of the adapters without the baselines once left the
+    # budgets table with the previous adapters' parameter count)
+    budgets = json.loads((again_out / "metrics.json").read_text())["budgets"]
+    assert budgets["tall"]["steps"] == 3 and budgets["tall"]["sentences"] == 24
+    assert budgets["tall"]["trainable_parameters"] == json.loads(
+        (again_out / "tall" / "config.json").read_text())["parameters"]["trainable"]
 
 
 def test_shipped_adapters_load_and_predict(built):
