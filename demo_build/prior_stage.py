@@ -5,7 +5,9 @@ scored against free TALL.
 
 Estimates the shipped adapters' mean first-piece distribution over PRIOR_PREFIXES training prefixes (seeded, through
 the build's translation cache) into checkpoints/demo/first_piece_prior.safetensors; chooses the weight w among
-WEIGHTS by greedy exact match on the dev verses (a tie goes to the smaller w, the nearer to the paper); scores every
+WEIGHTS on the dev verses: the best greedy exact match among the weights whose most frequent dev word is at most
+TOP_WORD_CEILING of the outputs (issue 13's ceiling; if none is, among all; a tie goes to the smaller w, the nearer
+to the paper); scores every
 test-book verse with it (build/demo/eval-prior) and pairs each example with the free TALL of the evaluate stage:
 the exact McNemar p of the greedy hits and how the outputs change. The file carries the chosen w, so the app's
 "greedy, prior-corrected" and `--prior` without `--prior-weight` decode as scored here. Runs after evaluate; about
@@ -15,6 +17,7 @@ the exact McNemar p of the greedy hits and how the outputs change. The file carr
 from __future__ import annotations
 
 import random
+from collections import Counter
 from pathlib import Path
 
 from demo_build.context import BuildContext
@@ -29,6 +32,7 @@ from tall_model.prior import PRIOR_FILE, estimate_prior, save_prior
 
 CORRECTED = "tall, prior-corrected"  # the approach name of the corrected run in the paired test
 WEIGHTS = (0.25, 0.5, 0.75, 1.0)
+TOP_WORD_CEILING = 0.03  # the most frequent greedy word's share of the examples that a chosen w may leave
 PRIOR_PREFIXES, PRIOR_SEED = 2000, 0
 
 
@@ -37,6 +41,19 @@ def prior_prefixes(train_file: Path, n: int = PRIOR_PREFIXES, seed: int = PRIOR_
     prefixes = [e.prefix for e in load_dataset(train_file).examples]
     random.Random(seed).shuffle(prefixes)
     return prefixes[:n]
+
+
+def top_word_share(records: list[dict]) -> float:
+    """The most frequent greedy word's share of the examples."""
+    return Counter(r["greedy"] for r in records).most_common(1)[0][1] / len(records) if records else 0.0
+
+
+def choose_weight(accuracy: dict[float, float], top_share: dict[float, float],
+                  ceiling: float = TOP_WORD_CEILING) -> float:
+    """The best dev accuracy among the weights whose top-word share is within the ceiling (all, if none is);
+    ties to the smaller w."""
+    allowed = [w for w in WEIGHTS if top_share[w] <= ceiling] or list(WEIGHTS)
+    return max(allowed, key=lambda w: (accuracy[w], -w))
 
 
 def stage_prior(ctx: BuildContext):
@@ -56,9 +73,10 @@ def stage_prior(ctx: BuildContext):
                   backbones=model.backbones, progress=False)
     dev = {w: evaluate([files["dev"]], prior=path, prior_weight=w, out=work / f"dev-w{w:g}", **common)["rows"][0]
            for w in (0.0, *WEIGHTS)}
-    weight = max(WEIGHTS, key=lambda w: (dev[w]["accuracy"], -w))
-    ctx.log("[prior] dev greedy exact match by w: "
-            + ", ".join(f"{w:g}: {r['accuracy']:.4f}" for w, r in dev.items()) + f" -> w = {weight:g}")
+    shares = {w: top_word_share(read_records(work / f"dev-w{w:g}" / "predictions.jsonl")) for w in dev}
+    weight = choose_weight({w: r["accuracy"] for w, r in dev.items()}, shares)
+    ctx.log("[prior] dev greedy exact match (top word's share) by w: "
+            + ", ".join(f"{w:g}: {r['accuracy']:.4f} ({shares[w]:.4f})" for w, r in dev.items()) + f" -> w = {weight:g}")
     save_prior(model, prior, path, len(prefixes), source, weight=weight)  # the file carries its dev-chosen w
     limit = ["--limit", a.eval_limit] if a.eval_limit else []
     command = command_line("evaluation.evaluate", "--preset", a.tall_preset, "--data", files["test"], "--tall", tall,
@@ -73,6 +91,7 @@ def stage_prior(ctx: BuildContext):
     words = set(training_words(files["train"]))
     result = {"file": PRIOR_FILE, "prefixes": len(prefixes), "seed": PRIOR_SEED, "weight": weight,
               "dev_accuracy": {f"{w:g}": r["accuracy"] for w, r in dev.items()}, "dev_examples": dev[0.0]["examples"],
+              "dev_top_word_share": {f"{w:g}": v for w, v in shares.items()}, "top_word_ceiling": TOP_WORD_CEILING,
               "command": command, "examples": row["examples"], "greedy": row["accuracy"], "top5": row["top5_accuracy"],
               "changed_greedy": sum(f["greedy"] != c["greedy"] for f, c in zip(free, corrected, strict=True)),
               "vs_free": paired.as_dict(), "output": output_stats(corrected, words)[CORRECTED]}

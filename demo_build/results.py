@@ -184,12 +184,16 @@ def prior_section(p: dict) -> list[str]:
     if not p:
         return []
     c = p["vs_free"]
-    dev = ", ".join(f"{100 * a:.2f} % at w = {w}" for w, a in p["dev_accuracy"].items())
+    shares = p.get("dev_top_word_share") or {}
+    dev = ", ".join(f"{100 * a:.2f} % at w = {w}" + (f" (top word {100 * shares[w]:.2f} %)" if w in shares else "")
+                    for w, a in p["dev_accuracy"].items())
+    rule = (f"the best dev exact match among the weights whose most frequent dev word is at most "
+            f"{100 * p['top_word_ceiling']:g} % of the outputs" if "top_word_ceiling" in p else "the best dev exact match")
     return [f"`tall, prior-corrected`: the same adapters choosing the greedy word's first piece by log P(piece | "
             f"prefix) − w · log P̄(piece), P̄ being their mean first-piece distribution over {p['prefixes']:,} "
             f"training prefixes (`--prior checkpoints/demo/{p['file']}`, \"greedy, prior-corrected\" in the app; a "
-            f"departure from the paper). w = {p['weight']:g} was chosen on the {p['dev_examples']} dev verses (greedy "
-            f"exact match {dev}). On the test books it changes {p['changed_greedy']} of {p['examples']} greedy words; "
+            f"departure from the paper). w = {p['weight']:g} was chosen on the {p['dev_examples']} dev verses ({rule}; "
+            f"greedy exact match {dev}). On the test books it changes {p['changed_greedy']} of {p['examples']} greedy words; "
             f"greedy exact match {100 * p['greedy']:.2f} % against {100 * c['reference_accuracy']:.2f} % free "
             f"({c['only_approach']} right only with the prior, {c['only_reference']} only without; exact McNemar "
             f"p = {c['mcnemar_p']:.3g}: {_against_free(c)}); the candidates, and so top-5, stay the model's own.", ""]

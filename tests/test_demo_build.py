@@ -97,15 +97,28 @@ def test_prior_stage_estimates_chooses_w_on_dev_and_pairs_with_free_tall(built):
     result = json.loads((out / "metrics.json").read_text())["prior"]
     dev = result["dev_accuracy"]
     assert set(dev) == {"0", "0.25", "0.5", "0.75", "1"} and result["prefixes"] == 40  # every TRAIN verse, < 2000
-    best = max(v for w, v in dev.items() if w != "0")
+    shares = result["dev_top_word_share"]
+    allowed = [w for w in dev if w != "0" and shares[w] <= result["top_word_ceiling"]] or [w for w in dev if w != "0"]
+    best = max(dev[w] for w in allowed)
     assert dev[f"{result['weight']:g}"] == best  # the dev choice, ties to the smaller w
-    assert all(dev[w] < best for w in dev if w not in ("0",) and float(w) < result["weight"])
+    assert all(dev[w] < best for w in allowed if float(w) < result["weight"])
     logp, weight = log_prior(load(out / "tall"), out / PRIOR_FILE)
     assert weight == result["weight"] and logp.exp().sum().item() == pytest.approx(1.0, rel=1e-3)
     corrected = [json.loads(line) for line in (work / "eval-prior" / "test" / "predictions.jsonl").open()]
     assert len(corrected) == 6 and result["vs_free"]["n"] == 6 and result["examples"] == 6
     assert f"--prior-weight {result['weight']:g}" in result["command"]
     assert "`tall, prior-corrected`" in (out / "README.md").read_text(encoding="utf-8")
+
+
+def test_prior_weight_is_the_best_dev_match_within_the_top_word_ceiling():
+    from demo_build.prior_stage import choose_weight, top_word_share
+
+    accuracy = {0.25: 0.0475, 0.5: 0.045, 0.75: 0.035, 1.0: 0.0325}  # the shipped build's dev figures
+    assert choose_weight(accuracy, {0.25: 0.0325, 0.5: 0.025, 0.75: 0.0125, 1.0: 0.0075}) == 0.5  # 0.25 is over
+    assert choose_weight(accuracy, dict.fromkeys(accuracy, 0.01)) == 0.25  # all within: accuracy alone
+    assert choose_weight(accuracy, dict.fromkeys(accuracy, 0.2)) == 0.25  # none within: accuracy alone
+    assert choose_weight({0.25: 0.04, 0.5: 0.04, 0.75: 0.04, 1.0: 0.03}, dict.fromkeys(accuracy, 0.0)) == 0.25  # tie
+    assert top_word_share([{"greedy": "a"}, {"greedy": "b"}, {"greedy": "a"}, {"greedy": "c"}]) == 0.5
 
 
 def test_ngram_stage_chooses_its_order_on_dev_and_pairs_with_tall(built):
