@@ -17,14 +17,14 @@ from collections import Counter
 import torch
 from torch.nn import functional as F
 
-from baselines.word_ngram import load_ngram
+from baselines.word_ngram import NGRAM_FILE, load_ngram
 from evaluation.metrics import exact_match, normalize_word
 from evaluation.significance import mcnemar_exact
 from tall_data.corpus import read_corpus
 from tall_data.examples import make_examples
 from tall_data.translation_cache import DEFAULT_TRANSLATION_CACHE, open_prefix_cache, translate_prefixes
 from tall_model import load
-from tall_model.word_list import demo_word_list
+from tall_model.config import demo_dir
 
 BATCH = 48
 KS = (1, 2, 3, 5, 10, 20)
@@ -32,7 +32,10 @@ KS = (1, 2, 3, 5, 10, 20)
 
 @torch.no_grad()
 def word_log_probs(model, prefixes: list[str], translations: list[str], words: list[str]) -> list[float]:
-    """log P(word's pieces, then the verse's end | prefix) under TALL, one per (prefix, translation, word) row."""
+    """log P(word's pieces, then the verse's end | prefix) under TALL, one per (prefix, translation, word) row.
+
+    The training loss's event, through the training batch: the candidates compete as the verse's *last* word.
+    (`baselines.tall.tall_gold_log_probs` scores the word followed by any word boundary, as `predict` decodes.)"""
     out = []
     for i in range(0, len(words), BATCH):
         batch = model.make_batch(prefixes[i:i + BATCH], translations[i:i + BATCH], words[i:i + BATCH])
@@ -76,7 +79,7 @@ def main(argv=None) -> dict[str, list[dict]]:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.ngram_rerank", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", action="append", required=True, help="Hebrew corpus (repeat); each verse's last word")
     ap.add_argument("--checkpoint", default="checkpoints/demo/tall")
-    ap.add_argument("--ngram", default=str(demo_word_list().parent / "word_ngram.json"))
+    ap.add_argument("--ngram", default=str(demo_dir() / NGRAM_FILE))
     ap.add_argument("--translation-cache", default=str(DEFAULT_TRANSLATION_CACHE))
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
