@@ -35,6 +35,7 @@ from tall_model.backbones import load_backbones
 from training.train import TrainConfig
 
 REFERENCE = "tall"
+LORA_RANK = 16  # the rank measured at the full budget (experiments/decoder_lora.py, benchmarks/RESULTS.md)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,12 @@ def ablations(base: TallConfig) -> list[Ablation]:
         Ablation("no-scale-matching", "without our embedding-scale matching (match_llm_scale off, as in the paper)",
                  {"match_llm_scale": False}),
     ]
+    if base.decoder_lora_rank:  # the other departure from the paper, tried the other way round
+        rows.append(Ablation("frozen-decoder", "stage 7 frozen, as in the paper (no decoder LoRA)",
+                             {"decoder_lora_rank": 0}))
+    else:
+        rows.append(Ablation("decoder-lora", f"stage 7 adapted: LoRA rank {LORA_RANK} in the en→he decoder's layers "
+                             "(ours, not the paper's)", {"decoder_lora_rank": LORA_RANK}))
     return rows
 
 

@@ -46,6 +46,8 @@ class TallConfig:
     # Ours, not the paper's: bring LLM embeddings to unit scale before adding unit-scale sinusoids, and
     # bridge-in's unit-scale output back to the LLM's embedding scale (Qwen has no input LayerNorm).
     match_llm_scale: bool = True
+    # Ours, not the paper's (which freezes stage 7): LoRA of this rank in the en→he decoder's layers; 0 = frozen.
+    decoder_lora_rank: int = 0
 
     # Task and loss.
     framing: str = "word"  # "word": predict the whole missing word; "subword": the paper's last piece
@@ -77,6 +79,9 @@ class TallConfig:
         _check_choice("bridge_in_mode", self.bridge_in_mode, BRIDGE_IN_MODES)
         if self.adapter_hidden_factor <= 0:
             raise ValueError(f"adapter_hidden_factor must be positive, got {self.adapter_hidden_factor}")
+        if not isinstance(self.decoder_lora_rank, int) or self.decoder_lora_rank < 0:
+            raise ValueError(f"decoder_lora_rank must be a whole number ≥ 0 (0: stage 7 frozen), got "
+                             f"{self.decoder_lora_rank!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 

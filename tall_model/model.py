@@ -19,6 +19,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from .backbones import Backbones
 from .batching import TallBatch, make_training_batch
 from .config import TallConfig
+from .decoder_lora import is_lora_key, lora_decoder
 from .modules import AlignmentAdapter, BridgeIn, BridgeOut
 
 TRAINABLE = ("align_in", "bridge_in", "align_out", "bridge_out")
@@ -56,6 +57,9 @@ class TallModel(nn.Module):
         self.bridge_in = BridgeIn(llm_dim, config.bridge_in, p, config.bridge_in_mode)
         self.align_out = AlignmentAdapter(llm_dim, dec_dim, f, p)
         self.bridge_out = BridgeOut(dec_dim, config.bridge_out, p)
+        # not the paper's: stage 7's own decoder copy with LoRA (tall_model/decoder_lora.py); None = the frozen one
+        rank = config.decoder_lora_rank
+        self.decoder_lora = lora_decoder(backbones.hr_lr.get_decoder(), rank) if rank else None
         self.register_buffer("llm_embed_scale", self._embedding_scale(), persistent=False)
         self.translation_released = False
         self.layer_checkpointing = False
@@ -72,19 +76,22 @@ class TallModel(nn.Module):
         super().train(mode)
         for name in FROZEN:  # frozen modules never leave eval mode (no dropout in them)
             getattr(self, name).eval()
+        if self.decoder_lora is not None:  # nor does stage 7's copy: only its LoRA factors train, without dropout
+            self.decoder_lora.eval()
         return self
 
     def trainable_modules(self) -> dict[str, nn.Module]:
-        return {name: getattr(self, name) for name in TRAINABLE}
+        modules = {name: getattr(self, name) for name in TRAINABLE}
+        return modules | ({"decoder_lora": self.decoder_lora} if self.decoder_lora is not None else {})
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for m in self.trainable_modules().values() for p in m.parameters() if p.requires_grad]
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Only the trainable tensors, keyed `align_in.net.0.weight` etc. (position tables are buffers that
-        are rebuilt, never saved)."""
+        are rebuilt, never saved; of stage 7's decoder copy, only the LoRA factors)."""
         return {f"{name}.{key}": value for name, module in self.trainable_modules().items()
-                for key, value in module.state_dict().items()}
+                for key, value in module.state_dict().items() if name != "decoder_lora" or is_lora_key(key)}
 
     def release_translation_parts(self) -> int:
         """Drop the he→en decoder's and the en→he encoder's layers; returns the parameters freed.
@@ -163,10 +170,12 @@ class TallModel(nn.Module):
 
     def decode(self, encoding: PrefixEncoding, decoder_input_ids, cache=None, output_attentions=False,
                hidden_positions: torch.Tensor | None = None):
-        """Stage 7: the frozen en→he decoder cross-attending to stage 6. Returns (logits, cache, cross-attn).
+        """Stage 7: the frozen en→he decoder (or its LoRA copy, decoder_lora_rank) cross-attending to stage 6.
+        Returns (logits, cache, cross-attn).
 
         `hidden_positions` (a boolean [B,T] mask) restricts the LM head to those positions."""
-        out = self.hr_lr.get_decoder()(
+        decoder = self.decoder_lora if self.decoder_lora is not None else self.hr_lr.get_decoder()
+        out = decoder(
             input_ids=decoder_input_ids, encoder_hidden_states=encoding.memory.to(self._dtype_of(self.hr_lr)),
             encoder_attention_mask=encoding.memory_mask, cache=cache, use_cache=cache is not None,
             output_attentions=output_attentions,

@@ -16,12 +16,12 @@ from .model import TallModel
 from .modules import num_position_values
 
 
-def _count(*modules: nn.Module) -> int:
+def _count(*modules: nn.Module, trainable_only: bool = False) -> int:
     seen: set[int] = set()
     total = 0
     for module in modules:
         for p in module.parameters():
-            if id(p) not in seen:
+            if id(p) not in seen and (p.requires_grad or not trainable_only):
                 seen.add(id(p))
                 total += p.numel()
     return total
@@ -38,6 +38,7 @@ class ParameterReport:
     hr_lr_decoder: int  # stage 7 with its tied LM head (frozen)
     position_values: int  # the two fixed tables inside bridge_in and bridge_out
     trainable: int  # what really trains here: positions frozen
+    decoder_lora: int = 0  # stage 7's LoRA factors (ours, decoder_lora_rank; the paper has none)
 
     @property
     def paper_trainable(self) -> int:
@@ -45,7 +46,7 @@ class ParameterReport:
 
     @property
     def total(self) -> int:
-        return self.lr_hr_encoder + self.llm + self.hr_lr_decoder + self.paper_trainable
+        return self.lr_hr_encoder + self.llm + self.hr_lr_decoder + self.paper_trainable + self.decoder_lora
 
     @property
     def paper_share(self) -> float:
@@ -63,6 +64,8 @@ class ParameterReport:
         rows = [("1 LR→HR encoder (frozen)", self.lr_hr_encoder), ("2 align_in", self.align_in),
                 ("3 bridge_in", self.bridge_in), ("4 LLM (frozen)", self.llm), ("5 align_out", self.align_out),
                 ("6 bridge_out", self.bridge_out), ("7 HR→LR decoder + tied head (frozen)", self.hr_lr_decoder)]
+        if self.decoder_lora:
+            rows.append(("7 its LoRA factors (ours, trainable)", self.decoder_lora))
         lines = [f"{name:<40}{count:>15,}" for name, count in rows]
         lines.append(f"{'total':<40}{self.total:>15,}")
         lines.append(f"trainable params: {self.trainable:,} || all params: {self.total:,} || "
@@ -86,6 +89,7 @@ def parameter_report(model) -> ParameterReport:
         hr_lr_decoder=_count(model.hr_lr.get_decoder(), model.hr_lr.lm_head),
         position_values=bridge_in_positions + bridge_out_positions,
         trainable=sum(p.numel() for p in model.trainable_parameters()),
+        decoder_lora=_count(*(m for m in [model.decoder_lora] if m is not None), trainable_only=True),
     )
 
 

@@ -126,7 +126,8 @@ def test_corrupt_checkpoints_are_refused(trained, tmp_path, damage, message):
 # Every TallConfig field is either one a load may change (LOAD_TIME) or one that shapes the model or its task.
 # A new field must be added to one of the two lists: this test makes that a decision, not an accident.
 SHAPES_THE_MODEL = {"lr_hr_translator", "llm", "hr_lr_translator", "adapter_hidden_factor", "dropout", "bridge_in",
-                    "bridge_out", "match_llm_scale", "framing", "loss", "bridge_in_mode", "bypass_llm"}
+                    "bridge_out", "match_llm_scale", "decoder_lora_rank", "framing", "loss", "bridge_in_mode",
+                    "bypass_llm"}
 
 
 def test_load_time_fields_are_one_explicit_list():
@@ -146,7 +147,8 @@ def test_load_time_fields_are_one_explicit_list():
 def test_a_checkpoint_keeps_every_field_that_shapes_the_model(tiny_model, tmp_path):
     from tall_model import Decoding, load
 
-    config = tiny_model.config.replace(match_llm_scale=False, bypass_llm=True, framing="subword", loss="last")
+    config = tiny_model.config.replace(match_llm_scale=False, bypass_llm=True, framing="subword", loss="last",
+                                       decoder_lora_rank=2)
     out = save_pretrained(TallModel(config, tiny_model.backbones), tmp_path / "ckpt")
     loaded = load(out, backbones=tiny_model.backbones, decoding=Decoding(temperature=1.3))
     assert loaded.config.decoding.temperature == 1.3

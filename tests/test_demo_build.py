@@ -35,7 +35,7 @@ def built(tmp_path_factory):
     args = ["--workdir", str(work), "--out", str(out), "--stages", "hebrew,adapters,baselines,evaluate,word-list,prior,ngram,ablations,cards",
             "--tall-preset", "tiny", "--threads", "1", "--adapter-sentences", "24", "--adapter-steps", "3",
             "--adapter-eval-every", "2", "--baseline-steps", "2", "--eval-limit", "6", "--eval-seeds", "2",
-            "--ablation-steps", "2", "--ablations", "no-translation,subword-framing"]
+            "--ablation-steps", "2", "--ablations", "no-translation,subword-framing,decoder-lora"]
     build_main(args)
     return work, out
 
@@ -145,10 +145,10 @@ def test_ablations_are_trained_on_one_budget_and_compared_with_the_full_model(bu
     work, out = built
     table = json.loads((out / "ablations" / "metrics.json").read_text())
     rows = {r["name"]: r for r in table["rows"]}
-    assert list(rows) == ["tall", "no-translation", "subword-framing"]  # the reference always runs, first
+    assert list(rows) == ["tall", "no-translation", "subword-framing", "decoder-lora"]  # the reference first
     assert table["budget"]["steps"] == 2 and all(r["steps"] == 2 and r["examples"] == 6 for r in rows.values())
     assert rows["tall"]["vs_reference"] is None
-    for name in ("no-translation", "subword-framing"):
+    for name in ("no-translation", "subword-framing", "decoder-lora"):
         versus = rows[name]["vs_reference"]
         assert versus["reference"] == "tall" and versus["approach"] == name and versus["n"] == 6
         assert 0 <= versus["mcnemar_p"] <= 1
@@ -156,8 +156,11 @@ def test_ablations_are_trained_on_one_budget_and_compared_with_the_full_model(bu
     assert saved["config"]["bridge_in_mode"] == "hebrew_only"
     # no cross-attention in bridge-in: fewer trainable parameters than the full model
     assert rows["no-translation"]["trainable_parameters"] < rows["tall"]["trainable_parameters"]
+    lora = json.loads((work / "ablations" / "decoder-lora" / "train" / "last" / "config.json").read_text())
+    assert lora["config"]["decoder_lora_rank"] == 16  # stage 7's LoRA factors train on top of the full model's
+    assert rows["decoder-lora"]["trainable_parameters"] > rows["tall"]["trainable_parameters"]
     records = [json.loads(line) for line in (out / "ablations" / "predictions.jsonl").open(encoding="utf-8")]
-    assert sorted({r["approach"] for r in records}) == ["no-translation", "subword-framing", "tall"]
+    assert sorted({r["approach"] for r in records}) == ["decoder-lora", "no-translation", "subword-framing", "tall"]
     readme = (out / "README.md").read_text(encoding="utf-8")
     assert "## Ablations and sweeps" in readme and "| no-translation | no translation input" in readme
 
