@@ -106,3 +106,12 @@ def test_the_experiment_pairs_greedy_and_top5_hits_on_the_same_examples():
     assert (result["top5"]["hits"], result["top5"]["only_this"], result["top5"]["only_reference"]) == (2, 1, 0)
     with pytest.raises(SystemExit, match="same examples"):
         paired(ours, theirs[::-1])
+
+
+def test_a_quantised_decoder_is_refused_with_a_clear_message(tiny_config):
+    from tall_model.backbones import load_backbones
+    from tall_model.quantize import quantize_backbones
+
+    own = quantize_backbones(load_backbones(tiny_config), "int8")  # in place: not the shared fixture's
+    with pytest.raises(ValueError, match="unquantised"):
+        TallModel(tiny_config.replace(decoder_lora_rank=RANK), own)
