@@ -1,6 +1,6 @@
 """Threads for the demo build's translator training: 1 or 2 per process, and two 1-thread stages at once?
 
-    python -m benchmarks.bench_build_threads --data build/demo-v2/data [--steps 40] [--repeats 3]
+    python -m demo_build.thread_bench --data build/demo-v2/data [--steps 40] [--repeats 3]
 
 The he→en stage is the build's longest (≈ 70 quiet minutes on 2 threads), and the build runs its stages one after
 another. Two questions decide how to cut that: does the stage run faster on 1 thread than on 2 (the shipped build's
@@ -57,7 +57,7 @@ def time_steps(data: Path, tokenizer: str, steps: int, threads: int, seed: int) 
 
 def _child(args, threads: int) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    cmd = [sys.executable, "-m", "benchmarks.bench_build_threads", "--child", str(threads), "--data", str(args.data),
+    cmd = [sys.executable, "-m", "demo_build.thread_bench", "--child", str(threads), "--data", str(args.data),
            "--tokenizer", args.tokenizer, "--steps", str(args.steps), "--seed", str(args.seed)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
 
@@ -70,7 +70,7 @@ def _result(proc: subprocess.Popen) -> float:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_build_threads", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m demo_build.thread_bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=Path("build/demo-v2/data"))
     ap.add_argument("--tokenizer", default="checkpoints/demo/he-en")
     ap.add_argument("--steps", type=int, default=40)

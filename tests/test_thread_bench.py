@@ -1,12 +1,12 @@
-"""benchmarks/bench_build_threads.py: it times real he→en training steps of the build's recipe (the private run
+"""demo_build/thread_bench.py: it times real he→en training steps of the build's recipe (the private run
 API it drives is the build's own, so a change there must show here)."""
 
 from __future__ import annotations
 
 import torch
 
-from benchmarks.bench_build_threads import time_steps
 from demo_build import data as dd
+from demo_build.thread_bench import time_steps
 
 
 def test_time_steps_trains_the_build_recipe_and_returns_seconds_per_step(tmp_path):
