@@ -23,6 +23,7 @@ from demo_build.context import BuildContext
 from demo_build.tall_stages import (
     ADAPTER_SEED,
     adapter_config,
+    check_same_run,
     command_line,
     he_files,
     train_resumable,
@@ -100,10 +101,12 @@ def _train_config(ctx: BuildContext, base: TallConfig, row: Ablation, run: Path)
 
 def _train_row(ctx: BuildContext, base: TallConfig, row: Ablation, folder: Path) -> dict:
     run, finished = folder / "train", folder / "trained.json"
+    config = _train_config(ctx, base, row, run)
+    check_same_run(run, config, f"ablation {row.name}")  # a finished row of another base is not this row
     if finished.exists():
         return json.loads(finished.read_text())
     ctx.log(f"[ablations] {row.name}: {row.what}")
-    result = train_resumable(ctx, run, _train_config(ctx, base, row, run), f"ablation {row.name}")
+    result = train_resumable(ctx, run, config, f"ablation {row.name}")
     saved = json.loads((run / "last" / "config.json").read_text())
     info = {"steps": result.step, "final_dev": result.final_metrics,
             "trainable_parameters": saved["parameters"]["trainable"]}

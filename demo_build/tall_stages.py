@@ -20,6 +20,7 @@ paths).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -36,10 +37,12 @@ from demo_build.context import BuildContext, repo_relative
 from demo_build.data import read_jsonl
 from evaluation.evaluate import evaluate
 from tall_data.corpus import read_corpus
-from tall_model import load, preset_config
+from tall_model import TallConfig, load, preset_config
 from tall_model.backbones import load_backbones, model_folder
 from tall_model.checkpoint import save_pretrained
 from training.train import TqdmCallbacks, TrainConfig, TrainResult, train
+from training.train_config import RESUME_OVERRIDES
+from training.train_state import read_trainer_state
 
 ADAPTER_SEED = 0  # training.train / train_baseline seed (batch order, init, dropout); the data split uses ctx.seed
 DEV_SAMPLE = 400  # DEV-book verses scored during adapter training (model selection)
@@ -120,9 +123,43 @@ def adapter_config(ctx: BuildContext, run: Path) -> TrainConfig:
         low_memory=False)  # demo models are small: keeping activations beats recomputing them
 
 
+def _weight_settings(config: dict) -> dict:
+    """A run's settings that shape its weights, flattened (`model.bridge_in.layers`): not the RESUME_OVERRIDES, nor
+    the dev file's path (its verses are checked on resume by their fingerprint)."""
+    defaults = dataclasses.asdict(TrainConfig())
+    # a field added since that run: the dataclass default, which is what the run had (not the preset's value today)
+    config = {**defaults, **config, "model": TallConfig.from_dict(config["model"]).to_dict()}
+    flat: dict = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, inner)
+        else:
+            flat[prefix] = value
+    walk("", {k: v for k, v in config.items() if k not in (*RESUME_OVERRIDES, "dev_data")})
+    return flat
+
+
+def check_same_run(run: Path, config: TrainConfig, label: str) -> None:
+    """A run folder that a previous build trained with other settings (the preset changed since, another budget)
+    is refused with the differences named, never silently reused or resumed; nothing in it is touched."""
+    state = run / "last" / "trainer_state.json"
+    if not state.exists():
+        return
+    saved, wanted = _weight_settings(read_trainer_state(run / "last")["config"]), _weight_settings(config.to_dict())
+    differ = [k for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)]
+    if differ:
+        shown = "; ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now" for k in differ[:6])
+        raise RuntimeError(f"[{label}] {run} was trained with other settings than this build asks for ({shown}"
+                           f"{'; …' if len(differ) > 6 else ''}). Move or delete that folder to train it again "
+                           "(or use another --workdir).")
+
+
 def train_resumable(ctx: BuildContext, run: Path, config: TrainConfig, label: str) -> TrainResult:
-    """Train into `run`, resuming from its last checkpoint when a previous build got that far; a stop is an error
-    that names how to go on (rerunning the build resumes)."""
+    """Train into `run`, resuming from its last checkpoint when a previous build got that far (with the same
+    settings: check_same_run); a stop is an error that names how to go on (rerunning the build resumes)."""
+    check_same_run(run, config, label)
     if (run / "last").exists():
         ctx.log(f"[{label}] resuming {run / 'last'}")
         result = train(TrainConfig(resume=str(run / "last")), TqdmCallbacks())
@@ -138,6 +175,7 @@ def train_resumable(ctx: BuildContext, run: Path, config: TrainConfig, label: st
 def stage_adapters(ctx: BuildContext):
     run = ctx.workdir / "adapters"
     finished = run / "finished.json"
+    check_same_run(run, adapter_config(ctx, run), "adapters")
     if not finished.exists():
         result = train_resumable(ctx, run, adapter_config(ctx, run), "adapters")
         finished.write_text(json.dumps({"step": result.step, "best": result.best_metrics,

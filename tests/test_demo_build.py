@@ -170,10 +170,20 @@ def test_finished_only_ablations_table_lists_the_rest_as_pending(built, tmp_path
     again = tmp_path / "out"
     build_main(["--workdir", str(work), "--out", str(again), "--stages", "ablations", "--force", "ablations",
                 "--tall-preset", "tiny", "--threads", "1", "--ablation-steps", "2", "--eval-limit", "6",
-                "--ablations", "no-translation,no-llm", "--ablations-finished-only"])
+                "--adapter-sentences", "24", "--ablations", "no-translation,no-llm", "--ablations-finished-only"])
     table = json.loads((again / "ablations" / "metrics.json").read_text())
     assert [r["name"] for r in table["rows"]] == ["tall", "no-translation"] and table["pending"] == ["no-llm"]
     assert not (work / "ablations" / "no-llm").exists()  # nothing trained in this mode
+
+
+def test_a_row_trained_with_other_settings_is_refused_not_reused(built, tmp_path):
+    work, out = built
+    before = (work / "ablations" / "tall" / "trained.json").read_text()
+    with pytest.raises(RuntimeError, match=r"ablation tall\].*max_steps: 2 there, 3 now"):
+        build_main(["--workdir", str(work), "--out", str(tmp_path / "out"), "--stages", "ablations", "--force",
+                    "ablations", "--tall-preset", "tiny", "--threads", "1", "--ablation-steps", "3", "--eval-limit", "6",
+                    "--ablations", "no-translation"])
+    assert (work / "ablations" / "tall" / "trained.json").read_text() == before  # nothing retrained or removed
 
 
 def test_a_rebuild_with_the_same_seeds_and_steps_is_bitwise_identical(built, tmp_path):
