@@ -157,9 +157,9 @@ def check_same_run(run: Path, config: TrainConfig, label: str) -> None:
 
 
 def train_resumable(ctx: BuildContext, run: Path, config: TrainConfig, label: str) -> TrainResult:
-    """Train into `run`, resuming from its last checkpoint when a previous build got that far (with the same
-    settings: check_same_run); a stop is an error that names how to go on (rerunning the build resumes)."""
-    check_same_run(run, config, label)
+    """Train into `run`, resuming from its last checkpoint when a previous build got that far (callers first
+    check_same_run, which also guards a finished run); a stop is an error that names how to go on (rerunning the
+    build resumes)."""
     if (run / "last").exists():
         ctx.log(f"[{label}] resuming {run / 'last'}")
         result = train(TrainConfig(resume=str(run / "last")), TqdmCallbacks())
@@ -175,9 +175,10 @@ def train_resumable(ctx: BuildContext, run: Path, config: TrainConfig, label: st
 def stage_adapters(ctx: BuildContext):
     run = ctx.workdir / "adapters"
     finished = run / "finished.json"
-    check_same_run(run, adapter_config(ctx, run), "adapters")
+    config = adapter_config(ctx, run)
+    check_same_run(run, config, "adapters")
     if not finished.exists():
-        result = train_resumable(ctx, run, adapter_config(ctx, run), "adapters")
+        result = train_resumable(ctx, run, config, "adapters")
         finished.write_text(json.dumps({"step": result.step, "best": result.best_metrics,
                                         "final": result.final_metrics}, default=str))
     info = json.loads(finished.read_text())
