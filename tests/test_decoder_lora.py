@@ -108,10 +108,23 @@ def test_the_experiment_pairs_greedy_and_top5_hits_on_the_same_examples():
         paired(ours, theirs[::-1])
 
 
-def test_a_quantised_decoder_is_refused_with_a_clear_message(tiny_config):
+def test_int8_backbones_get_lora_on_their_dequantised_decoder(with_lora, tiny_config, tmp_path):
+    """--quantize int8 (inference only) shares int8 backbones; stage 7's copy is rebuilt from their rounded weights
+    so the trained factors still apply, close to the fp32 model, and the shared decoder stays int8."""
     from tall_model.backbones import load_backbones
     from tall_model.quantize import quantize_backbones
 
+    torch.manual_seed(5)
+    with torch.no_grad():
+        for name, p in with_lora.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.2)  # trained factors: the output moves away from the frozen decoder's
+    save_pretrained(with_lora, tmp_path / "ck")
     own = quantize_backbones(load_backbones(tiny_config), "int8")  # in place: not the shared fixture's
-    with pytest.raises(ValueError, match="unquantised"):
-        TallModel(tiny_config.replace(decoder_lora_rank=RANK), own)
+    loaded = from_pretrained(tmp_path / "ck", backbones=own).eval()
+    assert not any("quantized" in type(m).__module__ for m in loaded.decoder_lora.modules())
+    assert any("quantized" in type(m).__module__ for m in own.hr_lr.get_decoder().modules())
+    assert {k for k in loaded.trainable_state_dict() if "lora_" in k} == lora_keys(len(loaded.decoder_lora.layers))
+    for key, value in with_lora.trainable_state_dict().items():
+        assert torch.equal(loaded.trainable_state_dict()[key], value), key
+    assert first_piece_prob(loaded) == pytest.approx(first_piece_prob(with_lora), abs=0.05)
