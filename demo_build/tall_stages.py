@@ -192,7 +192,9 @@ def stage_adapters(ctx: BuildContext):
     curve = [{k: r.get(k) for k in ("step", "train_loss", "dev_loss", "dev_accuracy")} for r in history
              if r.get("dev_loss") is not None]
     ctx.add_metrics({"adapters": {"steps": info["step"], "best_dev": _slim(info.get("best")),
-                                  "final_dev": _slim(info.get("final")), "dev_curve": curve},
+                                  "final_dev": _slim(info.get("final")), "dev_curve": curve,
+                                  "decoder_lora_rank": model.config.decoder_lora_rank,
+                                  "word_choice": model.config.decoding.word_choice},
                      "budgets": {"tall": tall_budget(ctx)}})  # also when the baselines are not re-run
     return {"steps": info["step"], "selected": best.name, "best_dev": _slim(info.get("best"))}
 

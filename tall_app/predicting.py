@@ -21,7 +21,8 @@ from .formatting import pieces_rows, pipeline_html, word_html
 
 # the Decoding radio's choices (tall_model.decoding explains piece-by-piece vs best whole word; the training-words
 # mode restricts the word to the demo's training Hebrew, tall_model.word_list; the prior-corrected mode divides the
-# demo adapters' prior out of the first piece, tall_model.prior)
+# demo adapters' prior out of the first piece, tall_model.prior). Those two build on the best whole word, as the
+# demo's table scores them (its `demo` preset chooses words that way); "greedy" alone is the paper's piece by piece.
 GREEDY_MODE, BEST_WORD_MODE, SAMPLING_MODE = "greedy", "greedy, best whole word", "sampling"
 TRAINING_WORDS_MODE, PRIOR_MODE = "greedy, training words only", "greedy, prior-corrected"
 MAX_PREFIX_CHARS = 2000  # longer text is refused before it reaches the tokenizers
@@ -53,13 +54,14 @@ def parse_decoding(mode, temperature=None, top_k=None, top_p=None, seed=None, *,
         if not words.is_file():
             raise ValueError(f"The training word list {words} is missing (the demo build writes it: "
                              "python -m demo_build --stages word-list).")
-        return base.greedy().replace(word_list=str(words))
+        return base.greedy().replace(word_choice="best_candidate", word_list=str(words))
     if mode == PRIOR_MODE:
         prior = demo_prior()
         if not prior.is_file():
             raise ValueError(f"The demo's prior {prior} is missing (the demo build writes it: "
                              "python -m demo_build --stages prior).")
-        return base.greedy().replace(prior=str(prior), prior_weight=None)  # the weight the file carries
+        return base.greedy().replace(word_choice="best_candidate", prior=str(prior),
+                                     prior_weight=None)  # the weight the file carries
     if mode.startswith("greedy"):
         return base.greedy()
     if not mode.startswith("sampl"):

@@ -88,10 +88,12 @@ def _model_controls(svc: AppService) -> tuple[ModelControls, gr.Button, gr.Group
     if missing:
         with gr.Accordion("Presets not available here", open=False):
             gr.Markdown(missing, elem_id="missing-presets")
-    mode = gr.Radio([GREEDY_MODE, BEST_WORD_MODE, TRAINING_WORDS_MODE, PRIOR_MODE, SAMPLING_MODE], value=GREEDY_MODE,
-                    label="Decoding", info="greedy: piece by piece (the paper's way); best whole word: the likeliest "
-                    "of the candidates; training words only: no made-up words (the demo's training Hebrew); "
-                    "prior-corrected: the demo adapters' favourite words count less (the demo's adapters only)")
+    mode = gr.Radio([GREEDY_MODE, BEST_WORD_MODE, TRAINING_WORDS_MODE, PRIOR_MODE, SAMPLING_MODE],
+                    value=BEST_WORD_MODE, label="Decoding",
+                    info="greedy: piece by piece (the paper's way); best whole word: the likeliest of the candidates "
+                    "(the demo table's TALL); training words only: the best whole word among the demo's training "
+                    "Hebrew; prior-corrected: the best whole word, the demo adapters' favourite words counting less "
+                    "(the demo's adapters only)")
     with gr.Group(visible=False) as sampling_box:
         temperature = gr.Slider(0.05, 2.0, value=DEFAULT_DECODING.temperature, step=0.05, label="Temperature")
         top_k = gr.Slider(0, 200, value=DEFAULT_DECODING.top_k, step=1, label="Top-k (0: off)")

@@ -252,6 +252,8 @@ def test_decoding_choice_keeps_the_models_translation_settings():
     assert best.word_choice == "best_candidate" and best.translation_max_new_tokens == 24
     listed = for_model(parse_decoding("greedy, training words only"), Model)
     assert listed.word_list == str(demo_word_list()) and not listed.sample and listed.max_word_pieces == 5
+    # the list and the prior build on the best whole word, as the demo table scores them; "greedy" is the paper's
+    assert listed.word_choice == "best_candidate" and greedy.word_choice == "pieces"
 
 
 def test_prior_mode_uses_the_demo_prior_with_the_weight_it_carries():
@@ -261,6 +263,7 @@ def test_prior_mode_uses_the_demo_prior_with_the_weight_it_carries():
 
     corrected = for_model(parse_decoding("greedy, prior-corrected"), Model)
     assert corrected.prior == str(demo_prior()) and corrected.prior_weight is None and not corrected.sample
+    assert corrected.word_choice == "best_candidate"
     assert corrected.translation_max_new_tokens == 24 and for_model(parse_decoding("greedy"), Model).prior is None
 
 

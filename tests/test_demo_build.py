@@ -245,3 +245,17 @@ def test_resumed_build_skips_finished_stages(built, capsys):
                      "--tall-preset", "tiny", "--threads", "1"])
     printed = capsys.readouterr().out
     assert "== hebrew: outputs exist, skipped" in printed and "== adapters: outputs exist, skipped" in printed
+
+
+def test_the_stage_7_row_tries_the_other_way_from_the_base():
+    """The demo preset adapts stage 7 (LoRA), so its row is the paper's frozen decoder; a frozen base gets LoRA."""
+    from demo_build.ablation_stages import LORA_RANK, ablations
+    from tall_model import preset_config
+
+    demo = preset_config("demo")
+    rows = {r.name: r.changes for r in ablations(demo)}
+    assert demo.decoder_lora_rank > 0 and rows["frozen-decoder"] == {"decoder_lora_rank": 0}
+    assert "decoder-lora" not in rows
+    rows = {r.name: r.changes for r in ablations(demo.replace(decoder_lora_rank=0))}
+    assert rows["decoder-lora"] == {"decoder_lora_rank": LORA_RANK} and "frozen-decoder" not in rows
+    assert list(rows)[0] == "tall" and len(rows) == 11  # the reference first, then ten changes

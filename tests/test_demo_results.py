@@ -118,3 +118,16 @@ def test_the_word_ngram_reference_joins_the_table_the_paired_tests_and_the_outpu
     assert "Order 3 was chosen on the 400 dev verses (greedy exact match 8.00 % at order 2, 11.50 % at order 3)" in text
     assert "| word-ngram | יהוה | 140 of 731 (19.2 %) | 0.0 % |" in text
     assert "word-ngram" not in results_markdown({**metrics, "word_ngram": {}})
+
+
+def test_the_departures_from_the_paper_are_named_from_the_shipped_config():
+    from demo_build.results import departures_section
+
+    both = " ".join(departures_section({"adapters": {"decoder_lora_rank": 64, "word_choice": "best_candidate"}}))
+    assert "two measured ways" in both and "rank 64" in both and "`frozen-decoder`" in both
+    assert "likeliest whole candidate" in both and "--word-choice pieces" in both
+    one = " ".join(departures_section({"adapters": {"decoder_lora_rank": 0, "word_choice": "best_candidate"}}))
+    assert "one measured way" in one and "LoRA" not in one
+    # the paper's model (and metrics written before these fields existed) claims no departure
+    assert departures_section({"adapters": {"decoder_lora_rank": 0, "word_choice": "pieces"}}) == []
+    assert departures_section({}) == []
