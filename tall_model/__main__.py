@@ -35,8 +35,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--top-k", type=int, help=f"default {defaults.top_k}")
     p.add_argument("--top-p", type=float, help=f"default {defaults.top_p}")
     p.add_argument("--seed", type=int, help=f"sampling seed, default {defaults.seed}")
-    p.add_argument("--word-choice", choices=WORD_CHOICES, help="greedy word piece by piece (default) or the "
-                   "best_candidate: the likeliest whole word among the candidates")
+    p.add_argument("--word-choice", choices=WORD_CHOICES, help="greedy word piece by piece (the paper's) or "
+                   "best_candidate: the likeliest whole word among the candidates (default: the model's; the demo's "
+                   "is best_candidate)")
+    p.add_argument("--candidate-pool", type=int, help="first pieces completed into candidate words, ranked by "
+                   f"whole-word probability (default: the model's, {defaults.candidate_pool} unless its config says)")
     p.add_argument("--word-list", help="predict only these words: a UTF-8 file, one word per line (the demo ships "
                    "checkpoints/demo/training_words.txt; a departure from the paper, which decodes freely)")
     p.add_argument("--prior", help="choose the greedy word's first piece with the model's prior divided out (a file "
@@ -79,6 +82,7 @@ def main(argv=None) -> int:
     print(f"# {model.source}", file=sys.stderr)
     changes = {k: v for k, v in (("temperature", args.temperature), ("top_k", args.top_k), ("top_p", args.top_p),
                                  ("seed", args.seed), ("word_choice", args.word_choice),
+                                 ("candidate_pool", args.candidate_pool),
                                  ("word_list", args.word_list), ("prior", args.prior),
                                  ("prior_weight", args.prior_weight)) if v is not None}
     try:

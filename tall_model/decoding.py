@@ -6,7 +6,9 @@ with seed 0; at most 8 pieces a word; the prefix translated greedily with at mos
 A greedy word is chosen piece by piece (`word_choice="pieces"`, the paper's way: the likeliest first piece, then
 the likeliest next one...), or as the likeliest whole word among the candidates (`"best_candidate"`: the top first
 pieces, each completed greedily, ranked by P(first) · P(next pieces) · P(end of word)); a likely first piece can
-lead to an unlikely word, which the second avoids.
+lead to an unlikely word, which the second avoids. The candidate words are the top `candidate_pool` first pieces,
+each completed greedily, ranked by that whole-word probability: the list shown (and scored as top-5) is their best
+five, so a wider pool finds words whose first piece is not among the five likeliest.
 
 `word_list` (a file, one word per line; default none, as in the paper) restricts the predicted word and the
 candidates to the listed words (`tall_model.word_list`). `prior` (a file from `python -m tall_model.prior`; default
@@ -35,6 +37,7 @@ class Decoding:
     translation_beams: int = 1  # the he→en translation of the prefix (stage 3's queries)
     translation_max_new_tokens: int = 128
     word_choice: str = "pieces"  # greedy only: "pieces" or "best_candidate" (see the module docstring)
+    candidate_pool: int = 10  # first pieces completed into candidate words; the top-5 and best_candidate rank these
     word_list: str | None = None  # predict only these words (a departure from the paper; tall_model.word_list)
     prior: str | None = None  # divide the model's prior out of the first piece (a departure; tall_model.prior)
     prior_weight: float | None = None  # w with a prior (0: the paper's greedy); None: the prior file's own w
@@ -46,8 +49,10 @@ class Decoding:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
             raise ValueError(f"top_k must be >= 0 (0 = no limit), got {self.top_k}")
-        if self.max_word_pieces < 1 or self.translation_beams < 1 or self.translation_max_new_tokens < 1:
-            raise ValueError("max_word_pieces, translation_beams and translation_max_new_tokens must be >= 1")
+        if min(self.max_word_pieces, self.translation_beams, self.translation_max_new_tokens,
+               self.candidate_pool) < 1:
+            raise ValueError("max_word_pieces, translation_beams, translation_max_new_tokens and candidate_pool must "
+                             "be >= 1")
         if self.word_choice not in WORD_CHOICES:
             raise ValueError(f"word_choice must be one of {', '.join(WORD_CHOICES)}; got {self.word_choice!r}")
         for name in ("word_list", "prior"):

@@ -25,8 +25,6 @@ from .text import truncate_words, validate_prefix
 from .translate import translate
 from .word_list import WordTrie, word_trie
 
-BEST_OF = 5  # candidates searched for word_choice="best_candidate" even when fewer are shown
-
 
 @dataclass
 class PieceProb:
@@ -247,7 +245,7 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
         decoder = WordDecoder(model, encoding, i, target_pieces(model, used[i]), output_attentions)
         generator = torch.Generator(device=dev).manual_seed(settings.seed) if settings.sample else None
         best_word = settings.word_choice == "best_candidate" and not settings.sample and cfg.framing == "word"
-        wanted = max(num_candidates, BEST_OF) if best_word else num_candidates
+        wanted = max(num_candidates, settings.candidate_pool) if best_word or num_candidates > 0 else 0
         candidates = (_candidates(decoder, masks, wanted, settings.max_word_pieces, hr_tok, trie)
                       if wanted > 0 else [])
         if best_word and candidates and candidates[0].ids:

@@ -82,6 +82,20 @@ def test_cli_word_choice_best_candidate_takes_the_likeliest_candidate():
     assert record["word"] == best_word
 
 
+def test_cli_candidate_pool_is_passed_on_and_validated():
+    prefixes = [e["prefix"] for e in _examples()]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    runs = {pool: subprocess.run([sys.executable, "-m", "tall_model", "--json", "--candidate-pool", pool, *prefixes],
+                                 cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+            for pool in ("0", "1", "40")}
+    assert runs["0"].returncode == 2 and "candidate_pool" in runs["0"].stderr
+    narrow, wide = ([json.loads(line)["candidates"] for line in runs[p].stdout.splitlines()] for p in ("1", "40"))
+    assert len(narrow) == len(wide) == len(prefixes) and all(len(c) == 5 for c in narrow + wide)
+    for few, many in zip(narrow, wide):  # rank by rank at least as likely: more first pieces searched
+        assert all(m[1] >= f[1] - 1e-6 for f, m in zip(few, many))
+    assert narrow != wide
+
+
 def test_app_uses_the_demo_without_fallback():
     from tall_app.models import choose_preset, demo_available
 

@@ -101,6 +101,24 @@ def test_best_candidate_word_is_the_likeliest_whole_word(tiny_model):
         assert full.candidates[0].prob >= pieces_prob
 
 
+def test_a_wider_candidate_pool_ranks_more_completed_words(tiny_model):
+    """The candidates are the top `candidate_pool` first pieces completed and ranked by whole-word probability: the
+    five shown from a wider pool are, rank by rank, at least as likely, and a pool of 1 still fills the list."""
+    for prefix in PREFIXES:
+        found = {pool: predict(tiny_model, prefix, translations="In the beginning", output_attentions=False,
+                               decoding=Decoding(word_choice="best_candidate", candidate_pool=pool)).candidates
+                 for pool in (1, 5, 30)}
+        assert len(found[1]) == len(found[5]) == 5  # never fewer than asked for
+        assert [c.word for c in found[1]] == [c.word for c in found[5]]  # pool ≤ the list: the list's own search
+        assert all(wide.prob >= narrow.prob - 1e-9 for wide, narrow in zip(found[30], found[5]))
+    assert any([c.word for c in predict(tiny_model, p, translations="In the beginning", output_attentions=False,
+                                        decoding=Decoding(candidate_pool=30)).candidates]
+               != [c.word for c in predict(tiny_model, p, translations="In the beginning", output_attentions=False,
+                                           decoding=Decoding(candidate_pool=5)).candidates] for p in PREFIXES)
+    with pytest.raises(ValueError, match="candidate_pool"):
+        Decoding(candidate_pool=0)
+
+
 def test_word_choice_is_validated_and_described():
     with pytest.raises(ValueError, match="word_choice"):
         Decoding(word_choice="beam")
