@@ -8,6 +8,9 @@ training verses; the decoder reading the whole verse's English writes 35 % of te
 English 1.8 %). `TallConfig.decoder_lora_rank` (tall_model/decoder_lora.py) lets the decoder itself learn to
 continue a Hebrew prefix; before training it is the paper's model.
 
+Since session 13 the `demo` preset itself has rank 64 and the best whole word (this experiment chose them), so
+`--rank 0` is now the paper's frozen stage 7 and the reference predictions are the LoRA demo's.
+
 The run is the demo build's adapters stage with that one field changed (demo preset, seed 0, 2 epochs × batch 16,
 lr 5e-4, the same 400 dev verses and checkpoint choice), so history.json compares with
 build/demo-v2/adapters/history.json step by step. Then the best-dev checkpoint is scored on the test books as the
