@@ -42,9 +42,10 @@ def evaluate(model, examples: Sequence[Example], translations: Mapping[str, str]
                 out = model(batch)
             loss_sum += float(out.loss) * len(out.labels)
             positions += len(out.labels)
-            # greedy, fp32, no attention maps: only the word is needed
+            # greedy, fp32, no attention maps, no candidate list: only the word is needed (best_candidate still
+            # searches its candidate_pool to choose it)
             predictions = predict(model, prefixes, decoding=model.config.decoding.greedy(), translations=english,
-                                  num_candidates=1, output_attentions=False)
+                                  num_candidates=0, output_attentions=False)
             for ex, pred in zip(chunk, predictions):
                 hit = word_core(pred.word) == word_core(ex.target)
                 correct += hit
