@@ -24,8 +24,14 @@ class CheckpointComparison:
     diff_rows: list[list]
 
 
+def _own_greedy(loaded) -> Decoding:
+    """Each side decodes greedily as its own config says (the demo's adapters: best whole word; the paper's presets:
+    piece by piece), so a side shows the word its own evaluation scores."""
+    return loaded.model.config.decoding.greedy()
+
+
 def _side(loaded, prefix: str, steps: int):
-    pred = run_prediction(loaded, prefix, Decoding().greedy())
+    pred = run_prediction(loaded, prefix, _own_greedy(loaded))
     attribution = run_attribution(loaded.model, pred, None, "integrated_gradients", "hebrew", steps) if pred.word \
         else None
     figures = [candidate_figure([(c.word or "∅", c.prob) for c in pred.candidates]),
@@ -35,7 +41,8 @@ def _side(loaded, prefix: str, steps: int):
 
 
 def compare_checkpoints(loaded_a, loaded_b, prefix: str, steps: int = 16) -> CheckpointComparison:
-    """Greedy prediction and integrated-gradient attribution (to the Hebrew prefix) of each model's own word."""
+    """Greedy prediction (as each model's config decodes) and integrated-gradient attribution (to the Hebrew prefix)
+    of each model's own word."""
     if backbone_key(loaded_a.model.config) != backbone_key(loaded_b.model.config):
         raise ValueError(f"{loaded_a.description} and {loaded_b.description} use different backbones: their tokens, "
                          "attributions and attention maps cannot be compared side by side. Choose two checkpoints of "
@@ -46,6 +53,7 @@ def compare_checkpoints(loaded_a, loaded_b, prefix: str, steps: int = 16) -> Che
     if attr_a and attr_b:
         for (word, a), (_, b) in zip(attr_a.words, attr_b.words):  # same prefix, same tokenizer: same words
             rows.append([word, round(a, 4), round(b, 4), round(b - a, 4)])
-    summary = (f"**A** ({loaded_a.description}): **{pred_a.word or '∅'}** · **B** ({loaded_b.description}): "
-               f"**{pred_b.word or '∅'}**\n\nEnglish (shared): {pred_a.translation}")
+    summary = (f"**A** ({loaded_a.description}; {_own_greedy(loaded_a).describe()}): **{pred_a.word or '∅'}** · "
+               f"**B** ({loaded_b.description}; {_own_greedy(loaded_b).describe()}): **{pred_b.word or '∅'}**\n\n"
+               f"English (shared): {pred_a.translation}")
     return CheckpointComparison(summary, figures_a, figures_b, rows)

@@ -96,6 +96,7 @@ class CheckpointInfo:
     preset: str
     mtime: float
     problem: str = ""  # why it cannot be used (corrupt or truncated files); "" for a usable one
+    word_choice: str = "pieces"  # how its config chooses a greedy word (tall_model.decoding.WORD_CHOICES)
 
     @property
     def label(self) -> str:
@@ -160,8 +161,11 @@ def list_checkpoints(root: Path | None = None) -> list[CheckpointInfo]:
             found.append(CheckpointInfo(name, directory, "?", config.stat().st_mtime,
                                         "config.json is damaged (not a JSON object)"))
             continue
-        preset = str((meta.get("config") or {}).get("preset", "custom"))
-        found.append(CheckpointInfo(name, directory, preset, config.stat().st_mtime, safetensors_problem(weights)))
+        model_config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+        preset = str(model_config.get("preset", "custom"))
+        decoding = model_config.get("decoding") if isinstance(model_config.get("decoding"), dict) else {}
+        found.append(CheckpointInfo(name, directory, preset, config.stat().st_mtime, safetensors_problem(weights),
+                                    str(decoding.get("word_choice", "pieces"))))
     return sorted(found, key=lambda c: c.name)
 
 

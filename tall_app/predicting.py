@@ -31,6 +31,11 @@ UI_FIELDS = ("sample", "temperature", "top_k", "top_p", "seed", "word_choice", "
 DEFAULT_DECODING = Decoding()  # the controls start from tall_model's defaults (written once, in Decoding)
 
 
+def greedy_mode(word_choice: str) -> str:
+    """The radio's greedy choice that decodes as `word_choice` does (a model config's `decoding.word_choice`)."""
+    return BEST_WORD_MODE if word_choice == "best_candidate" else GREEDY_MODE
+
+
 def _number(value, name: str, kind):
     try:
         out = kind(float(value))

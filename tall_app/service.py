@@ -15,7 +15,7 @@ from pathlib import Path
 
 from huggingface_hub.errors import HfHubHTTPError
 
-from tall_model.config import REPO_ROOT
+from tall_model.config import REPO_ROOT, preset_config
 from tall_model.hub import hub_token_configured, looks_like_repo_id, push_to_hub
 from tall_model.memory import Trimmer
 
@@ -46,7 +46,16 @@ from .owners import (
     signed_in,
 )
 from .paths import CHECKPOINTS_ROOT, list_checkpoints, resolve_checkpoint, run_directory, zip_checkpoint
-from .predicting import attention_shape, parse_decoding, render_attention, render_prediction, run_prediction
+from .predicting import (
+    BEST_WORD_MODE,
+    GREEDY_MODE,
+    attention_shape,
+    greedy_mode,
+    parse_decoding,
+    render_attention,
+    render_prediction,
+    run_prediction,
+)
 
 FIGURES = ("bridge-in attention", "decoder attention", "candidates", "attribution", "logit lens")
 # Bounds for a shared, public app (a Space): all runs together, and one run.
@@ -168,6 +177,21 @@ class AppService:
         self.check_readable(checkpoint, owner)
         preset = resolve_checkpoint(checkpoint, self.root).preset
         return preset if preset in self.presets() else current
+
+    def greedy_mode(self, checkpoint: str | None, preset: str) -> str:
+        """The Decoding radio's greedy choice that is the model's own: the checkpoint's config (the demo's
+        adapters: best whole word), else the preset's (the paper presets: piece by piece)."""
+        if checkpoint and checkpoint != NO_CHECKPOINT:
+            return greedy_mode(resolve_checkpoint(checkpoint, self.root).word_choice)
+        return greedy_mode(preset_config(preset).decoding.word_choice)
+
+    def mode_after_checkpoint(self, checkpoint: str | None, mode: str, preset: str, owner: str | None = None) -> str:
+        """The radio after `checkpoint` is chosen: a plain greedy choice becomes the checkpoint's own, so a
+        paper-preset run is decoded piece by piece and the demo by best whole word; any other choice stays."""
+        if mode not in (GREEDY_MODE, BEST_WORD_MODE):
+            return mode
+        self.check_readable(checkpoint, owner)
+        return self.greedy_mode(checkpoint, preset)
 
     def checkpoint_path(self, checkpoint: str | None) -> Path | None:
         if not checkpoint or checkpoint == NO_CHECKPOINT:

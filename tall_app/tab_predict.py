@@ -89,9 +89,9 @@ def _model_controls(svc: AppService) -> tuple[ModelControls, gr.Button, gr.Group
         with gr.Accordion("Presets not available here", open=False):
             gr.Markdown(missing, elem_id="missing-presets")
     mode = gr.Radio([GREEDY_MODE, BEST_WORD_MODE, TRAINING_WORDS_MODE, PRIOR_MODE, SAMPLING_MODE],
-                    value=BEST_WORD_MODE, label="Decoding",
-                    info="greedy: piece by piece (the paper's way); best whole word: the likeliest of the candidates "
-                    "(the demo table's TALL); training words only: the best whole word among the demo's training "
+                    value=svc.greedy_mode(svc.default_checkpoint(), svc.preset), label="Decoding",
+                    info="starts on the chosen model's own greedy choice. greedy: piece by piece (the paper's way); "
+                    "best whole word: the likeliest of the candidates (the demo table's TALL); training words only: the best whole word among the demo's training "
                     "Hebrew; prior-corrected: the best whole word, the demo adapters' favourite words counting less "
                     "(the demo's adapters only)")
     with gr.Group(visible=False) as sampling_box:
@@ -167,14 +167,16 @@ def _wire_selectors(tab: PredictTab, svc: AppService) -> None:
     controls.mode.change(lambda m: gr.Group(visible=m == SAMPLING_MODE), controls.mode, tab.sampling_box,
                          api_name="decoding_mode", show_progress="hidden")
 
-    def on_checkpoint(ckpt, current, request: gr.Request, profile: gr.OAuthProfile | None):
+    def on_checkpoint(ckpt, current, mode, request: gr.Request, profile: gr.OAuthProfile | None):
         try:
-            return svc.preset_of(ckpt, current, visitor(request, profile))
+            owner = visitor(request, profile)
+            preset = svc.preset_of(ckpt, current, owner)
+            return preset, svc.mode_after_checkpoint(ckpt, mode, preset, owner)
         except USER_ERRORS as err:
             raise user_error(err, svc) from None
 
-    controls.checkpoint.input(on_checkpoint, [controls.checkpoint, controls.preset], controls.preset,
-                              api_name="select_checkpoint")
+    controls.checkpoint.input(on_checkpoint, [controls.checkpoint, controls.preset, controls.mode],
+                              [controls.preset, controls.mode], api_name="select_checkpoint")
     def on_refresh(ckpt, request: gr.Request, profile: gr.OAuthProfile | None):
         return checkpoint_dropdown(svc, ckpt, visitor(request, profile))
 

@@ -3,6 +3,7 @@ export (kaleido + Debian chromium) and the analysis bundle."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 
@@ -90,9 +91,12 @@ def test_two_checkpoints_side_by_side(analysed, tmp_path):
 
     svc, _, _ = analysed
     base = svc.cache.get("tiny", NO_CHECKPOINT).model
-    save_pretrained(load(base.config, backbones=base.backbones, seed=7), svc.root / "seed7")
+    whole_word = dataclasses.replace(base.config, decoding=base.config.decoding.replace(word_choice="best_candidate"))
+    save_pretrained(load(whole_word, backbones=base.backbones, seed=7), svc.root / "seed7")
     out = svc.compare_checkpoints(HE, "tiny", NO_CHECKPOINT, "tiny", "seed7", steps=4)
     assert "**A**" in out.summary and "seed7" in out.summary
+    side_a, side_b = out.summary.split("·")[:2]  # each side decodes as its own config says
+    assert "; greedy)" in side_a and "greedy (best candidate word)" in side_b
     assert len(out.figures_a) == len(out.figures_b) == 3
     assert [r[0] for r in out.diff_rows][: len(HE.split())] == HE.split()
     assert all(r[3] == pytest.approx(r[2] - r[1], abs=2e-4) for r in out.diff_rows)

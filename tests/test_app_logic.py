@@ -377,6 +377,31 @@ def test_checkpoint_round_trip_mismatch_and_corruption(service):
         service.predict(HE, "tiny", "../../etc")
 
 
+def test_the_greedy_choice_follows_the_chosen_checkpoints_own(service):
+    """The Decoding radio starts on, and a checkpoint switches a plain greedy choice to, the model's own way of
+    choosing the word: piece by piece for the paper's presets, best whole word for the demo's; other choices stay."""
+    import json
+
+    from tall_model.checkpoint import save_pretrained
+
+    loaded = service.cache.get("tiny", None)
+    for name, choice in (("pieces-run", "pieces"), ("whole-run", "best_candidate")):
+        save_pretrained(loaded.model, service.root / name / "best")
+        config = service.root / name / "best" / "config.json"
+        meta = json.loads(config.read_text())
+        meta["config"]["decoding"]["word_choice"] = choice
+        config.write_text(json.dumps(meta))
+    after = service.mode_after_checkpoint
+    assert after("whole-run/best", "greedy", "tiny") == "greedy, best whole word"
+    assert after("pieces-run/best", "greedy, best whole word", "tiny") == "greedy"
+    assert after("pieces-run/best", "sampling", "tiny") == "sampling"
+    assert after("whole-run/best", "greedy, prior-corrected", "tiny") == "greedy, prior-corrected"
+    assert after(NO_CHECKPOINT, "greedy", "demo") == "greedy, best whole word"  # the demo preset's own
+    assert after(NO_CHECKPOINT, "greedy, best whole word", "paper-bloomz") == "greedy"
+    with pytest.raises(ValueError, match="No checkpoint named"):
+        after("gone/best", "greedy", "tiny")
+
+
 def test_backbones_are_shared_by_content_not_by_path(service):
     untrained = service.cache.get("tiny", None).model
     trained = service.cache.get("tiny", "unit-run/best").model  # saved by the round-trip test above

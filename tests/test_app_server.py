@@ -51,6 +51,14 @@ def test_every_api_name_is_served(served):
     assert API_NAMES - {"load_example"} <= {name.lstrip("/") for name in endpoints}  # Examples' event is unlisted
 
 
+def test_the_decoding_radio_starts_on_the_default_models_own_choice():
+    import app  # the demo's adapters choose the best whole word (the demo preset); the paper's presets go by pieces
+
+    radios = [b for b in app.demo.blocks.values() if type(b).__name__ == "Radio" and b.label == "Decoding"]
+    expected = "greedy, best whole word" if app.demo.service.preset == "demo" else "greedy"
+    assert radios and all(r.value == expected for r in radios)
+
+
 def test_predict_returns_a_word_and_heatmap_data(served):
     client, _, _ = served
     word_html, pipeline, notes, candidates, pieces, bridge, decoder, details, *sliders = call_predict(client)
@@ -125,6 +133,9 @@ def test_train_over_the_api_then_predict_with_the_new_checkpoint(served, tmp_pat
     again, *_ = client.predict(*args, api_name="/train_start")
     assert "already exists" in again  # a finished run is not overwritten
     client.predict(NONE, api_name="/refresh_checkpoints")
+    # choosing the run sets its preset and its own greedy word choice (tiny: piece by piece)
+    assert client.predict("api-run/best", "mid", "greedy, best whole word", api_name="/select_checkpoint") == \
+        ("tiny", "greedy")
     details = call_predict(client, HE, "api-run/best")[7]
     assert details["word"]
 
