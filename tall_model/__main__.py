@@ -15,7 +15,7 @@ import torch
 from transformers.utils import logging as hf_logging
 
 from .config import PRESETS, preset_config
-from .decoding import WORD_CHOICES, Decoding
+from .decoding import CANDIDATE_SEARCHES, WORD_CHOICES, Decoding
 from .load import default_threads, load
 from .params import meta_model, parameter_report
 from .predict import predict
@@ -40,6 +40,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "is best_candidate)")
     p.add_argument("--candidate-pool", type=int, help="first pieces completed into candidate words, ranked by "
                    f"whole-word probability (default: the model's, {defaults.candidate_pool} unless its config says)")
+    p.add_argument("--candidate-search", choices=CANDIDATE_SEARCHES, help="first_pieces: each of the top first "
+                   "pieces completed greedily; beam: a beam of --candidate-pool partial words, so words sharing a "
+                   f"first piece can all be candidates (default: the model's, {defaults.candidate_search} unless its "
+                   "config says)")
     p.add_argument("--word-list", help="predict only these words: a UTF-8 file, one word per line (the demo ships "
                    "checkpoints/demo/training_words.txt; a departure from the paper, which decodes freely)")
     p.add_argument("--prior", help="choose the greedy word's first piece with the model's prior divided out (a file "
@@ -83,6 +87,7 @@ def main(argv=None) -> int:
     changes = {k: v for k, v in (("temperature", args.temperature), ("top_k", args.top_k), ("top_p", args.top_p),
                                  ("seed", args.seed), ("word_choice", args.word_choice),
                                  ("candidate_pool", args.candidate_pool),
+                                 ("candidate_search", args.candidate_search),
                                  ("word_list", args.word_list), ("prior", args.prior),
                                  ("prior_weight", args.prior_weight)) if v is not None}
     try:

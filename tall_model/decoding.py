@@ -8,7 +8,9 @@ the likeliest next one...), or as the likeliest whole word among the candidates 
 pieces, each completed greedily, ranked by P(first) · P(next pieces) · P(end of word)); a likely first piece can
 lead to an unlikely word, which the second avoids. The candidate words are the top `candidate_pool` first pieces,
 each completed greedily, ranked by that whole-word probability: the list shown (and scored as top-5) is their best
-five, so a wider pool finds words whose first piece is not among the five likeliest.
+five, so a wider pool finds words whose first piece is not among the five likeliest. `candidate_search="beam"`
+searches whole words instead (a beam of `candidate_pool` partial words), so words that share a first piece can all
+be candidates (`tall_model.candidates`).
 
 `word_list` (a file, one word per line; default none, as in the paper) restricts the predicted word and the
 candidates to the listed words (`tall_model.word_list`). `prior` (a file from `python -m tall_model.prior`; default
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 WORD_CHOICES = ("pieces", "best_candidate")
+CANDIDATE_SEARCHES = ("first_pieces", "beam")  # tall_model.candidates
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class Decoding:
     translation_max_new_tokens: int = 128
     word_choice: str = "pieces"  # greedy only: "pieces" or "best_candidate" (see the module docstring)
     candidate_pool: int = 10  # first pieces completed into candidate words; the top-5 and best_candidate rank these
+    candidate_search: str = "first_pieces"  # or "beam": a beam of candidate_pool partial words (tall_model.candidates)
     word_list: str | None = None  # predict only these words (a departure from the paper; tall_model.word_list)
     prior: str | None = None  # divide the model's prior out of the first piece (a departure; tall_model.prior)
     prior_weight: float | None = None  # w with a prior (0: the paper's greedy); None: the prior file's own w
@@ -53,6 +57,9 @@ class Decoding:
                self.candidate_pool) < 1:
             raise ValueError("max_word_pieces, translation_beams, translation_max_new_tokens and candidate_pool must "
                              "be >= 1")
+        if self.candidate_search not in CANDIDATE_SEARCHES:
+            raise ValueError(f"candidate_search must be one of {', '.join(CANDIDATE_SEARCHES)}; "
+                             f"got {self.candidate_search!r}")
         if self.word_choice not in WORD_CHOICES:
             raise ValueError(f"word_choice must be one of {', '.join(WORD_CHOICES)}; got {self.word_choice!r}")
         for name in ("word_list", "prior"):

@@ -7,7 +7,6 @@ piece), kept for benchmarks and as a reference that the cached path must agree w
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -16,6 +15,7 @@ import torch
 from transformers import DynamicCache, EncoderDecoderCache
 
 from .batching import decoder_limit, english_ids, pad, source_ids, source_limit, target_pieces
+from .candidates import CandidateWord, candidate_words
 from .decoding import Decoding
 from .logit_lens import LogitLens, LogitLensError, lens_parts, logit_lens
 from .model import PrefixEncoding
@@ -31,14 +31,6 @@ class PieceProb:
     piece: str
     token_id: int
     prob: float  # the model's probability of this piece (temperature 1, full vocabulary)
-
-
-@dataclass
-class CandidateWord:
-    word: str
-    prob: float  # P(first piece) · P(each next piece) · P(word ends there)
-    pieces: list[str]
-    ids: list[int] = field(default_factory=list)  # the pieces' token ids
 
 
 @dataclass
@@ -162,58 +154,6 @@ def follow_word(first_logits: torch.Tensor, next_logits: Callable[[int], torch.T
     return pieces
 
 
-def _candidates(decoder: WordDecoder, masks, n: int, max_pieces: int, tokenizer,
-                trie: WordTrie | None = None) -> list[CandidateWord]:
-    """Top-n first pieces, each completed greedily in one batched pass over a copied KV cache (with a `trie`:
-    first pieces and completions among its words only)."""
-    word_start, end_of_word, never = masks
-    probs = decoder.logits.float().softmax(-1)[0]
-    starts = trie.first_pieces(word_start) if trie else word_start
-    first = probs.masked_fill(~starts, 0).topk(min(n, int(starts.sum()))).indices
-    cache = copy.deepcopy(decoder.cache)
-    cache.reorder_cache(torch.zeros(len(first), dtype=torch.long, device=first.device))
-    memory = decoder.encoding
-    batch_memory = PrefixEncoding(memory.memory.expand(len(first), -1, -1),
-                                memory.memory_mask.expand(len(first), -1), memory.llm_states)
-    seqs = [[int(t)] for t in first]
-    nodes = [WordTrie.step(trie.root, t) for t in first] if trie else None
-    scores = probs[first].clone()
-    alive = torch.ones(len(first), dtype=torch.bool, device=first.device)
-    ids = first.unsqueeze(1)
-    for _ in range(max_pieces):
-        logits, cache, _ = decoder.model.decode(batch_memory, ids, cache=cache)
-        step = logits[:, -1].float().softmax(-1).masked_fill(never, 0)
-        choice, below = step, 0
-        if trie is not None:  # -1, below every probability: argmax stays in the trie even where all it allows is 0
-            below = -1
-            choice = step.masked_fill(~torch.stack([x.allowed(end_of_word) for x in nodes]), below)
-        best = choice.masked_fill(end_of_word, below).argmax(-1)
-        lengths = torch.tensor([len(s) for s in seqs], device=step.device)
-        ending = end_of_word[choice.argmax(-1)] | (lengths >= max_pieces)
-        for i in range(len(seqs)):
-            if not alive[i]:
-                continue
-            if ending[i] or (trie is not None and not nodes[i].children):
-                scores[i] *= step[i, end_of_word].sum()
-                alive[i] = False
-            else:
-                scores[i] *= step[i, best[i]]
-                seqs[i].append(int(best[i]))
-                if trie is not None:
-                    nodes[i] = nodes[i].children[int(best[i])]
-        if not alive.any():
-            break
-        ids = best.unsqueeze(1)
-    merged: dict[str, CandidateWord] = {}
-    for seq, score in zip(seqs, scores.tolist()):
-        word = tokenizer.decode(seq, skip_special_tokens=True).strip()
-        if word in merged:
-            merged[word].prob += score
-        else:
-            merged[word] = CandidateWord(word, score, tokenizer.convert_ids_to_tokens(seq), seq)
-    return sorted(merged.values(), key=lambda c: -c.prob)
-
-
 @torch.no_grad()
 def predict(model, prefixes, *, decoding: Decoding | None = None, translations=None, num_candidates: int = 5,
             output_attentions: bool = True, with_logit_lens: bool = False):
@@ -246,8 +186,8 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
         generator = torch.Generator(device=dev).manual_seed(settings.seed) if settings.sample else None
         best_word = settings.word_choice == "best_candidate" and not settings.sample and cfg.framing == "word"
         wanted = max(num_candidates, settings.candidate_pool) if best_word or num_candidates > 0 else 0
-        candidates = (_candidates(decoder, masks, wanted, settings.max_word_pieces, hr_tok, trie)
-                      if wanted > 0 else [])
+        candidates = (candidate_words(decoder, masks, wanted, settings.max_word_pieces, hr_tok, trie,
+                                      settings.candidate_search) if wanted > 0 else [])
         if best_word and candidates and candidates[0].ids:
             pieces = follow_word(decoder.logits, decoder.step, best_candidate(candidates, bias).ids)
         else:

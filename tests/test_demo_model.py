@@ -82,14 +82,18 @@ def test_cli_word_choice_best_candidate_takes_the_likeliest_candidate():
     assert record["word"] == best_word
 
 
-def test_cli_candidate_pool_is_passed_on_and_validated():
+def test_cli_candidate_pool_is_passed_on_and_validated(capsys):
+    from tall_model.__main__ import main  # in this process: three CLI processes cost a minute of loading
+
     prefixes = [e["prefix"] for e in _examples()]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    runs = {pool: subprocess.run([sys.executable, "-m", "tall_model", "--json", "--candidate-pool", pool, *prefixes],
-                                 cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-            for pool in ("0", "1", "40")}
-    assert runs["0"].returncode == 2 and "candidate_pool" in runs["0"].stderr
-    narrow, wide = ([json.loads(line)["candidates"] for line in runs[p].stdout.splitlines()] for p in ("1", "40"))
+    threads = ["--threads", str(torch.get_num_threads())]  # main sets torch's threads: keep this process's
+    runs = {}
+    for pool in ("0", "1", "40"):
+        code = main(["--json", "--candidate-pool", pool, *threads, *prefixes])
+        runs[pool] = (code, *capsys.readouterr())
+    assert runs["0"][0] == 2 and "candidate_pool" in runs["0"][2]
+    assert runs["1"][0] == runs["40"][0] == 0
+    narrow, wide = ([json.loads(line)["candidates"] for line in runs[p][1].splitlines()] for p in ("1", "40"))
     assert len(narrow) == len(wide) == len(prefixes) and all(len(c) == 5 for c in narrow + wide)
     for few, many in zip(narrow, wide):  # rank by rank at least as likely: more first pieces searched
         assert all(m[1] >= f[1] - 1e-6 for f, m in zip(few, many))

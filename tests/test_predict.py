@@ -119,6 +119,58 @@ def test_a_wider_candidate_pool_ranks_more_completed_words(tiny_model):
         Decoding(candidate_pool=0)
 
 
+def _whole_word_prob(model, prefix: str, translation: str, ids: list[int]) -> float:
+    """P(pieces) · P(the word ends after them), stepped one piece at a time through stage 7 (no batch, no beam)."""
+    from tall_model.batching import target_pieces
+    from tall_model.predict import WordDecoder, _encode, fit_prefix
+    from tall_model.sampling import piece_masks
+
+    used = fit_prefix(model, prefix)[0]
+    encoding, _, _ = _encode(model, [used], [translation])
+    decoder = WordDecoder(model, encoding, 0, target_pieces(model, used), False)
+    _, end_of_word, never = piece_masks(model.backbones.hr_lr_tokenizer, decoder.logits.shape[-1], model.device)
+    prob, logits = 1.0, decoder.logits
+    for token_id in ids:
+        prob *= float(logits.reshape(-1).float().softmax(-1)[token_id])
+        logits = decoder.step(token_id)
+    return prob * float(logits.reshape(-1).float().softmax(-1).masked_fill(never, 0)[end_of_word].sum())
+
+
+def test_candidates_have_exact_whole_word_probabilities_in_both_searches(tiny_model):
+    """Every candidate's probability is its pieces' and its end's, as if stepped alone; the list is ranked and has
+    no empty word; the first-piece search holds one word per first piece."""
+    english = "In the beginning"
+    for prefix in PREFIXES:
+        for search in ("first_pieces", "beam"):
+            found = predict(tiny_model, prefix, translations=english, output_attentions=False, num_candidates=8,
+                            decoding=Decoding(candidate_search=search, candidate_pool=8)).candidates
+            assert len(found) == 8 and all(c.word for c in found)
+            assert [c.prob for c in found] == sorted((c.prob for c in found), reverse=True)
+            for c in found[:4]:
+                assert c.prob == pytest.approx(_whole_word_prob(tiny_model, prefix, english, c.ids), rel=1e-3)
+            if search == "first_pieces":
+                assert len({c.ids[0] for c in found}) == len(found)
+    with pytest.raises(ValueError, match="candidate_search"):
+        Decoding(candidate_search="wide")
+
+
+def test_beam_search_finds_listed_words_that_share_a_first_piece(tiny_model, tmp_path):
+    """The tiny en→he pieces begin every one of these words with the bare word-start piece: one completion per first
+    piece can offer only one of them, a beam over whole words offers several, all listed."""
+    listed = tmp_path / "words.txt"
+    words = ["בראשית", "ברא", "השמים", "הארץ", "טוב", "אחד", "יום", "קרא"]
+    listed.write_text("\n".join(words), encoding="utf-8")
+    for prefix in PREFIXES:
+        found = {search: predict(tiny_model, prefix, translations="In the beginning", output_attentions=False,
+                                 decoding=Decoding(candidate_search=search, word_list=str(listed),
+                                                   word_choice="best_candidate"))
+                 for search in ("first_pieces", "beam")}
+        assert len(found["first_pieces"].candidates) == 1
+        beam = found["beam"]
+        assert beam.word in words and len(beam.candidates) == 5 and all(c.word in words for c in beam.candidates)
+        assert len({c.ids[0] for c in beam.candidates}) == 1  # five words, one first piece
+
+
 def test_word_choice_is_validated_and_described():
     with pytest.raises(ValueError, match="word_choice"):
         Decoding(word_choice="beam")
