@@ -3,7 +3,7 @@ paper's baselines), scored like every approach and paired against TALL.
 
     python -m demo_build --stages hebrew,ngram
 
-Chooses the order among ORDERS by greedy exact match on the dev verses (a tie goes to the lower order), writes the
+Chooses the order among ORDERS by greedy exact match on every DEV-book verse (he_dev_all.jsonl) (a tie goes to the lower order), writes the
 n-gram (its order and the TRAIN verses it counts) to checkpoints/demo/word_ngram.json, which the app's Compare tab
 counts from, scores every test-book verse with that file (greedy, top-5, the evaluate stage's sampled seeds;
 build/demo/eval-ngram) and pairs each example with TALL of the evaluate stage: the exact McNemar p of the greedy hits
@@ -33,7 +33,7 @@ def stage_ngram(ctx: BuildContext):
     work = ctx.workdir / "eval-ngram"
     common = dict(preset=a.tall_preset, approaches=(NGRAM,), ngram_data=files["train"],
                   translation_cache=translation_cache(ctx), progress=False)
-    dev = {n: evaluate([files["dev"]], ngram_order=n, seeds=0, out=work / f"dev-{n}", **common)["rows"][0]
+    dev = {n: evaluate([files["dev_all"]], ngram_order=n, seeds=0, out=work / f"dev-{n}", **common)["rows"][0]
            for n in ORDERS}
     order = max(ORDERS, key=lambda n: (dev[n]["accuracy"], -n))
     ctx.log("[ngram] dev greedy exact match by order: "

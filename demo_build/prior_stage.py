@@ -5,7 +5,7 @@ scored against free TALL.
 
 Estimates the shipped adapters' mean first-piece distribution over PRIOR_PREFIXES training prefixes (seeded, through
 the build's translation cache) into checkpoints/demo/first_piece_prior.safetensors; chooses the weight w among
-WEIGHTS on the dev verses: the best greedy exact match among the weights whose most frequent dev word is at most
+WEIGHTS on every DEV-book verse (he_dev_all.jsonl): the best greedy exact match among the weights whose most frequent dev word is at most
 TOP_WORD_CEILING of the outputs (issue 13's ceiling; if none is, among all; a tie goes to the smaller w, the nearer
 to the paper); scores every
 test-book verse with it (build/demo/eval-prior) and pairs each example with the free TALL of the evaluate stage:
@@ -71,7 +71,7 @@ def stage_prior(ctx: BuildContext):
     path = save_prior(model, prior, ctx.out / PRIOR_FILE, len(prefixes), source)
     common = dict(preset=a.tall_preset, tall=tall, approaches=("tall",), seeds=0, translation_cache=cache_path,
                   backbones=model.backbones, progress=False)
-    dev = {w: evaluate([files["dev"]], prior=path, prior_weight=w, out=work / f"dev-w{w:g}", **common)["rows"][0]
+    dev = {w: evaluate([files["dev_all"]], prior=path, prior_weight=w, out=work / f"dev-w{w:g}", **common)["rows"][0]
            for w in (0.0, *WEIGHTS)}
     shares = {w: top_word_share(read_records(work / f"dev-w{w:g}" / "predictions.jsonl")) for w in dev}
     weight = choose_weight({w: r["accuracy"] for w, r in dev.items()}, shares)

@@ -237,6 +237,26 @@ def departures_section(m: dict) -> list[str]:
             "\"Letting stage 7 adapt\"): " + "; ".join(parts) + ".", ""]
 
 
+def selection_section(m: dict) -> list[str]:
+    """Which of the run's two kept checkpoints the `tall` rows are, and the dev evidence (demo_build.selection)."""
+    adapters = m.get("adapters") or {}
+    sel = adapters.get("selection") or {}
+    if not sel.get("hits"):
+        return []
+    sample = (adapters.get("best_dev") or {}).get("dev_examples")
+    steps, hits = sel["steps"], sel["hits"]
+    other = "last" if sel["selected"] == "best" else "best"
+
+    def said(name: str) -> str:
+        return f"{hits[name]['greedy']} greedy and {hits[name]['top5']} top-5 hits"
+
+    return [f"The `tall` adapters are the training run's step {steps[sel['selected']]:,} (`{sel['selected']}/`): of "
+            f"the two checkpoints the run keeps (its best on the seeded {sample}-verse dev sample, step {steps['best']:,}, "
+            f"and its last, step {steps['last']:,}), the one that finds more words on all {sel['examples']:,} "
+            f"dev verses: {said(sel['selected'])} against {said(other)} (greedy: {sel['only_last']} right only with "
+            f"`last/`, {sel['only_best']} only with `best/`, exact McNemar p = {sel['mcnemar_p']:.2g}).", ""]
+
+
 def results_markdown(m: dict) -> str:
     """Every measured number of the demo that the README shows."""
     nw = m.get("next_word") or {}
@@ -247,7 +267,8 @@ def results_markdown(m: dict) -> str:
         f"The paper's table in miniature: every test-book verse without its last word ({n} examples), exact match "
         f"of the whole word; sampled = mean over seeds {', '.join(map(str, nw.get('seeds', [])))} (temperature 0.7, "
         "top-k 50, top-p "
-        "0.95) with a 95 % Student-t interval:", "", next_word_table(m), "", *departures_section(m), *ngram_section(m),
+        "0.95) with a 95 % Student-t interval:", "", next_word_table(m), "", *departures_section(m), *selection_section(m),
+        *ngram_section(m),
         *budget_section(m), *significance_section(m), *output_section(m), *ablation_section(m)]).rstrip() + "\n"
 
 

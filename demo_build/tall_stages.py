@@ -6,8 +6,9 @@ would be:
 
   hebrew     Hebrew-only corpora of each split (build/demo/data/he_{train,dev,test}.jsonl, {"text": verse}) and the
              app's example prefixes (checkpoints/demo/test_examples.jsonl)
-  adapters   TALL adapters and bridges on the TRAIN books' Hebrew; dev = a seeded sample of DEV-book verses;
-             the best dev checkpoint is saved in fp16 to checkpoints/demo/tall
+  adapters   TALL adapters and bridges on the TRAIN books' Hebrew; dev = a seeded sample of DEV-book verses
+             (training keeps the best of its dev evaluations and the last step); of those two, the one with more
+             greedy hits on every DEV-book verse (he_dev_all.jsonl) is saved in fp16 to checkpoints/demo/tall
   baselines  soft prompt and LoRA fine-tuning on the same Hebrew → checkpoints/demo/baselines/{soft-prompt,fine-tuned}
   evaluate   every TEST-book verse without its last word, all five approaches, sampled with seeds 0-4
              → checkpoints/demo/eval/metrics.{json,csv}
@@ -35,6 +36,7 @@ from baselines.approach import BaselineModels
 from baselines.train import BaselineConfig, train_baseline
 from demo_build.context import BuildContext, repo_relative
 from demo_build.data import read_jsonl
+from demo_build.selection import choose_checkpoint
 from evaluation.evaluate import evaluate
 from tall_data.corpus import read_corpus
 from tall_model import TallConfig, load, preset_config
@@ -50,7 +52,9 @@ APP_EXAMPLES = 8
 
 
 def he_files(ctx: BuildContext) -> dict[str, Path]:
-    return {split: ctx.data_dir / f"he_{split}.jsonl" for split in ("train", "dev", "test")}
+    """train, dev (the seeded sample scored during training), dev_all (every DEV-book verse: the final choice between
+    the run's best and last checkpoints) and test."""
+    return {split: ctx.data_dir / f"he_{split}.jsonl" for split in ("train", "dev", "dev_all", "test")}
 
 
 def translation_cache(ctx: BuildContext) -> Path:
@@ -83,12 +87,14 @@ def stage_hebrew(ctx: BuildContext):
     _write_texts(files["train"], train_verses)
     dev = random.Random(ctx.seed).sample(splits["dev"], min(DEV_SAMPLE, len(splits["dev"])))
     _write_texts(files["dev"], dev)
+    _write_texts(files["dev_all"], splits["dev"])
     _write_texts(files["test"], splits["test"])  # every test-book verse, Song of Songs included (Hebrew only)
     ctx.add_training_files([files["train"]])  # dev verses only choose checkpoints; the test file is never trained on
     examples = _app_examples(splits["test"], ctx.seed)
     with (ctx.out / "test_examples.jsonl").open("w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(e, ensure_ascii=False) + "\n" for e in examples)
-    return {"he_train": len(train_verses), "he_dev": len(dev), "he_test": len(splits["test"]),
+    return {"he_train": len(train_verses), "he_dev": len(dev), "he_dev_all": len(splits["dev"]),
+            "he_test": len(splits["test"]),
             "app_examples": [e["id"] for e in examples]}
 
 
@@ -182,21 +188,24 @@ def stage_adapters(ctx: BuildContext):
         finished.write_text(json.dumps({"step": result.step, "best": result.best_metrics,
                                         "final": result.final_metrics}, default=str))
     info = json.loads(finished.read_text())
-    best = run / "best" if (run / "best" / "config.json").exists() else run / "last"
+    selection = choose_checkpoint(run, he_files(ctx)["dev_all"], translation_cache(ctx))
+    best = run / selection["selected"]
     model = load(best, device="cpu")
     history = json.loads((run / "history.json").read_text()) if (run / "history.json").exists() else []
     save_pretrained(model, ctx.out / "tall", dtype=torch.float16,
                     extra={"trained_by": "python -m demo_build (stage adapters)",
                            "selected": best.name, "steps": info["step"],
-                           "dev": "seeded sample of DEV-book verses", "best_dev": info.get("best")})
+                           "dev": "seeded sample of DEV-book verses", "best_dev": info.get("best"),
+                           "selection": selection})
     curve = [{k: r.get(k) for k in ("step", "train_loss", "dev_loss", "dev_accuracy")} for r in history
              if r.get("dev_loss") is not None]
     ctx.add_metrics({"adapters": {"steps": info["step"], "best_dev": _slim(info.get("best")),
                                   "final_dev": _slim(info.get("final")), "dev_curve": curve,
-                                  "decoder_lora_rank": model.config.decoder_lora_rank,
+                                  "selection": selection, "decoder_lora_rank": model.config.decoder_lora_rank,
                                   "word_choice": model.config.decoding.word_choice},
                      "budgets": {"tall": tall_budget(ctx)}})  # also when the baselines are not re-run
-    return {"steps": info["step"], "selected": best.name, "best_dev": _slim(info.get("best"))}
+    return {"steps": info["step"], "selected": best.name, "best_dev": _slim(info.get("best")),
+            "selection": {k: selection[k] for k in ("examples", "hits", "mcnemar_p")}}
 
 
 def _slim(metrics: dict | None) -> dict | None:

@@ -131,3 +131,18 @@ def test_the_departures_from_the_paper_are_named_from_the_shipped_config():
     # the paper's model (and metrics written before these fields existed) claims no departure
     assert departures_section({"adapters": {"decoder_lora_rank": 0, "word_choice": "pieces"}}) == []
     assert departures_section({}) == []
+
+
+def test_the_checkpoint_choice_is_stated_from_the_metrics():
+    from demo_build.results import selection_section
+
+    selection = {"selected": "last", "steps": {"best": 1750, "last": 2622}, "examples": 1126,
+                 "hits": {"best": {"greedy": 93, "top5": 172}, "last": {"greedy": 96, "top5": 177}},
+                 "only_last": 9, "only_best": 6, "mcnemar_p": 0.6072}
+    text = " ".join(selection_section({"adapters": {"selection": selection, "best_dev": {"dev_examples": 400}}}))
+    assert "step 2,622 (`last/`)" in text and "step 1,750" in text and "all 1,126 dev verses" in text
+    assert "seeded 400-verse dev sample" in text
+    assert "96 greedy and 177 top-5 hits against 93 greedy and 172 top-5 hits" in text and "p = 0.61" in text
+    # one checkpoint (nothing was scored) or metrics written before the choice existed: no sentence
+    assert selection_section({"adapters": {"selection": {"selected": "best", "hits": None}}}) == []
+    assert selection_section({}) == []
