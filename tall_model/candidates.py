@@ -32,6 +32,7 @@ class CandidateWord:
     prob: float  # P(first piece) · P(each next piece) · P(word ends there)
     pieces: list[str]
     ids: list[int] = field(default_factory=list)  # the pieces' token ids
+    piece_probs: list[float] = field(default_factory=list)  # P(each piece | the ones before), as the search saw it
 
 
 def candidate_words(decoder, masks, n: int, max_pieces: int, tokenizer, trie: WordTrie | None = None,
@@ -44,27 +45,28 @@ def candidate_words(decoder, masks, n: int, max_pieces: int, tokenizer, trie: Wo
     starts = trie.first_pieces(word_start) if trie else word_start
     first = probs.masked_fill(~starts, 0).topk(min(n, int(starts.sum()))).indices
     found = (_complete_first_pieces if search == "first_pieces" else _beam)(
-        _Batch(decoder, first, trie), probs[first].clone(), masks, n, max_pieces)
+        _Batch(decoder, first, probs[first], trie), probs[first].clone(), masks, n, max_pieces)
     merged: dict[str, CandidateWord] = {}
-    for seq, score in found:
+    for seq, score, piece_probs in found:
         word = tokenizer.decode(seq, skip_special_tokens=True).strip()
         if not word and search == "beam":  # the bare word-start piece, ended: no word
             continue
         if word in merged:  # the same text from other pieces: one word
             merged[word].prob += score
         else:
-            merged[word] = CandidateWord(word, score, tokenizer.convert_ids_to_tokens(seq), seq)
+            merged[word] = CandidateWord(word, score, tokenizer.convert_ids_to_tokens(seq), seq, piece_probs)
     return sorted(merged.values(), key=lambda c: -c.prob)
 
 
 class _Batch:
     """Rows of partial words decoded together: their pieces, trie nodes and a KV cache copied from the prefix's."""
 
-    def __init__(self, decoder, first: torch.Tensor, trie: WordTrie | None):
+    def __init__(self, decoder, first: torch.Tensor, first_probs: torch.Tensor, trie: WordTrie | None):
         self.model, self.memory, self.trie = decoder.model, decoder.encoding, trie
         self.cache = copy.deepcopy(decoder.cache)
         self.cache.reorder_cache(torch.zeros(len(first), dtype=torch.long, device=first.device))
         self.seqs = [[int(t)] for t in first]
+        self.piece_probs = [[float(p)] for p in first_probs]
         self.nodes = [WordTrie.step(trie.root, t) for t in first] if trie else None
         self.last = first
 
@@ -86,16 +88,19 @@ class _Batch:
         """Row i's word cannot go on (its trie node has no children)."""
         return self.trie is not None and not self.nodes[i].children
 
-    def extend(self, i: int, piece: int) -> None:
+    def extend(self, i: int, piece: int, prob: float) -> None:
         """Row i's word goes on with `piece` (the other rows keep their pieces)."""
         self.seqs[i].append(piece)
+        self.piece_probs[i].append(prob)
         if self.trie is not None:
             self.nodes[i] = self.nodes[i].children[piece]
 
-    def regroup(self, rows: torch.Tensor, pieces: torch.Tensor) -> None:
-        """The next rows are rows[j] continued with pieces[j] (beam search: a row may repeat or vanish)."""
+    def regroup(self, rows: torch.Tensor, pieces: torch.Tensor, probs: torch.Tensor) -> None:
+        """The next rows are rows[j] continued with pieces[j] of probability probs[j] (beam search: a row may repeat
+        or vanish)."""
         self.cache.reorder_cache(rows)
         self.seqs = [self.seqs[r] + [p] for r, p in zip(rows.tolist(), pieces.tolist())]
+        self.piece_probs = [self.piece_probs[r] + [p] for r, p in zip(rows.tolist(), probs.tolist())]
         if self.trie is not None:
             self.nodes = [self.nodes[r].children[p] for r, p in zip(rows.tolist(), pieces.tolist())]
         self.last = pieces
@@ -121,24 +126,25 @@ def _complete_first_pieces(batch: _Batch, scores: torch.Tensor, masks, n: int, m
                 alive[i] = False
             else:
                 scores[i] *= step[i, best[i]]
-                batch.extend(i, int(best[i]))
+                batch.extend(i, int(best[i]), float(step[i, best[i]]))
         if not alive.any():
             break
         batch.last = best  # a finished row decodes on unread, so the cache keeps one row per first piece
-    return list(zip(batch.seqs, scores.tolist()))
+    return list(zip(batch.seqs, scores.tolist(), batch.piece_probs))
 
 
 def _beam(batch: _Batch, scores: torch.Tensor, masks, n: int, max_pieces: int):
     """The n likeliest partial words at every length; each also offered as finished. Empty words are dropped."""
     _, end_of_word, never = masks
-    finished: list[tuple[list[int], float]] = []
+    finished: list[tuple[list[int], float, list[float]]] = []
     for _ in range(max_pieces):
         step = batch.next_probs(never)
         allowed = batch.allowed(end_of_word)
         if allowed is not None:
             step = step.masked_fill(~allowed, 0)  # with a trie, a word may end only where a listed word does
         ends = scores * step.masked_fill(~end_of_word, 0).sum(-1)
-        finished += [(list(seq), s) for seq, s in zip(batch.seqs, ends.tolist()) if s > 0]
+        finished += [(list(seq), s, list(pp)) for seq, s, pp in zip(batch.seqs, ends.tolist(), batch.piece_probs)
+                     if s > 0]
         if len(batch.seqs[0]) >= max_pieces:  # every row is as long as a word may be
             break
         finished.sort(key=lambda f: -f[1])
@@ -150,6 +156,7 @@ def _beam(batch: _Batch, scores: torch.Tensor, masks, n: int, max_pieces: int):
             break
         vocabulary = step.shape[-1]
         index = top.indices[keep]
-        batch.regroup(index // vocabulary, index % vocabulary)
+        rows, pieces = index // vocabulary, index % vocabulary
+        batch.regroup(rows, pieces, step[rows, pieces])
         scores = top.values[keep]
     return finished

@@ -189,7 +189,10 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
         candidates = (candidate_words(decoder, masks, wanted, settings.max_word_pieces, hr_tok, trie,
                                       settings.candidate_search) if wanted > 0 else [])
         if best_word and candidates and candidates[0].ids:
-            pieces = follow_word(decoder.logits, decoder.step, best_candidate(candidates, bias).ids)
+            chosen = best_candidate(candidates, bias)
+            # the search already has the pieces' probabilities; only attention rows need the word stepped again
+            pieces = (follow_word(decoder.logits, decoder.step, chosen.ids) if output_attentions else
+                      [PieceProb("", t, p) for t, p in zip(chosen.ids, chosen.piece_probs, strict=True)])
         else:
             pieces = generate_word(decoder.logits, decoder.step, masks, settings, generator,
                                    cfg.framing == "subword", trie, bias)

@@ -99,6 +99,14 @@ def test_best_candidate_word_is_the_likeliest_whole_word(tiny_model):
         pieces = predict(tiny_model, prefix, translations="In the beginning")
         pieces_prob = next((c.prob for c in pieces.candidates if c.word == pieces.word), 0.0)
         assert full.candidates[0].prob >= pieces_prob
+        for search in ("first_pieces", "beam"):  # no attention asked: the search's own piece probabilities
+            quick = predict(tiny_model, prefix, translations="In the beginning", output_attentions=False,
+                            decoding=best.replace(candidate_search=search), num_candidates=0)
+            stepped = predict(tiny_model, prefix, translations="In the beginning",
+                              decoding=best.replace(candidate_search=search), num_candidates=0)
+            assert quick.word == stepped.word and quick.decoder_attention is None
+            assert [p.token_id for p in quick.pieces] == [p.token_id for p in stepped.pieces]
+            assert [p.prob for p in quick.pieces] == pytest.approx([p.prob for p in stepped.pieces], rel=1e-4)
 
 
 def test_a_wider_candidate_pool_ranks_more_completed_words(tiny_model):
