@@ -130,7 +130,7 @@ def ngram_section(m: dict) -> list[str]:
     return [f"`word-ngram` is not one of the paper's baselines: it ranks the next word by how often it followed the "
             f"prefix's last {g['order'] - 1} words (then fewer) in the {g['sentences']:,} training verses, and samples "
             f"from those counts (`baselines/word_ngram.py`). It shows what the training Hebrew alone gives without "
-            f"any model. Order {g['order']} was chosen on the {g['dev_examples']} dev verses (greedy exact match "
+            f"any model. Order {g['order']} was chosen on the {g['dev_examples']:,} dev verses (greedy exact match "
             f"{dev}).", ""]
 
 
@@ -192,7 +192,7 @@ def prior_section(p: dict) -> list[str]:
     return [f"`tall, prior-corrected`: the same adapters and word choice, the greedy word's first piece scored by log P(piece | "
             f"prefix) − w · log P̄(piece), P̄ being their mean first-piece distribution over {p['prefixes']:,} "
             f"training prefixes (`--prior checkpoints/demo/{p['file']}`, \"greedy, prior-corrected\" in the app; a "
-            f"departure from the paper). w = {p['weight']:g} was chosen on the {p['dev_examples']} dev verses ({rule}; "
+            f"departure from the paper). w = {p['weight']:g} was chosen on the {p['dev_examples']:,} dev verses ({rule}; "
             f"greedy exact match {dev}). On the test books it changes {p['changed_greedy']} of {p['examples']} greedy words; "
             f"greedy exact match {100 * p['greedy']:.2f} % against {100 * c['reference_accuracy']:.2f} % free "
             f"({c['only_approach']} right only with the prior, {c['only_reference']} only without; exact McNemar "
@@ -243,7 +243,9 @@ def selection_section(m: dict) -> list[str]:
     sel = adapters.get("selection") or {}
     if not sel.get("hits"):
         return []
-    sample = (adapters.get("best_dev") or {}).get("dev_examples")
+    sample = next((d["dev_examples"] for d in (adapters.get("best_dev"), adapters.get("final_dev"))
+                   if d and d.get("dev_examples")), None)  # the training run's dev sample (final_dev says its size)
+    sample = f"seeded {sample:,}-verse dev sample" if sample else "seeded dev sample"
     steps, hits = sel["steps"], sel["hits"]
     other = "last" if sel["selected"] == "best" else "best"
 
@@ -251,7 +253,7 @@ def selection_section(m: dict) -> list[str]:
         return f"{hits[name]['greedy']} greedy and {hits[name]['top5']} top-5 hits"
 
     return [f"The `tall` adapters are the training run's step {steps[sel['selected']]:,} (`{sel['selected']}/`): of "
-            f"the two checkpoints the run keeps (its best on the seeded {sample}-verse dev sample, step {steps['best']:,}, "
+            f"the two checkpoints the run keeps (its best on the {sample}, step {steps['best']:,}, "
             f"and its last, step {steps['last']:,}), the one that finds more words on all {sel['examples']:,} "
             f"dev verses: {said(sel['selected'])} against {said(other)} (greedy: {sel['only_last']} right only with "
             f"`last/`, {sel['only_best']} only with `best/`, exact McNemar p = {sel['mcnemar_p']:.2g}).", ""]

@@ -139,9 +139,11 @@ def test_the_checkpoint_choice_is_stated_from_the_metrics():
     selection = {"selected": "last", "steps": {"best": 1750, "last": 2622}, "examples": 1126,
                  "hits": {"best": {"greedy": 93, "top5": 172}, "last": {"greedy": 96, "top5": 177}},
                  "only_last": 9, "only_best": 6, "mcnemar_p": 0.6072}
-    text = " ".join(selection_section({"adapters": {"selection": selection, "best_dev": {"dev_examples": 400}}}))
+    adapters = {"selection": selection, "best_dev": {"step": 1750}, "final_dev": {"dev_examples": 400}}
+    text = " ".join(selection_section({"adapters": adapters}))
     assert "step 2,622 (`last/`)" in text and "step 1,750" in text and "all 1,126 dev verses" in text
     assert "seeded 400-verse dev sample" in text
+    assert "seeded dev sample" in " ".join(selection_section({"adapters": {"selection": selection}}))
     assert "96 greedy and 177 top-5 hits against 93 greedy and 172 top-5 hits" in text and "p = 0.61" in text
     # one checkpoint (nothing was scored) or metrics written before the choice existed: no sentence
     assert selection_section({"adapters": {"selection": {"selected": "best", "hits": None}}}) == []
