@@ -1,6 +1,6 @@
 """How the candidate words are searched (Decoding.candidate_search and candidate_pool), paired on the same examples.
 
-    python -m benchmarks.candidate_search --data build/demo/dev-full.jsonl --data build/demo/data/he_test.jsonl \
+    python -m benchmarks.candidate_search --data build/demo/data/he_dev_all.jsonl --data build/demo/data/he_test.jsonl \
         [--checkpoint checkpoints/demo/tall] [--variant first_pieces:10 --variant beam:10 ...]
 
 A variant is SEARCH:POOL. For each file (evaluation's reader: every verse without its last word) and variant, with

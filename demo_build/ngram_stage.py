@@ -3,11 +3,11 @@ paper's baselines), scored like every approach and paired against TALL.
 
     python -m demo_build --stages hebrew,ngram
 
-Chooses the order among ORDERS by greedy exact match on every DEV-book verse (he_dev_all.jsonl) (a tie goes to the lower order), writes the
-n-gram (its order and the TRAIN verses it counts) to checkpoints/demo/word_ngram.json, which the app's Compare tab
-counts from, scores every test-book verse with that file (greedy, top-5, the evaluate stage's sampled seeds;
-build/demo/eval-ngram) and pairs each example with TALL of the evaluate stage: the exact McNemar p of the greedy hits
-and a paired bootstrap interval. No model runs, so it takes about a minute.
+Chooses the order among ORDERS by greedy exact match on every DEV-book verse (he_dev_all.jsonl; a tie goes to the
+lower order), writes the n-gram (its order and the TRAIN verses it counts) to checkpoints/demo/word_ngram.json,
+which the app's Compare tab counts from, scores every test-book verse with that file (greedy, top-5, the evaluate
+stage's sampled seeds; build/demo/eval-ngram) and pairs each example with TALL of the evaluate stage: the exact
+McNemar p of the greedy hits and a paired bootstrap interval. No model runs, so it takes about a minute.
 """
 
 from __future__ import annotations

@@ -5,13 +5,12 @@ scored against free TALL.
 
 Estimates the shipped adapters' mean first-piece distribution over PRIOR_PREFIXES training prefixes (seeded, through
 the build's translation cache) into checkpoints/demo/first_piece_prior.safetensors; chooses the weight w among
-WEIGHTS on every DEV-book verse (he_dev_all.jsonl): the best greedy exact match among the weights whose most frequent dev word is at most
-TOP_WORD_CEILING of the outputs (issue 13's ceiling; if none is, among all; a tie goes to the smaller w, the nearer
-to the paper); scores every
-test-book verse with it (build/demo/eval-prior) and pairs each example with the free TALL of the evaluate stage:
-the exact McNemar p of the greedy hits and how the outputs change. The file carries the chosen w, so the app's
-"greedy, prior-corrected" and `--prior` without `--prior-weight` decode as scored here. Runs after evaluate; about
-5 minutes.
+WEIGHTS on every DEV-book verse (he_dev_all.jsonl): the best greedy exact match among the weights whose most
+frequent dev word is at most TOP_WORD_CEILING of the outputs (issue 13's ceiling; if none is, among all; a tie goes
+to the smaller w, the nearer to the paper); scores every test-book verse with it (build/demo/eval-prior) and pairs
+each example with the free TALL of the evaluate stage: the exact McNemar p of the greedy hits and how the outputs
+change. The file carries the chosen w, so the app's "greedy, prior-corrected" and `--prior` without `--prior-weight`
+decode as scored here. Runs after evaluate; about 12 minutes (five weights on every dev verse).
 """
 
 from __future__ import annotations

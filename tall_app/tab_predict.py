@@ -91,8 +91,8 @@ def _model_controls(svc: AppService) -> tuple[ModelControls, gr.Button, gr.Group
     mode = gr.Radio([GREEDY_MODE, BEST_WORD_MODE, TRAINING_WORDS_MODE, PRIOR_MODE, SAMPLING_MODE],
                     value=svc.greedy_mode(svc.default_checkpoint(), svc.preset), label="Decoding",
                     info="starts on the chosen model's own greedy choice. greedy: piece by piece (the paper's way); "
-                    "best whole word: the likeliest of the candidates (the demo table's TALL); training words only: the best whole word among the demo's training "
-                    "Hebrew; prior-corrected: the best whole word, the demo adapters' favourite words counting less "
+                    "best whole word: the likeliest of the candidates (the demo table's TALL); training words only: "
+                    "the best whole word among the demo's training Hebrew; prior-corrected: the best whole word, the demo adapters' favourite words counting less "
                     "(the demo's adapters only)")
     with gr.Group(visible=False) as sampling_box:
         temperature = gr.Slider(0.05, 2.0, value=DEFAULT_DECODING.temperature, step=0.05, label="Temperature")

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .decoding import CANDIDATE_SEARCHES as SEARCHES
 from .model import PrefixEncoding
 from .word_list import WordTrie
 
@@ -37,14 +36,13 @@ class CandidateWord:
 
 def candidate_words(decoder, masks, n: int, max_pieces: int, tokenizer, trie: WordTrie | None = None,
                     search: str = "first_pieces") -> list[CandidateWord]:
-    """The candidate words of `decoder`'s prefix (a predict.WordDecoder after its prefix), likeliest first."""
-    if search not in SEARCHES:
-        raise ValueError(f"candidate_search must be one of {', '.join(SEARCHES)}; got {search!r}")
+    """The candidate words of `decoder`'s prefix (a predict.WordDecoder after its prefix), likeliest first; `search`
+    is a validated Decoding.candidate_search."""
     word_start = masks[0]
     probs = decoder.logits.float().softmax(-1)[0]
     starts = trie.first_pieces(word_start) if trie else word_start
     first = probs.masked_fill(~starts, 0).topk(min(n, int(starts.sum()))).indices
-    found = (_complete_first_pieces if search == "first_pieces" else _beam)(
+    found = (_beam if search == "beam" else _complete_first_pieces)(
         _Batch(decoder, first, probs[first], trie), probs[first].clone(), masks, n, max_pieces)
     merged: dict[str, CandidateWord] = {}
     for seq, score, piece_probs in found:
