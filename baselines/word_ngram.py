@@ -4,7 +4,8 @@ one of the paper's baselines).
 Every word position of every training sentence is counted after its 0 … order−1 preceding words, the words
 normalised as exact match compares them. The next word of a prefix is ranked by the counts after its longest context
 seen in training; where that context has fewer continuations than asked for, the next shorter context fills the
-ranking ("stupid backoff" ranking: counts, never smoothed probabilities, so it cannot score a gold word). Sampling
+ranking ("stupid backoff" ranking: counts, never smoothed probabilities, so it has no log-probability of a gold word;
+`backoff_log_score` gives a score to weigh words by, as benchmarks/ngram_fusion.py mixes it with TALL's). Sampling
 draws from the longest context's counts with the same temperature / top-k / top-p as every other approach.
 
 A saved n-gram (NGRAM_FILE, JSON: its order and the sentences it counts; the demo ships one beside its adapters) is
@@ -14,6 +15,7 @@ what the app's Compare tab counts from: `save_ngram` / `load_ngram`.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,6 +29,7 @@ from tall_model.sampling import choose_piece
 
 DEFAULT_ORDER = 3
 MAX_ORDER = 8
+BACKOFF = 0.4  # stupid backoff's factor per dropped context word (Brants et al. 2007)
 NGRAM_FILE = "word_ngram.json"
 FORMAT = "tall-word-ngram"
 
@@ -73,6 +76,20 @@ class WordNgram:
                     if len(out) == k:
                         return out
         return out
+
+    def backoff_log_score(self, prefix: str, word: str, alpha: float = BACKOFF) -> float:
+        """log S(word | prefix) by stupid backoff (Brants et al. 2007): the word's relative count after the longest
+        context it follows in training, times `alpha` for each word of context dropped to get there; a word never
+        counted scores as one count in the whole corpus after dropping every context word. A score to rank and
+        weigh words by, not a probability (the scores of all words do not sum to one)."""
+        word = normalize_word(word)
+        words = [w for w in map(normalize_word, prefix.split()) if w]
+        longest = min(self.order - 1, len(words))
+        for n in range(longest, -1, -1):
+            counts = self.counts[n].get(tuple(words[len(words) - n:]))
+            if counts and counts[word]:
+                return (longest - n) * math.log(alpha) + math.log(counts[word] / counts.total())
+        return longest * math.log(alpha) - math.log(self.counts[0][()].total() + 1)
 
     def sample(self, prefix: str, decoding: Decoding, generator: torch.Generator) -> str:
         counts = self._contexts(prefix)[0]  # the unigram context always exists

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 
 import pytest
@@ -38,6 +39,23 @@ def test_the_longest_seen_context_ranks_first_and_shorter_ones_fill_in() -> None
     assert set(ngram.ranked("שלום", 2)) == {"משה", "אל"}
     bigram = WordNgram(CORPUS, order=2)  # sees only "אל": משה wins there
     assert bigram.ranked("ויאמר משה אל", 1) == ["משה"]
+
+
+def test_the_backoff_score_is_the_relative_count_times_alpha_per_dropped_word() -> None:
+    ngram = WordNgram(CORPUS, order=3)
+    # after "משה אל": העם 2 of 3
+    assert ngram.backoff_log_score("ויאמר משה אל", "העם") == pytest.approx(math.log(2 / 3))
+    # משה never follows "משה אל"; after "אל" it is 3 of 6: one word dropped
+    assert ngram.backoff_log_score("ויאמר משה אל", "משה") == pytest.approx(math.log(0.4) + math.log(3 / 6))
+    # an unseen context drops to the unigram: יהוה is 3 of 24 words, two words dropped
+    assert ngram.backoff_log_score("שלום לך", "יהוה") == pytest.approx(2 * math.log(0.4) + math.log(3 / 24))
+    # a word never counted: one count in the corpus plus one, with every context word dropped
+    assert ngram.backoff_log_score("ויאמר משה אל", "שלום") == pytest.approx(2 * math.log(0.4) - math.log(25))
+    assert ngram.backoff_log_score("ויאמר משה אל", "העם.") == ngram.backoff_log_score("ויאמר משה אל", "העם")
+    # the score orders words as the ranking does
+    ranked = ngram.ranked("ויאמר משה אל", 3)
+    scores = [ngram.backoff_log_score("ויאמר משה אל", w) for w in ranked]
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_the_approach_predicts_ranks_and_samples_reproducibly() -> None:
