@@ -117,8 +117,9 @@ def show(name: str, rows: list[dict], tall_hits: list[bool], ngram_hits: list[bo
           "|---|---|---|---|---|---|---|")
     for r in rows:
         n = r["n"]
-        print(f"| {r['lambda']:g} | {r['w']:g} | {sum(r['hits'])} ({100 * sum(r['hits']) / n:.2f} %) | {sum(r['top5'])} "
-              f"({100 * sum(r['top5']) / n:.2f} %) | {r['top_word']} {100 * r['top_share']:.1f} % | "
+        hits, top5 = sum(r["hits"]), sum(r["top5"])
+        print(f"| {r['lambda']:g} | {r['w']:g} | {hits} ({100 * hits / n:.2f} %) | {top5} ({100 * top5 / n:.2f} %) | "
+              f"{r['top_word']} {100 * r['top_share']:.1f} % | "
               f"{versus(r, tall_hits)} | {versus(r, ngram_hits)} |")
 
 

@@ -8,16 +8,14 @@ for reproduction.
 from __future__ import annotations
 
 import random
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from tall_data.hebrew import split_words
+from tall_model.text import normalize_word, word_core  # noqa: F401 (re-exported: exact match's words)
 
 SPIECE_MARK = "\u2581"  # "▁", SentencePiece's word-start marker
-# A trailing apostrophe/geresh is part of a Hebrew word ("פרופ'", "צ׳"), not punctuation.
-_KEEP_TRAILING = "'\u05f3"
 
 
 class PieceTokenizer(Protocol):
@@ -36,25 +34,6 @@ class Example:
     target: str
     sentence: str
     position: int
-
-
-def word_core(word: str) -> str:
-    """The word without surrounding punctuation: 'הביתה.' → 'הביתה', '"שלום",' → 'שלום'.
-
-    Word targets are scored by exact match, so a sentence-final full stop or a closing
-    quote must not be part of what the model has to guess.
-    """
-    start, end = 0, len(word)
-    while start < end and unicodedata.category(word[start]).startswith("P"):
-        start += 1
-    while end > start and unicodedata.category(word[end - 1]).startswith("P") and word[end - 1] not in _KEEP_TRAILING:
-        end -= 1
-    return word[start:end]
-
-
-def normalize_word(word: str) -> str:
-    """A word as exact match compares it: no surrounding punctuation, NFC."""
-    return unicodedata.normalize("NFC", word_core(word.strip()))
 
 
 def distinct_words(sentences: Iterable[str]) -> list[str]:

@@ -49,7 +49,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--prior", help="choose the greedy word's first piece with the model's prior divided out (a file "
                    "from python -m tall_model.prior; the demo ships checkpoints/demo/first_piece_prior.safetensors; "
                    "a departure from the paper)")
-    p.add_argument("--prior-weight", type=float, help="the prior's weight w (default: the one the prior file carries, else 0.5)")
+    p.add_argument("--prior-weight", type=float,
+                   help="the prior's weight w (default: the one the prior file carries, else 0.5)")
+    p.add_argument("--ngram", help="weigh the candidate words with a word n-gram's scores, adding its best next words "
+                   "(shallow fusion; a file from the demo build, checkpoints/demo/word_ngram.json; needs "
+                   "--ngram-weight and best_candidate; a departure from the paper)")
+    p.add_argument("--ngram-weight", type=float, help="λ: log P(word) + λ · log S_ngram(word) ranks the candidates "
+                   "(0: no fusion; benchmarks/RESULTS.md has the demo's measured λ)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--dtype", default=None, help="of the frozen backbones: fp32 (default), bf16 or fp16")
     p.add_argument("--translation", help="use this English translation instead of translating the prefix")
@@ -89,7 +95,8 @@ def main(argv=None) -> int:
                                  ("candidate_pool", args.candidate_pool),
                                  ("candidate_search", args.candidate_search),
                                  ("word_list", args.word_list), ("prior", args.prior),
-                                 ("prior_weight", args.prior_weight)) if v is not None}
+                                 ("prior_weight", args.prior_weight), ("ngram", args.ngram),
+                                 ("ngram_weight", args.ngram_weight)) if v is not None}
     try:
         decoding = model.config.decoding.replace(sample=args.sample, **changes)
     except ValueError as err:

@@ -17,6 +17,7 @@ are reached.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -54,6 +55,38 @@ def candidate_words(decoder, masks, n: int, max_pieces: int, tokenizer, trie: Wo
         else:
             merged[word] = CandidateWord(word, score, tokenizer.convert_ids_to_tokens(seq), seq, piece_probs)
     return sorted(merged.values(), key=lambda c: -c.prob)
+
+
+@torch.no_grad()
+def scored_words(decoder, masks, words: list[str], max_pieces: int, tokenizer,
+                 trie: WordTrie | None = None) -> list[CandidateWord]:
+    """Given words as candidates of `decoder`'s prefix: each word's pieces stepped after the prefix in one batch and
+    scored as the searches score theirs, P(first piece) · P(next pieces) · P(the word ends there). Words with no
+    pieces, more than `max_pieces` or (with a `trie`) not listed are left out."""
+    rows = []
+    for word in words:
+        ids = tokenizer(text_target=word)["input_ids"]
+        ids = ids[:-1] if ids and ids[-1] == tokenizer.eos_token_id else ids
+        if ids and len(ids) <= max_pieces and (trie is None or trie.lists(ids)):
+            rows.append((word, ids))
+    if not rows:
+        return []
+    _, end_of_word, never = masks
+    first = decoder.logits.float().softmax(-1)[0]
+    cache = copy.deepcopy(decoder.cache)
+    cache.reorder_cache(torch.zeros(len(rows), dtype=torch.long, device=first.device))
+    width = max(len(ids) for _, ids in rows)
+    ids = torch.tensor([ids + [ids[-1]] * (width - len(ids)) for _, ids in rows], device=first.device)  # causal:
+    m = decoder.encoding  # padding after a word's end is never read by its own positions
+    memory = PrefixEncoding(m.memory.expand(len(rows), -1, -1), m.memory_mask.expand(len(rows), -1), m.llm_states)
+    logits, _, _ = decoder.model.decode(memory, ids, cache=cache)
+    probs = logits.float().softmax(-1).masked_fill(never, 0)  # position j: after the word's first j + 1 pieces
+    out = []
+    for i, (word, seq) in enumerate(rows):
+        piece_probs = [float(first[seq[0]])] + [float(probs[i, j - 1, seq[j]]) for j in range(1, len(seq))]
+        prob = math.prod(piece_probs) * float(probs[i, len(seq) - 1, end_of_word].sum())
+        out.append(CandidateWord(word, prob, tokenizer.convert_ids_to_tokens(seq), seq, piece_probs))
+    return out
 
 
 class _Batch:

@@ -16,7 +16,10 @@ be candidates (`tall_model.candidates`).
 candidates to the listed words (`tall_model.word_list`). `prior` (a file from `python -m tall_model.prior`; default
 none, as in the paper) chooses the first piece of the greedy word by log P(piece | prefix) − prior_weight · log P̄(piece),
 P̄ being the model's mean first-piece distribution over training prefixes (`tall_model.prior`; prior_weight None:
-the weight the prior file carries).
+the weight the prior file carries). `ngram` (a word n-gram file, `tall_model.word_ngram`; default none, as in the
+paper) with `ngram_weight` λ > 0 adds the n-gram's `candidate_pool` best next words to the candidates, scores each
+with TALL as the searches do, and ranks them all by log P(word) + λ · log S_ngram(word) (shallow fusion: the
+candidate list and the best whole word both follow that ranking; needs `word_choice="best_candidate"`).
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ class Decoding:
     word_list: str | None = None  # predict only these words (a departure from the paper; tall_model.word_list)
     prior: str | None = None  # divide the model's prior out of the first piece (a departure; tall_model.prior)
     prior_weight: float | None = None  # w with a prior (0: the paper's greedy); None: the prior file's own w
+    ngram: str | None = None  # a word n-gram file to weigh the candidates with (a departure; tall_model.word_ngram)
+    ngram_weight: float = 0.0  # λ, the n-gram score's weight (0: no fusion)
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -62,13 +67,20 @@ class Decoding:
                              f"got {self.candidate_search!r}")
         if self.word_choice not in WORD_CHOICES:
             raise ValueError(f"word_choice must be one of {', '.join(WORD_CHOICES)}; got {self.word_choice!r}")
-        for name in ("word_list", "prior"):
+        for name in ("word_list", "prior", "ngram"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, str) and value.strip()):
                 raise ValueError(f"{name} must be a file name or None, got {value!r}")
         if self.prior_weight is not None and not (isinstance(self.prior_weight, (int, float))
                                                   and 0 <= self.prior_weight <= 4):
             raise ValueError(f"prior_weight must be a number from 0 to 4, got {self.prior_weight!r}")
+        if isinstance(self.ngram_weight, bool) or not (isinstance(self.ngram_weight, (int, float))
+                                                       and 0 <= self.ngram_weight <= 16):
+            raise ValueError(f"ngram_weight must be a number from 0 to 16, got {self.ngram_weight!r}")
+        if self.ngram_weight and not self.ngram:
+            raise ValueError("ngram_weight weighs a word n-gram: name its file (ngram=...)")
+        if self.ngram_weight and self.word_choice != "best_candidate":
+            raise ValueError("n-gram fusion ranks whole words: it needs word_choice='best_candidate'")
 
     def replace(self, **changes: Any) -> "Decoding":
         return dataclasses.replace(self, **changes)
@@ -99,7 +111,8 @@ class Decoding:
             text = f"sampled (T={self.temperature:g}, top-k {self.top_k}, top-p {self.top_p:g}, seed {self.seed})"
         weight = "" if self.prior_weight is None else f" (w={self.prior_weight:g})"
         prior = f", prior-corrected{weight}" if self.prior and self.prior_weight != 0 else ""
-        return text + (", listed words only" if self.word_list else "") + prior
+        fusion = f", n-gram fusion (λ={self.ngram_weight:g})" if self.ngram_weight and not self.sample else ""
+        return text + (", listed words only" if self.word_list else "") + prior + fusion
 
 
 GREEDY = Decoding()

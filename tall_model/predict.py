@@ -15,15 +15,16 @@ import torch
 from transformers import DynamicCache, EncoderDecoderCache
 
 from .batching import decoder_limit, english_ids, pad, source_ids, source_limit, target_pieces
-from .candidates import CandidateWord, candidate_words
+from .candidates import CandidateWord, candidate_words, scored_words
 from .decoding import Decoding
 from .logit_lens import LogitLens, LogitLensError, lens_parts, logit_lens
 from .model import PrefixEncoding
 from .prior import log_prior
 from .sampling import choose_piece, piece_masks
-from .text import truncate_words, validate_prefix
+from .text import normalize_word, truncate_words, validate_prefix
 from .translate import translate
 from .word_list import WordTrie, word_trie
+from .word_ngram import WordNgram, cached_ngram
 
 
 @dataclass
@@ -180,6 +181,7 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
     masks = piece_masks(hr_tok, model.hr_lr.lm_head.weight.shape[0], dev)
     trie = listed_words(model, settings)
     bias = prior_bias(model, settings)
+    ngram = cached_ngram(settings.ngram) if settings.ngram_weight and not settings.sample else None
     results = []
     for i, text in enumerate(texts):
         decoder = WordDecoder(model, encoding, i, target_pieces(model, used[i]), output_attentions)
@@ -189,7 +191,9 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
         candidates = (candidate_words(decoder, masks, wanted, settings.max_word_pieces, hr_tok, trie,
                                       settings.candidate_search) if wanted > 0 else [])
         if best_word and candidates and candidates[0].ids:
-            chosen = best_candidate(candidates, bias)
+            if ngram is not None:
+                candidates = with_ngram_words(decoder, masks, candidates, ngram, used[i], settings, hr_tok, trie, bias)
+            chosen = candidates[0] if ngram is not None else best_candidate(candidates, bias)
             # the search already has the pieces' probabilities; only attention rows need the word stepped again
             pieces = (follow_word(decoder.logits, decoder.step, chosen.ids) if output_attentions else
                       [PieceProb("", t, p) for t, p in zip(chosen.ids, chosen.piece_probs, strict=True)])
@@ -252,6 +256,24 @@ def best_candidate(candidates: list[CandidateWord], bias: torch.Tensor | None) -
     if bias is None:
         return candidates[0]
     return max(candidates, key=lambda c: math.log(max(c.prob, 1e-30)) - float(bias[c.ids[0]]))
+
+
+def with_ngram_words(decoder, masks, candidates: list[CandidateWord], ngram: WordNgram, prefix: str,
+                     settings: Decoding, tokenizer, trie: WordTrie | None, bias) -> list[CandidateWord]:
+    """TALL's candidates and the n-gram's `candidate_pool` best next words (scored by TALL), ranked by `fused`."""
+    known = {normalize_word(c.word) for c in candidates}
+    extra = [w for w in ngram.ranked(prefix, settings.candidate_pool) if w not in known]
+    scored = scored_words(decoder, masks, extra, settings.max_word_pieces, tokenizer, trie)
+    return fused(candidates + scored, ngram, prefix, settings.ngram_weight, bias)
+
+
+def fused(candidates: list[CandidateWord], ngram: WordNgram, prefix: str, weight: float,
+          bias: torch.Tensor | None) -> list[CandidateWord]:
+    """The candidates best first by log P(word) − bias(its first piece) + weight · log S_ngram(word | prefix)."""
+    def score(c: CandidateWord) -> float:
+        prior = float(bias[c.ids[0]]) if bias is not None and c.ids else 0.0
+        return math.log(max(c.prob, 1e-30)) - prior + weight * ngram.backoff_log_score(prefix, c.word)
+    return sorted(candidates, key=score, reverse=True)
 
 
 def listed_words(model, settings: Decoding) -> WordTrie | None:

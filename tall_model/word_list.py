@@ -67,6 +67,15 @@ class WordTrie:
             self._first[key] = self.root.allowed(torch.zeros_like(word_start)) & word_start
         return self._first[key]
 
+    def lists(self, ids: list[int]) -> bool:
+        """Whether the pieces `ids` spell a listed word."""
+        node = self.root
+        for i in ids:
+            node = node.children.get(int(i))
+            if node is None:
+                return False
+        return node.ends
+
     @staticmethod
     def step(node: TrieNode | None, token_id: int) -> TrieNode | None:
         """The node after `token_id`; None once the path leaves the trie (the word has ended)."""
