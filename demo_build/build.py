@@ -32,6 +32,7 @@ from baselines.word_ngram import NGRAM_FILE
 from demo_build import ablation_stages as ablations
 from demo_build import backbone_stages as backbones
 from demo_build import data_stage
+from demo_build import fusion_stage as fusion
 from demo_build import ngram_stage as ngram
 from demo_build import prior_stage as prior
 from demo_build import tall_stages as tall
@@ -92,6 +93,9 @@ STAGES: list[Stage] = [
     Stage("ngram", ngram.stage_ngram, lambda c: [c.out / NGRAM_FILE],
           "what the training Hebrew alone gives: a word n-gram, order chosen on dev, paired against TALL "
           "(demo_build.ngram_stage)"),
+    Stage("fusion", fusion.stage_fusion, lambda c: [c.workdir / "eval-fusion" / "test" / "metrics.json"],
+          "TALL weighed with the word n-gram (shallow fusion), λ chosen on dev, paired against TALL and the n-gram "
+          "(demo_build.fusion_stage)"),
     Stage("ablations", ablations.stage_ablations, lambda c: [c.out / "ablations" / "metrics.json"],
           "ablations and sweeps of TALL on one budget, each against the full model (demo_build.ablation_stages)"),
     Stage("cards", stage_cards, lambda c: [c.out / "he-en" / "README.md"],

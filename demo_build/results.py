@@ -164,13 +164,14 @@ def output_section(m: dict) -> list[str]:
     lines = ["What the greedy outputs look like (the most frequent predicted word and its share of the examples; "
              "the share of predicted words that never occur in the training Hebrew):", "",
              "| approach | most frequent word | its share | words not in the training Hebrew |", "|---|---|---|---|"]
-    listed, prior = m.get("word_list") or {}, m.get("prior") or {}
-    options = {"tall, listed words only": listed.get("output"), "tall, prior-corrected": prior.get("output")}
+    listed, prior, fusion = m.get("word_list") or {}, m.get("prior") or {}, m.get("fusion") or {}
+    options = {"tall, listed words only": listed.get("output"), "tall, prior-corrected": prior.get("output"),
+               "tall + word-ngram": fusion.get("output")}
     stats = {**stats, **{name: s for name, s in options.items() if s}, **{"word-ngram": s for s in _ngram(m, "output")}}
     for name, s in stats.items():
         lines.append(f"| {name} | {s['top_word'] or '(none)'} | {s['top_count']} of {s['examples']} "
                      f"({100 * s['top_share']:.1f} %) | {100 * s['unseen_share']:.1f} % |")
-    return [*lines, "", *word_list_section(listed), *prior_section(prior)]
+    return [*lines, "", *word_list_section(listed), *prior_section(prior), *fusion_section(fusion)]
 
 
 def _against_free(c: dict) -> str:
@@ -197,6 +198,31 @@ def prior_section(p: dict) -> list[str]:
             f"greedy exact match {100 * p['greedy']:.2f} % against {100 * c['reference_accuracy']:.2f} % free "
             f"({c['only_approach']} right only with the prior, {c['only_reference']} only without; exact McNemar "
             f"p = {c['mcnemar_p']:.3g}: {_against_free(c)}); the candidates, and so top-5, stay the model's own.", ""]
+
+
+def fusion_section(f: dict) -> list[str]:
+    """TALL weighed with the word n-gram (an option, not the paper's decoding) against TALL and the n-gram alone."""
+    if not f:
+        return []
+    free, counted = f["vs"]["tall"], f["vs"]["word-ngram"]
+
+    def against(c: dict, name: str) -> str:  # `difference` is fused − other
+        verdict = ("significantly higher" if c["mcnemar_p"] < SIGNIFICANCE_LEVEL and c["difference"] > 0 else
+                   "significantly lower" if c["mcnemar_p"] < SIGNIFICANCE_LEVEL else "not significantly different")
+        return (f"{100 * c['approach_accuracy']:.2f} % for {name} ({c['only_reference']} right only when fused, "
+                f"{c['only_approach']} only by {name}; exact McNemar p = {c['mcnemar_p']:.3g}: {verdict})")
+
+    dev = ", ".join(f"{100 * a:.2f} % / {100 * f['dev_top5'][w]:.2f} % at λ = {w}"
+                    for w, a in f["dev_accuracy"].items())
+    s = f["output"]
+    return [f"`tall + word-ngram`: the same adapters, TALL's candidates joined by the word n-gram's best next words "
+            f"and ranked by log P_TALL(word) + λ · log S_ngram(word), S being the n-gram's stupid-backoff score "
+            f"(shallow fusion; `--ngram checkpoints/demo/{f['file']}`, \"greedy, with the word n-gram\" in the app; "
+            f"a departure from the paper, and no longer TALL alone: the n-gram counts the same training Hebrew). "
+            f"λ = {f['weight']:g} was chosen on the {f['dev_examples']:,} dev verses (greedy / top-5 exact match "
+            f"{dev}). On the test books: greedy exact match {100 * f['greedy']:.2f} % against {against(free, 'TALL')} "
+            f"and {against(counted, 'the n-gram')}; top-5 {100 * f['top5']:.2f} %; its most frequent greedy word is "
+            f"{s['top_word']} ({100 * s['top_share']:.1f} %).", ""]
 
 
 def word_list_section(w: dict) -> list[str]:

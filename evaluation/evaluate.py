@@ -201,7 +201,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "line; a departure from the paper, which decodes freely); the other approaches are unchanged")
     p.add_argument("--prior", default=None, help="TALL chooses its greedy word's first piece with this prior divided "
                    "out (a file from python -m tall_model.prior; a departure from the paper)")
-    p.add_argument("--prior-weight", type=float, default=None, help="the prior's weight w (default: the one the prior file carries, else 0.5)")
+    p.add_argument("--prior-weight", type=float, default=None,
+                   help="the prior's weight w (default: the one the prior file carries, else 0.5)")
+    p.add_argument("--ngram", default=None, help="TALL weighs its candidate words with this word n-gram (shallow "
+                   "fusion, a departure from the paper; checkpoints/demo/word_ngram.json); the word-ngram row is "
+                   "--ngram-data's")
+    p.add_argument("--ngram-weight", type=float, default=None, help="its λ (default: the one the n-gram file carries)")
     p.add_argument("--ngram-data", default=None, help="the training Hebrew the word-ngram reference counts, or a saved "
                    "n-gram (.json: checkpoints/demo/word_ngram.json); not one of the paper's baselines; without it "
                    "word-ngram is skipped")
@@ -230,11 +235,14 @@ def base_decoding(preset: str, tall=None, translation_max_new_tokens: int | None
                   **tall_only) -> Decoding:
     """The decoding every approach shares (so all read the same English for a prefix): the TALL checkpoint's
     when one is given, else the preset's; the he→en/en→he length limit and TALL's own options (`word_list`,
-    `prior`, `prior_weight`; the baselines ignore them) where given (not None)."""
+    `prior`, `prior_weight`, `ngram`, `ngram_weight`; the baselines ignore them) where given (not None). An n-gram
+    to weigh makes TALL choose the best whole word (the ranking fusion reorders)."""
     decoding = checkpoint_config(tall).decoding if isinstance(tall, (str, Path)) else preset_config(preset).decoding
     if translation_max_new_tokens is not None:
         decoding = decoding.replace(translation_max_new_tokens=translation_max_new_tokens)
     changes = {k: (str(v) if isinstance(v, Path) else v) for k, v in tall_only.items() if v is not None}
+    if changes.get("ngram") and changes.get("ngram_weight") != 0:
+        changes["word_choice"] = "best_candidate"  # fusion ranks whole words, whatever the checkpoint's choice
     return decoding.replace(**changes)
 
 
@@ -245,7 +253,8 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
              command: str = "", device: str | None = "cpu", dtype: str | None = None,
              word_list: str | Path | None = None, prior: str | Path | None = None,
              prior_weight: float | None = None, ngram_data: str | Path | None = None,
-             ngram_order: int = DEFAULT_ORDER) -> dict:
+             ngram_order: int = DEFAULT_ORDER, ngram: str | Path | None = None,
+             ngram_weight: float | None = None) -> dict:
     """Evaluate the approaches on each dataset; writes OUT/metrics.{csv,json} and predictions.jsonl and returns
     the JSON payload. `backbones`: the preset's already-loaded backbones, to skip reloading. `device` (auto, cpu,
     cuda) and `dtype` (of the frozen backbones) apply to backbones loaded here."""
@@ -262,7 +271,7 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
     if len(set(names)) != len(names):
         raise CorpusError(f"datasets are named by file stem and these repeat: {names}; rename a file")
     decoding = base_decoding(preset, tall, translation_max_new_tokens, word_list=word_list, prior=prior,
-                             prior_weight=prior_weight)
+                             prior_weight=prior_weight, ngram=ngram, ngram_weight=ngram_weight)
     config = preset_config(preset).replace(decoding=decoding)
     if backbones is None:
         backbones = load_backbones(config, dtype=resolve_dtype(dtype))
@@ -306,6 +315,7 @@ def _payload(run: Evaluation, models: BaselineModels, datasets, skipped, started
                       "translation_max_new_tokens": decoding.translation_max_new_tokens},
         "word_list": decoding.word_list, "prior": decoding.prior,
         "prior_weight": decoding.prior_weight if decoding.prior else None,
+        "ngram": decoding.ngram, "ngram_weight": decoding.ngram_weight if decoding.ngram else None,
         "models": {a.name: a.describe() for a in run.approaches}, "skipped": skipped,
         "datasets": {d.name: {"path": d.path, "sentences": d.sentences, "examples": len(d.examples),
                               "dropped_no_hebrew_prefix": d.dropped_no_hebrew_prefix} for d in datasets},
@@ -341,7 +351,8 @@ def main(argv=None, *, backbones=None) -> dict:
                     translation_cache=args.translation_cache, out=args.out, progress=not args.no_progress,
                     backbones=backbones, command=shlex.join(["python", "-m", "evaluation.evaluate", *argv_used]),
                     device=args.device, dtype=args.dtype, word_list=args.word_list, prior=args.prior,
-                    prior_weight=args.prior_weight, ngram_data=args.ngram_data, ngram_order=args.ngram_order)
+                    prior_weight=args.prior_weight, ngram_data=args.ngram_data, ngram_order=args.ngram_order,
+                    ngram=args.ngram, ngram_weight=args.ngram_weight)
 
 
 def cli() -> None:

@@ -11,23 +11,27 @@ from dataclasses import dataclass
 
 from tall_model import Decoding
 from tall_model.checkpoint import checkpoint_file
+from tall_model.config import demo_dir
 from tall_model.predict import Prediction, fit_prefix, predict
 from tall_model.prior import PRIOR_FILE, demo_prior
 from tall_model.text import validate_prefix
 from tall_model.word_list import TRAINING_WORDS, demo_word_list
+from tall_model.word_ngram import NGRAM_FILE
 
 from .figures import attention_figure, candidate_figure, empty_figure
 from .formatting import pieces_rows, pipeline_html, word_html
 
 # the Decoding radio's choices (tall_model.decoding explains piece-by-piece vs best whole word; the training-words
 # mode restricts the word to the demo's training Hebrew, tall_model.word_list; the prior-corrected mode divides the
-# demo adapters' prior out of the first piece, tall_model.prior). Those two build on the best whole word, as the
-# demo's table scores them (its `demo` preset chooses words that way); "greedy" alone is the paper's piece by piece.
+# demo adapters' prior out of the first piece, tall_model.prior; the n-gram mode weighs the candidates with the
+# demo's word n-gram, tall_model.word_ngram). Those build on the best whole word, as the demo's table scores them
+# (its `demo` preset chooses words that way); "greedy" alone is the paper's piece by piece.
 GREEDY_MODE, BEST_WORD_MODE, SAMPLING_MODE = "greedy", "greedy, best whole word", "sampling"
 TRAINING_WORDS_MODE, PRIOR_MODE = "greedy, training words only", "greedy, prior-corrected"
+NGRAM_MODE = "greedy, with the word n-gram"  # shallow fusion with the demo's n-gram at its dev-chosen λ
 MAX_PREFIX_CHARS = 2000  # longer text is refused before it reaches the tokenizers
 UI_FIELDS = ("sample", "temperature", "top_k", "top_p", "seed", "word_choice", "word_list", "prior",
-             "prior_weight")  # what the controls choose
+             "prior_weight", "ngram", "ngram_weight")  # what the controls choose
 DEFAULT_DECODING = Decoding()  # the controls start from tall_model's defaults (written once, in Decoding)
 
 
@@ -67,6 +71,13 @@ def parse_decoding(mode, temperature=None, top_k=None, top_p=None, seed=None, *,
                              "python -m demo_build --stages prior).")
         return base.greedy().replace(word_choice="best_candidate", prior=str(prior),
                                      prior_weight=None)  # the weight the file carries
+    if mode == NGRAM_MODE:
+        ngram = demo_dir() / NGRAM_FILE
+        if not ngram.is_file():
+            raise ValueError(f"The demo's word n-gram {ngram} is missing (the demo build writes it: "
+                             "python -m demo_build --stages ngram,fusion).")
+        return base.greedy().replace(word_choice="best_candidate", ngram=str(ngram),
+                                     ngram_weight=None)  # the λ the file carries
     if mode.startswith("greedy"):
         return base.greedy()
     if not mode.startswith("sampl"):

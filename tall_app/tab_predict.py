@@ -13,7 +13,15 @@ from dataclasses import dataclass
 import gradio as gr
 
 from .formatting import PIECE_HEADERS
-from .predicting import BEST_WORD_MODE, DEFAULT_DECODING, GREEDY_MODE, PRIOR_MODE, SAMPLING_MODE, TRAINING_WORDS_MODE
+from .predicting import (
+    BEST_WORD_MODE,
+    DEFAULT_DECODING,
+    GREEDY_MODE,
+    NGRAM_MODE,
+    PRIOR_MODE,
+    SAMPLING_MODE,
+    TRAINING_WORDS_MODE,
+)
 from .service import AppService
 from .tab_analysis import AnalysisSection, build_analysis_section, wire_analysis
 from .ui import USER_ERRORS, ModelControls, checkpoint_dropdown, user_error, visitor
@@ -88,12 +96,14 @@ def _model_controls(svc: AppService) -> tuple[ModelControls, gr.Button, gr.Group
     if missing:
         with gr.Accordion("Presets not available here", open=False):
             gr.Markdown(missing, elem_id="missing-presets")
-    mode = gr.Radio([GREEDY_MODE, BEST_WORD_MODE, TRAINING_WORDS_MODE, PRIOR_MODE, SAMPLING_MODE],
+    mode = gr.Radio([GREEDY_MODE, BEST_WORD_MODE, TRAINING_WORDS_MODE, PRIOR_MODE, NGRAM_MODE, SAMPLING_MODE],
                     value=svc.greedy_mode(svc.default_checkpoint(), svc.preset), label="Decoding",
                     info="starts on the chosen model's own greedy choice. greedy: piece by piece (the paper's way); "
                     "best whole word: the likeliest of the candidates (the demo table's TALL); training words only: "
-                    "the best whole word among the demo's training Hebrew; prior-corrected: the best whole word, the demo adapters' favourite words counting less "
-                    "(the demo's adapters only)")
+                    "the best whole word among the demo's training Hebrew; prior-corrected: the best whole word, "
+                    "the demo adapters' favourite words counting less (the demo's adapters only); with the word "
+                    "n-gram: the candidates also weighed by how often each followed the last words in the training "
+                    "Hebrew, and its likeliest words added (TALL and the n-gram together; not the paper's)")
     with gr.Group(visible=False) as sampling_box:
         temperature = gr.Slider(0.05, 2.0, value=DEFAULT_DECODING.temperature, step=0.05, label="Temperature")
         top_k = gr.Slider(0, 200, value=DEFAULT_DECODING.top_k, step=1, label="Top-k (0: off)")

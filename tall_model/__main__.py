@@ -52,10 +52,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--prior-weight", type=float,
                    help="the prior's weight w (default: the one the prior file carries, else 0.5)")
     p.add_argument("--ngram", help="weigh the candidate words with a word n-gram's scores, adding its best next words "
-                   "(shallow fusion; a file from the demo build, checkpoints/demo/word_ngram.json; needs "
-                   "--ngram-weight and best_candidate; a departure from the paper)")
+                   "(shallow fusion with best_candidate; the demo ships checkpoints/demo/word_ngram.json; a departure "
+                   "from the paper)")
     p.add_argument("--ngram-weight", type=float, help="λ: log P(word) + λ · log S_ngram(word) ranks the candidates "
-                   "(0: no fusion; benchmarks/RESULTS.md has the demo's measured λ)")
+                   "(default: the one the n-gram file carries, the demo's chosen on dev; 0: no fusion)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--dtype", default=None, help="of the frozen backbones: fp32 (default), bf16 or fp16")
     p.add_argument("--translation", help="use this English translation instead of translating the prefix")

@@ -181,7 +181,7 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
     masks = piece_masks(hr_tok, model.hr_lr.lm_head.weight.shape[0], dev)
     trie = listed_words(model, settings)
     bias = prior_bias(model, settings)
-    ngram = cached_ngram(settings.ngram) if settings.ngram_weight and not settings.sample else None
+    ngram, weight = fusion_ngram(settings)
     results = []
     for i, text in enumerate(texts):
         decoder = WordDecoder(model, encoding, i, target_pieces(model, used[i]), output_attentions)
@@ -192,7 +192,8 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
                                       settings.candidate_search) if wanted > 0 else [])
         if best_word and candidates and candidates[0].ids:
             if ngram is not None:
-                candidates = with_ngram_words(decoder, masks, candidates, ngram, used[i], settings, hr_tok, trie, bias)
+                candidates = with_ngram_words(decoder, masks, candidates, ngram, weight, used[i], settings, hr_tok,
+                                              trie, bias)
             chosen = candidates[0] if ngram is not None else best_candidate(candidates, bias)
             # the search already has the pieces' probabilities; only attention rows need the word stepped again
             pieces = (follow_word(decoder.logits, decoder.step, chosen.ids) if output_attentions else
@@ -258,13 +259,26 @@ def best_candidate(candidates: list[CandidateWord], bias: torch.Tensor | None) -
     return max(candidates, key=lambda c: math.log(max(c.prob, 1e-30)) - float(bias[c.ids[0]]))
 
 
-def with_ngram_words(decoder, masks, candidates: list[CandidateWord], ngram: WordNgram, prefix: str,
+def fusion_ngram(settings: Decoding) -> tuple[WordNgram | None, float]:
+    """The n-gram greedy decoding weighs candidates with and its λ (the decoding's, else the file's); (None, 0) for
+    none."""
+    if settings.sample or not settings.fuses_ngram:
+        return None, 0.0
+    ngram = cached_ngram(settings.ngram)
+    weight = settings.ngram_weight if settings.ngram_weight is not None else ngram.fusion_weight
+    if weight is None:
+        raise ValueError(f"the word n-gram {settings.ngram} carries no fusion weight: give one (ngram_weight, "
+                         "--ngram-weight)")
+    return (ngram, weight) if weight else (None, 0.0)
+
+
+def with_ngram_words(decoder, masks, candidates: list[CandidateWord], ngram: WordNgram, weight: float, prefix: str,
                      settings: Decoding, tokenizer, trie: WordTrie | None, bias) -> list[CandidateWord]:
     """TALL's candidates and the n-gram's `candidate_pool` best next words (scored by TALL), ranked by `fused`."""
     known = {normalize_word(c.word) for c in candidates}
     extra = [w for w in ngram.ranked(prefix, settings.candidate_pool) if w not in known]
     scored = scored_words(decoder, masks, extra, settings.max_word_pieces, tokenizer, trie)
-    return fused(candidates + scored, ngram, prefix, settings.ngram_weight, bias)
+    return fused(candidates + scored, ngram, prefix, weight, bias)
 
 
 def fused(candidates: list[CandidateWord], ngram: WordNgram, prefix: str, weight: float,

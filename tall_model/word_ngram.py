@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from .decoding import Decoding
+from .decoding import MAX_NGRAM_WEIGHT, Decoding
 from .sampling import choose_piece
 from .text import normalize_word
 
@@ -46,6 +46,7 @@ class WordNgram:
         if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= MAX_ORDER:
             raise NgramError(f"n-gram order must be an integer 1–{MAX_ORDER}, got {order!r}")
         self.order = order
+        self.fusion_weight: float | None = None  # λ for decoding (a saved file's; save_ngram)
         self.counts: list[dict[tuple[str, ...], Counter]] = [defaultdict(Counter) for _ in range(order)]
         self.sentences = 0
         for sentence in sentences:
@@ -100,11 +101,16 @@ class WordNgram:
         return words[index]
 
 
-def save_ngram(path: str | Path, sentences: Sequence[str], order: int, source: str) -> Path:
-    """Write the sentences an n-gram counts and its order (the counts are rebuilt on load: smaller, and plain text)."""
+def save_ngram(path: str | Path, sentences: Sequence[str], order: int, source: str,
+               fusion_weight: float | None = None) -> Path:
+    """Write the sentences an n-gram counts and its order (the counts are rebuilt on load: smaller, and plain text);
+    `fusion_weight`: the λ that decoding weighs it with by default (`Decoding.ngram`; chosen on dev by the build)."""
     WordNgram(sentences, order)  # refuses a bad order or an empty corpus before anything is written
+    _check_weight(fusion_weight)
     path = Path(path)
     payload = {"format": FORMAT, "order": order, "source": source, "sentences": list(sentences)}
+    if fusion_weight is not None:
+        payload["fusion_weight"] = fusion_weight
     path.write_text(json.dumps(payload, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
     return path
 
@@ -121,9 +127,18 @@ def load_ngram(path: str | Path) -> WordNgram:
             or not all(isinstance(s, str) for s in sentences)):
         raise NgramError(f"{path} is not a word n-gram file (written by baselines.word_ngram.save_ngram)")
     try:
-        return WordNgram(sentences, payload.get("order"))
+        ngram = WordNgram(sentences, payload.get("order"))
+        ngram.fusion_weight = _check_weight(payload.get("fusion_weight"))
     except NgramError as why:
         raise NgramError(f"{path}: {why}") from None
+    return ngram
+
+
+def _check_weight(weight) -> float | None:
+    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))
+                               or not 0 <= weight <= MAX_NGRAM_WEIGHT):
+        raise NgramError(f"a fusion weight must be a number from 0 to {MAX_NGRAM_WEIGHT}, got {weight!r}")
+    return weight
 
 
 def cached_ngram(path: str | Path) -> WordNgram:

@@ -267,6 +267,24 @@ def test_prior_mode_uses_the_demo_prior_with_the_weight_it_carries():
     assert corrected.translation_max_new_tokens == 24 and for_model(parse_decoding("greedy"), Model).prior is None
 
 
+def test_ngram_mode_weighs_with_the_demo_ngram_at_the_weight_it_carries(monkeypatch, tmp_path):
+    import tall_app.predicting as predicting
+    from tall_model.config import demo_dir
+    from tall_model.word_ngram import NGRAM_FILE
+
+    class Model:  # what for_model reads
+        class config:  # noqa: N801
+            decoding = Decoding(translation_max_new_tokens=24)
+
+    fused = for_model(parse_decoding("greedy, with the word n-gram"), Model)
+    assert fused.ngram == str(demo_dir() / NGRAM_FILE) and fused.ngram_weight is None and fused.fuses_ngram
+    assert fused.word_choice == "best_candidate" and not fused.sample and fused.translation_max_new_tokens == 24
+    assert for_model(parse_decoding("greedy, best whole word"), Model).ngram is None  # only where the mode asks
+    monkeypatch.setattr(predicting, "demo_dir", lambda: tmp_path)
+    with pytest.raises(ValueError, match="n-gram .* is missing .*--stages ngram,fusion"):
+        parse_decoding("greedy, with the word n-gram")
+
+
 def test_a_checkpoints_own_word_list_and_prior_replace_the_demos(tmp_path):
     run = tmp_path / "my-run"
     (run / "best").mkdir(parents=True)
@@ -349,6 +367,24 @@ def test_training_words_mode_predicts_only_listed_words(service):
     listed = service.predict(HE, "tiny", NO_CHECKPOINT, "greedy, training words only").prediction
     assert listed.word in words and all(c.word in words for c in listed.candidates)
     assert any(c.word not in words for c in free.candidates)  # the tiny model left alone makes words up
+
+
+def test_ngram_mode_predicts_as_the_model_does_with_the_demo_ngram(service):
+    """The app's n-gram mode is tall_model's fusion with the shipped file and its λ: same word, same candidates."""
+    from tall_model.config import demo_dir
+    from tall_model.predict import predict
+    from tall_model.word_ngram import NGRAM_FILE, load_ngram
+
+    shown = service.predict(HE, "tiny", NO_CHECKPOINT, "greedy, with the word n-gram").prediction
+    model = service.cache.get("tiny", None).model
+    ngram = demo_dir() / NGRAM_FILE
+    direct = predict(model, HE, translations=[shown.translation], output_attentions=False,
+                     decoding=model.config.decoding.replace(word_choice="best_candidate", ngram=str(ngram),
+                                                            ngram_weight=load_ngram(ngram).fusion_weight))
+    assert shown.word == direct.word == shown.candidates[0].word
+    assert [c.word for c in shown.candidates] == [c.word for c in direct.candidates]
+    free = service.predict(HE, "tiny", NO_CHECKPOINT, "greedy, best whole word").prediction
+    assert [c.word for c in shown.candidates] != [c.word for c in free.candidates]
 
 
 def test_prior_mode_refuses_adapters_other_than_the_demos(service):

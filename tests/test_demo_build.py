@@ -32,7 +32,7 @@ def built(tmp_path_factory):
         pairs = splits[name][:n] if name != "test" else [p for b in dd.TEST_BOOKS
                                                           for p in [q for q in splits[name] if q.book == b][:5]]
         dd.write_jsonl(work / "data" / f"{name}.jsonl", pairs)
-    args = ["--workdir", str(work), "--out", str(out), "--stages", "hebrew,adapters,baselines,evaluate,word-list,prior,ngram,ablations,cards",
+    args = ["--workdir", str(work), "--out", str(out), "--stages", "hebrew,adapters,baselines,evaluate,word-list,prior,ngram,fusion,ablations,cards",
             "--tall-preset", "tiny", "--threads", "1", "--adapter-sentences", "24", "--adapter-steps", "3",
             "--adapter-eval-every", "2", "--baseline-steps", "2", "--eval-limit", "6", "--eval-seeds", "2",
             "--ablation-steps", "2", "--ablations", "no-translation,subword-framing,decoder-lora"]
@@ -139,6 +139,36 @@ def test_ngram_stage_chooses_its_order_on_dev_and_pairs_with_tall(built):
     assert [r["greedy"] for r in counted] == [shipped.ranked(r["prefix"], 1)[0] for r in counted]
     readme = (out / "README.md").read_text(encoding="utf-8")
     assert "`word-ngram` is not one of the paper's baselines" in readme and "| he_test | word-ngram | 6 |" in readme
+
+
+def test_fusion_stage_chooses_lambda_on_dev_writes_it_into_the_ngram_and_pairs_with_both(built):
+    from baselines.word_ngram import NGRAM_FILE, load_ngram
+    from demo_build.fusion_stage import FUSED, choose_weight
+
+    work, out = built
+    result = json.loads((out / "metrics.json").read_text())["fusion"]
+    dev, top5 = result["dev_accuracy"], result["dev_top5"]
+    assert set(dev) == {"0.5", "1", "2", "3"} and result["dev_examples"] == 12
+    chosen = choose_weight({float(w): a for w, a in dev.items()}, {float(w): a for w, a in top5.items()})
+    assert chosen == result["weight"]
+    shipped = load_ngram(out / NGRAM_FILE)
+    assert shipped.fusion_weight == result["weight"]  # `--ngram` alone and the app decode as scored
+    assert shipped.order == json.loads((out / "metrics.json").read_text())["word_ngram"]["order"]
+    fused = [json.loads(line) for line in (work / "eval-fusion" / "test" / "predictions.jsonl").open()]
+    assert len(fused) == 6 and result["examples"] == 6
+    assert set(result["vs"]) == {"tall", "word-ngram"} and all(c["reference"] == FUSED for c in result["vs"].values())
+    assert result["vs"]["tall"]["n"] == result["vs"]["word-ngram"]["n"] == 6
+    assert result["greedy"] == pytest.approx(result["vs"]["tall"]["reference_accuracy"])
+    assert "--ngram " in result["command"] and "--ngram-weight" not in result["command"]  # the file carries λ
+    assert "`tall + word-ngram`" in (out / "README.md").read_text(encoding="utf-8")
+
+
+def test_fusion_weight_is_the_best_dev_match_then_top5_then_the_smaller():
+    from demo_build.fusion_stage import choose_weight
+
+    assert choose_weight({0.5: 0.10, 1.0: 0.11, 2.0: 0.11}, {0.5: 0.2, 1.0: 0.18, 2.0: 0.19}) == 2.0  # top-5 decides
+    assert choose_weight({0.5: 0.10, 1.0: 0.11, 2.0: 0.11}, {0.5: 0.2, 1.0: 0.19, 2.0: 0.19}) == 1.0  # then the smaller
+    assert choose_weight({0.5: 0.12, 1.0: 0.11}, {0.5: 0.1, 1.0: 0.3}) == 0.5  # greedy first
 
 
 def test_ablations_are_trained_on_one_budget_and_compared_with_the_full_model(built):

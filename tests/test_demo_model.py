@@ -134,6 +134,23 @@ def test_the_shipped_prior_belongs_to_the_shipped_adapters_and_carries_the_chose
     assert all(c.word and all(ch in HEBREW_WORD for ch in c.word) for c in corrected)
 
 
+def test_the_shipped_ngram_carries_the_fusion_weight_chosen_on_dev(demo):
+    from tall_model.predict import predict
+    from tall_model.word_ngram import NGRAM_FILE, load_ngram
+
+    fusion = json.loads((demo_dir() / "metrics.json").read_text())["fusion"]
+    ngram = load_ngram(demo_dir() / NGRAM_FILE)
+    assert ngram.fusion_weight == fusion["weight"] and f"{fusion['weight']:g}" in fusion["dev_accuracy"]
+    model = demo[0]
+    prefixes = [e["prefix"] for e in _examples()[:8]]
+    free = predict(model, prefixes, output_attentions=False)
+    fused = predict(model, prefixes, output_attentions=False,
+                    decoding=model.config.decoding.replace(ngram=str(demo_dir() / NGRAM_FILE)))
+    assert all(r.word == r.candidates[0].word for r in fused)
+    assert any([c.word for c in r.candidates] != [c.word for c in f.candidates] for r, f in zip(fused, free))
+    assert all(r.word and all(ch in HEBREW_WORD for ch in r.word) for r in fused)
+
+
 def test_the_shipped_ngram_counts_training_verses_only():
     from baselines.word_ngram import NGRAM_FILE, load_ngram
 

@@ -148,3 +148,30 @@ def test_the_checkpoint_choice_is_stated_from_the_metrics():
     # one checkpoint (nothing was scored) or metrics written before the choice existed: no sentence
     assert selection_section({"adapters": {"selection": {"selected": "best", "hits": None}}}) == []
     assert selection_section({}) == []
+
+
+def test_the_fusion_sentence_follows_both_paired_tests_and_names_the_dev_choice():
+    from demo_build.results import fusion_section, output_section
+
+    def paired(p: float, ours: float, theirs: float, only_ours: int, only_theirs: int) -> dict:
+        return {"mcnemar_p": p, "difference": ours - theirs, "reference_accuracy": ours, "approach_accuracy": theirs,
+                "only_reference": only_ours, "only_approach": only_theirs}
+
+    result = {"file": "word_ngram.json", "weight": 2.0, "dev_examples": 1126, "dev_accuracy": {"1": 0.11, "2": 0.12},
+              "dev_top5": {"1": 0.19, "2": 0.186}, "greedy": 0.067, "top5": 0.1327, "examples": 731,
+              "vs": {"tall": paired(0.016, 0.067, 0.0438, 31, 14), "word-ngram": paired(0.58, 0.067, 0.0629, 8, 5)},
+              "output": {"top_word": "יהוה", "top_count": 74, "examples": 731, "top_share": 74 / 731,
+                         "unseen_share": 0.0}}
+    text = " ".join(fusion_section(result))
+    assert "λ = 2 was chosen on the 1,126 dev verses" in text and "12.00 % / 18.60 % at λ = 2" in text
+    assert ("6.70 % against 4.38 % for TALL (31 right only when fused, 14 only by TALL; exact McNemar p = 0.016: "
+            "significantly higher)") in text
+    assert "6.29 % for the n-gram (8 right only when fused, 5 only by the n-gram; exact McNemar p = 0.58: not " \
+           "significantly different)" in text
+    assert "top-5 13.27 %" in text and "יהוה (10.1 %)" in text and "no longer TALL alone" in text
+    lower = dict(result, vs={**result["vs"], "word-ngram": paired(0.01, 0.05, 0.07, 2, 17)})
+    assert "significantly lower" in " ".join(fusion_section(lower))
+    assert fusion_section({}) == []
+    stats = {"tall": {"top_word": "לו", "top_count": 37, "examples": 731, "top_share": 0.05, "unseen_share": 0.1}}
+    table = "\n".join(output_section({"next_word": {"output_stats": stats}, "fusion": result}))
+    assert "| tall + word-ngram | יהוה | 74 of 731 (10.1 %) | 0.0 % |" in table

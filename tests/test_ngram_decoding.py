@@ -15,7 +15,7 @@ from tall_model.batching import target_pieces
 from tall_model.candidates import CandidateWord, scored_words
 from tall_model.predict import WordDecoder, _encode, fit_prefix, fused, predict
 from tall_model.sampling import piece_masks
-from tall_model.word_ngram import NgramError, WordNgram, cached_ngram, save_ngram
+from tall_model.word_ngram import NgramError, WordNgram, cached_ngram, load_ngram, save_ngram
 
 ENGLISH = "In the beginning"
 PREFIX = "ויאמר אלהים יהי"
@@ -101,8 +101,12 @@ def test_fusion_settings_are_validated_and_described(tmp_path):
     for bad in (-1, 17, True, "2"):
         with pytest.raises(ValueError, match="ngram_weight"):
             Decoding(word_choice="best_candidate", ngram="x.json", ngram_weight=bad)
+    with pytest.raises(ValueError, match="best_candidate"):
+        Decoding(ngram="x.json")  # the file's own weight: fusion all the same
+    assert not Decoding(ngram="x.json", ngram_weight=0).fuses_ngram
     fusion = Decoding(word_choice="best_candidate", ngram="x.json", ngram_weight=2)
     assert fusion.describe() == "greedy (best candidate word), n-gram fusion (λ=2)"
+    assert fusion.replace(ngram_weight=None).describe() == "greedy (best candidate word), n-gram fusion"
     assert "fusion" not in fusion.sampled(1).describe()
     assert Decoding.from_dict(fusion.to_dict()) == fusion
     with pytest.raises(NgramError, match="not a readable word n-gram"):
@@ -120,3 +124,35 @@ def test_the_cli_passes_the_ngram_on_and_refuses_a_bad_file(tmp_path, capsys):
     bad.write_text("{}", encoding="utf-8")
     assert cli(args + ["--ngram", str(bad), "--ngram-weight", "1"]) == 2
     assert "not a word n-gram file" in capsys.readouterr().err
+
+
+def test_the_file_s_own_weight_is_the_default_and_a_file_without_one_needs_a_weight(tiny_model, tmp_path):
+    sentences = [f"{PREFIX} מים"] * 20
+    weighted = save_ngram(tmp_path / "weighted.json", sentences, 3, "test", fusion_weight=16.0)
+    plain = save_ngram(tmp_path / "plain.json", sentences, 3, "test")
+    assert load_ngram(weighted).fusion_weight == 16.0 and load_ngram(plain).fusion_weight is None
+    own = predict(tiny_model, PREFIX, translations=ENGLISH, output_attentions=False,
+                  decoding=BEST.replace(ngram=str(weighted)))
+    given = predict(tiny_model, PREFIX, translations=ENGLISH, output_attentions=False,
+                    decoding=BEST.replace(ngram=str(plain), ngram_weight=16.0))
+    assert own.word == given.word == "מים"
+    assert [c.word for c in own.candidates] == [c.word for c in given.candidates]
+    with pytest.raises(ValueError, match="carries no fusion weight"):
+        predict(tiny_model, PREFIX, translations=ENGLISH, decoding=BEST.replace(ngram=str(plain)))
+    with pytest.raises(NgramError, match="fusion weight"):
+        save_ngram(tmp_path / "bad.json", sentences, 3, "test", fusion_weight=-1)
+    payload = json.loads(weighted.read_text(encoding="utf-8"))
+    (tmp_path / "tampered.json").write_text(json.dumps(payload | {"fusion_weight": "heavy"}), encoding="utf-8")
+    with pytest.raises(NgramError, match="tampered.json: a fusion weight"):
+        load_ngram(tmp_path / "tampered.json")
+
+
+def test_evaluation_weighs_with_the_ngram_by_the_best_whole_word():
+    """The tiny preset decodes piece by piece; naming an n-gram makes evaluation's TALL rank whole words (a weight of
+    0 leaves the checkpoint's choice alone)."""
+    from evaluation.evaluate import base_decoding
+
+    assert base_decoding("tiny").word_choice == "pieces"
+    fused = base_decoding("tiny", ngram="x.json", ngram_weight=None)
+    assert fused.word_choice == "best_candidate" and fused.fuses_ngram and fused.ngram_weight is None
+    assert base_decoding("tiny", ngram="x.json", ngram_weight=0).word_choice == "pieces"
