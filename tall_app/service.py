@@ -170,13 +170,19 @@ class AppService:
                     return c.name
         return NO_CHECKPOINT
 
-    def preset_of(self, checkpoint: str | None, current: str, owner: str | None = None) -> str:
-        """The preset a checkpoint was trained on (for the preset selector), else `current`."""
+    def after_checkpoint(self, checkpoint: str | None, current: str, mode: str,
+                         owner: str | None = None) -> tuple[str, str]:
+        """The preset selector and the Decoding radio once `checkpoint` is chosen, from one lookup of it: the preset
+        it was trained on (else `current`), and a plain greedy choice switched to the model's own (the paper presets
+        piece by piece, the demo's adapters best whole word); any other choice stays. PrivateRun for someone else's
+        private run."""
         if not checkpoint or checkpoint == NO_CHECKPOINT:
-            return current
-        self.check_readable(checkpoint, owner)
-        preset = resolve_checkpoint(checkpoint, self.root).preset
-        return preset if preset in self.presets() else current
+            preset, own = current, preset_config(current).decoding.word_choice
+        else:
+            info = resolve_checkpoint(checkpoint, self.root)
+            check_readable(self._run_of(info.name), owner)
+            preset, own = (info.preset if info.preset in self.presets() else current), info.word_choice
+        return preset, (greedy_mode(own) if mode in (GREEDY_MODE, BEST_WORD_MODE) else mode)
 
     def greedy_mode(self, checkpoint: str | None, preset: str) -> str:
         """The Decoding radio's greedy choice that is the model's own: the checkpoint's config (the demo's
@@ -184,14 +190,6 @@ class AppService:
         if checkpoint and checkpoint != NO_CHECKPOINT:
             return greedy_mode(resolve_checkpoint(checkpoint, self.root).word_choice)
         return greedy_mode(preset_config(preset).decoding.word_choice)
-
-    def mode_after_checkpoint(self, checkpoint: str | None, mode: str, preset: str, owner: str | None = None) -> str:
-        """The radio after `checkpoint` is chosen: a plain greedy choice becomes the checkpoint's own, so a
-        paper-preset run is decoded piece by piece and the demo by best whole word; any other choice stays."""
-        if mode not in (GREEDY_MODE, BEST_WORD_MODE):
-            return mode
-        self.check_readable(checkpoint, owner)
-        return self.greedy_mode(checkpoint, preset)
 
     def checkpoint_path(self, checkpoint: str | None) -> Path | None:
         if not checkpoint or checkpoint == NO_CHECKPOINT:

@@ -180,8 +180,7 @@ def _wire_selectors(tab: PredictTab, svc: AppService) -> None:
     def on_checkpoint(ckpt, current, mode, request: gr.Request, profile: gr.OAuthProfile | None):
         try:
             owner = visitor(request, profile)
-            preset = svc.preset_of(ckpt, current, owner)
-            return preset, svc.mode_after_checkpoint(ckpt, mode, preset, owner)
+            return svc.after_checkpoint(ckpt, current, mode, owner)
         except USER_ERRORS as err:
             raise user_error(err, svc) from None
 

@@ -399,7 +399,7 @@ def test_checkpoint_round_trip_mismatch_and_corruption(service):
     loaded = service.cache.get("tiny", None)
     save_pretrained(loaded.model, service.root / "unit-run" / "best")
     assert ("unit-run/best  (tiny)", "unit-run/best") in service.checkpoint_choices()
-    assert service.preset_of("unit-run/best", "mid") == "tiny"
+    assert service.after_checkpoint("unit-run/best", "mid", "sampling") == ("tiny", "sampling")
     out = service.predict(HE, "tiny", "unit-run/best")
     assert out.details["word"]
     with pytest.raises(ValueError, match="trained on preset 'tiny'.*selected preset is 'tiny-qwen'"):
@@ -413,7 +413,7 @@ def test_checkpoint_round_trip_mismatch_and_corruption(service):
         service.predict(HE, "tiny", "../../etc")
 
 
-def test_the_greedy_choice_follows_the_chosen_checkpoints_own(service):
+def test_the_greedy_choice_follows_the_chosen_checkpoints_own(service, monkeypatch):
     """The Decoding radio starts on, and a checkpoint switches a plain greedy choice to, the model's own way of
     choosing the word: piece by piece for the paper's presets, best whole word for the demo's; other choices stay."""
     import json
@@ -427,7 +427,9 @@ def test_the_greedy_choice_follows_the_chosen_checkpoints_own(service):
         meta = json.loads(config.read_text())
         meta["config"]["decoding"]["word_choice"] = choice
         config.write_text(json.dumps(meta))
-    after = service.mode_after_checkpoint
+    def after(checkpoint, mode, preset):
+        return service.after_checkpoint(checkpoint, preset, mode)[1]
+
     assert after("whole-run/best", "greedy", "tiny") == "greedy, best whole word"
     assert after("pieces-run/best", "greedy, best whole word", "tiny") == "greedy"
     assert after("pieces-run/best", "sampling", "tiny") == "sampling"
@@ -436,6 +438,13 @@ def test_the_greedy_choice_follows_the_chosen_checkpoints_own(service):
     assert after(NO_CHECKPOINT, "greedy, best whole word", "paper-bloomz") == "greedy"
     with pytest.raises(ValueError, match="No checkpoint named"):
         after("gone/best", "greedy", "tiny")
+    import tall_app.service as service_module
+
+    looked_up = []
+    real = service_module.resolve_checkpoint
+    monkeypatch.setattr(service_module, "resolve_checkpoint", lambda *a: looked_up.append(a) or real(*a))
+    assert service.after_checkpoint("whole-run/best", "mid", "greedy") == ("tiny", "greedy, best whole word")
+    assert len(looked_up) == 1  # one directory lookup per choice, not one per question asked of it
 
 
 def test_backbones_are_shared_by_content_not_by_path(service):

@@ -48,7 +48,7 @@ def test_a_private_run_is_only_for_its_owner(tmp_path):
     for refused in (lambda: svc.predict(HE, "tiny", mine, owner=BOB),
                     lambda: svc.compare(HE, "tiny", mine, owner=BOB),
                     lambda: svc.results(mine, BOB),
-                    lambda: svc.preset_of(mine, "tiny", BOB),
+                    lambda: svc.after_checkpoint(mine, "tiny", "greedy", BOB),
                     lambda: svc.compare_checkpoints(HE, "tiny", public, "tiny", mine, owner=BOB),
                     lambda: svc.batch(str(write_corpus(tmp_path / "b.txt", verses=3)), "tiny", mine, owner=BOB)):
         with pytest.raises(PrivateRun, match=f"Run 'alices' {PRIVATE}"):
