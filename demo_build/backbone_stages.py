@@ -23,10 +23,8 @@ from demo_build.data_stage import chapters, read_version_pairs
 from demo_build.export import export_fp16
 from demo_build.lm import perplexity, sample, train_lm, train_lm_tokenizer
 from demo_build.marian_tokenizer import load_marian_tokenizer, train_marian_tokenizer, word_start_fraction
-from demo_build.scoring import GEN_CANDIDATES, LENGTH_RATIO, loop_fraction, score, translate
+from demo_build.scoring import GEN_CANDIDATES, GENERATION_GUARDS, LENGTH_RATIO, loop_fraction, score, translate
 from demo_build.translators import train_translator
-
-GENERATION_GUARDS = ("no_repeat_ngram_size", "repetition_penalty", "num_beams", "early_stopping")
 
 
 def _pairs(ctx: BuildContext, split: str) -> list[dd.VersePair]:
@@ -176,6 +174,8 @@ def _score_translator(ctx: BuildContext, direction: str, dev_pairs, test_pairs) 
         model32 = MarianMTModel.from_pretrained(str(fin), dtype=torch.float32)
         hyp = translate(model32, tok, src(dev_pairs), GEN_CANDIDATES["greedy"], ratio)
         r["dev_greedy_fp32_before_cast"] = score(hyp, ref(dev_pairs))
+    elif before := ctx.metrics().get("translators", {}).get(direction, {}).get("dev_greedy_fp32_before_cast"):
+        r["dev_greedy_fp32_before_cast"] = before  # the fp32 weights are gone from this work folder: keep the figure
     best = max(r["dev_candidates"], key=lambda k: r["dev_candidates"][k]["chrF"])
     r["chosen_generation"] = best
     for name in dict.fromkeys(["greedy", best]):
@@ -184,6 +184,12 @@ def _score_translator(ctx: BuildContext, direction: str, dev_pairs, test_pairs) 
         (ctx.workdir / "eval" / f"{direction}.test.{name}.txt").write_text("\n".join(hyp) + "\n", encoding="utf-8")
         ctx.log(f"[eval] {direction} TEST {name}: {r[f'test_{name}']}")
     r["test"] = r[f"test_{best}"]
+    # one beam with the chosen guard: how TALL's stage 3 translates a prefix (translation_beams=1 under the shipped
+    # generation config), so the greedy figure that matters to TALL
+    guarded = {k: v for k, v in GEN_CANDIDATES[best].items() if k != "early_stopping"} | {"num_beams": 1}
+    hyp = translate(model16, tok, src(test_pairs), guarded, ratio)
+    r["test_greedy_guarded"] = dict(**score(hyp, ref(test_pairs)), loops=loop_fraction(hyp), n=len(test_pairs))
+    ctx.log(f"[eval] {direction} TEST greedy with the chosen guard: {r['test_greedy_guarded']}")
     gc = GenerationConfig.from_pretrained(str(d))  # the chosen repetition guard, into generation_config.json
     for key in GENERATION_GUARDS:
         setattr(gc, key, getattr(GenerationConfig(), key))

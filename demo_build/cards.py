@@ -58,6 +58,8 @@ def _translator_card(name, d, info, m, seed):
         f"(candidate `{tm.get('chosen_generation', '?')}`)",
         f"- test, chosen decoding: {_fmt(tm.get('test', {}))}",
         f"- test, plain greedy: {_fmt(tm.get('test_greedy', {}))}",
+        f"- test, greedy with the chosen guard (how TALL translates a prefix): "
+        f"{_fmt(tm.get('test_greedy_guarded', {}))}",
         f"- dev candidates: {_fmt(tm.get('dev_candidates', {}))}",
         f"- dev greedy with fp32 weights before the fp16 cast: {_fmt(tm.get('dev_greedy_fp32_before_cast', {}))}",
         "",

@@ -175,3 +175,62 @@ def test_the_fusion_sentence_follows_both_paired_tests_and_names_the_dev_choice(
     stats = {"tall": {"top_word": "לו", "top_count": 37, "examples": 731, "top_share": 0.05, "unseen_share": 0.1}}
     table = "\n".join(output_section({"next_word": {"output_stats": stats}, "fusion": result}))
     assert "| tall + word-ngram | יהוה | 74 of 731 (10.1 %) | 0.0 % |" in table
+
+
+def test_translator_scores_include_the_greedy_tall_reads(tmp_path):
+    """The eval-translators scoring on the shipped he→en (a copy): besides plain greedy and the chosen decoding, the
+    test books are translated with one beam under the chosen repetition guard (how TALL's stage 3 translates), and
+    the README row shows it."""
+    import shutil
+    from types import SimpleNamespace
+
+    from demo_build.backbone_stages import _score_translator
+    from demo_build.data import VersePair
+    from demo_build.results import translator_rows
+    from demo_build.scoring import GEN_CANDIDATES
+    from tall_model.config import demo_dir
+
+    out, work = tmp_path / "out", tmp_path / "work"
+    shutil.copytree(demo_dir() / "he-en", out / "he-en")
+    (work / "eval").mkdir(parents=True)
+    before = {"chrF": 43.52, "BLEU": 21.18}  # measured by a build whose fp32 weights this work folder lacks
+    ctx = SimpleNamespace(out=out, workdir=work, log=lambda msg: None,
+                          metrics=lambda: {"translators": {"he-en": {"dev_greedy_fp32_before_cast": before}}})
+    pairs = [VersePair("Ruth", 1, i + 1, he, en) for i, (he, en) in enumerate([
+        ("ויהי בימי שפט השפטים ויהי רעב בארץ", "Now it came to pass in the days when the judges judged"),
+        ("ויאמר יהוה אל משה לאמר", "And the LORD spoke unto Moses, saying"),
+        ("ותאמר נעמי לשתי כלתיה לכנה שבנה", "And Naomi said unto her two daughters-in-law: Go, return")])]
+    r = _score_translator(ctx, "he-en", pairs[:2], pairs)
+    assert r["dev_greedy_fp32_before_cast"] == before  # kept, not dropped, when it cannot be measured again
+    guarded = r["test_greedy_guarded"]
+    assert guarded["n"] == 3 and set(guarded) >= {"chrF", "BLEU", "loops"}
+    chosen = GEN_CANDIDATES[r["chosen_generation"]]
+    if chosen.get("num_beams", 1) == 1:  # a greedy candidate won: the guarded greedy is that candidate
+        assert guarded == r["test"]
+    if chosen.get("no_repeat_ngram_size"):
+        assert guarded["loops"] == 0.0  # no repeated 3-gram can be generated at all
+    rows = "\n".join(translator_rows({"translators": {"he-en": r}}))
+    assert f"| he-en | greedy with the chosen guard (as TALL translates) | {guarded['BLEU']} | {guarded['chrF']} |" in rows
+    old = {k: v for k, v in r.items() if k != "test_greedy_guarded"}  # a build from before the row existed
+    assert "chosen guard" not in "\n".join(translator_rows({"translators": {"he-en": old}}))
+
+
+def test_plain_greedy_is_scored_without_the_guard_the_model_was_saved_with():
+    """The shipped he→en's generation config carries the chosen guard (no repeated 3-gram); the scoring's "greedy"
+    must still be plain greedy, or a rerun of the stage measures a different decoding than the first run did. This
+    test-book verse loops under plain greedy ("and Arpa, and Arpa, and Arpa")."""
+    import torch
+    from transformers import GenerationConfig, MarianMTModel
+
+    from demo_build.marian_tokenizer import load_marian_tokenizer
+    from demo_build.scoring import GEN_CANDIDATES, LENGTH_RATIO, loop_fraction, translate
+    from tall_model.config import demo_dir
+
+    folder = demo_dir() / "he-en"
+    assert GenerationConfig.from_pretrained(str(folder)).no_repeat_ngram_size == 3
+    model = MarianMTModel.from_pretrained(str(folder), dtype=torch.float32)
+    verse = ["ואת פרמשתא ואת אריסי ואת ארדי ואת ויזתא"]
+    plain = translate(model, load_marian_tokenizer(folder), verse, GEN_CANDIDATES["greedy"], LENGTH_RATIO["he-en"])
+    guarded = translate(model, load_marian_tokenizer(folder), verse, GEN_CANDIDATES["greedy_nrep3"],
+                        LENGTH_RATIO["he-en"])
+    assert loop_fraction(plain) == 1.0 and loop_fraction(guarded) == 0.0
