@@ -216,6 +216,9 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
             _attach_lens(model, result, encoding, i, lens_refused)
         if result.truncated:
             result.notes.append("The input was longer than the model's limits and was cut from the left.")
+        if ngram is not None and best_word:
+            result.notes.append(f"The candidates are ranked by TALL's probability weighed with the word n-gram "
+                                f"(λ = {weight:g}); each shows TALL's own probability.")
         results.append(result)
     return results[0] if single else results
 

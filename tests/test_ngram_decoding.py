@@ -71,6 +71,7 @@ def test_a_heavy_ngram_weight_brings_its_word_in_and_first(tiny_model, tmp_path)
     fusion = BEST.replace(ngram=_ngram_file(tmp_path, word), ngram_weight=16.0)
     r = predict(tiny_model, PREFIX, translations=ENGLISH, decoding=fusion, num_candidates=5)
     assert r.word == word and r.candidates[0].word == word
+    assert any("weighed with the word n-gram (λ = 16)" in n for n in r.notes)
     assert [p.token_id for p in r.pieces] == r.candidates[0].ids  # its pieces stepped, attention rows recorded
     assert r.decoder_attention.weights.shape[2] == len(r.pieces)
     decoder, masks = _decoder(tiny_model, PREFIX)
@@ -79,7 +80,7 @@ def test_a_heavy_ngram_weight_brings_its_word_in_and_first(tiny_model, tmp_path)
     # a weight of 0 is plain best_candidate, and sampling ignores the n-gram
     off = predict(tiny_model, PREFIX, translations=ENGLISH, output_attentions=False,
                   decoding=fusion.replace(ngram_weight=0.0), num_candidates=5)
-    assert [c.word for c in off.candidates] == [c.word for c in free.candidates[:5]]
+    assert [c.word for c in off.candidates] == [c.word for c in free.candidates[:5]] and not off.notes
     sampled = [predict(tiny_model, PREFIX, translations=ENGLISH, output_attentions=False,
                        decoding=d.sampled(3), num_candidates=5).word for d in (BEST, fusion)]
     assert sampled[0] == sampled[1]
