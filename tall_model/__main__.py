@@ -114,12 +114,14 @@ def main(argv=None) -> int:
             print(json.dumps({"prefix": r.prefix_used, "truncated": r.truncated, "translation": r.translation,
                               "word": r.word, "pieces": [(p.piece, p.prob) for p in r.pieces],
                               "candidates": [(c.word, c.prob) for c in r.candidates],
-                              "llm_next": r.llm_next}, ensure_ascii=False))
+                              "llm_next": r.llm_next, "notes": r.notes}, ensure_ascii=False))
             continue
         print(f"{r.prefix_used} ⟶ {r.word}")
         print(f"  English: {r.translation}")
         print("  LLM next: " + ", ".join(f"{t!r} {p:.2f}" for t, p in r.llm_next[:3]))
         print("  candidates: " + ", ".join(f"{c.word} {c.prob:.3f}" for c in r.candidates))
+        for note in r.notes:
+            print(f"  note: {note}")
     return 0
 
 

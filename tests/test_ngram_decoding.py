@@ -120,7 +120,8 @@ def test_the_cli_passes_the_ngram_on_and_refuses_a_bad_file(tmp_path, capsys):
     prefix, word = "ויאמר יהוה אל", "העץ"
     args = [prefix, "--json", "--threads", str(torch.get_num_threads())]  # main sets torch's threads: keep ours
     assert cli(args + ["--ngram", _ngram_file(tmp_path, word, prefix), "--ngram-weight", "16"]) == 0
-    assert json.loads(capsys.readouterr().out)["word"] == word
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["word"] == word and any("weighed with the word n-gram" in n for n in printed["notes"])
     bad = tmp_path / "bad.json"
     bad.write_text("{}", encoding="utf-8")
     assert cli(args + ["--ngram", str(bad), "--ngram-weight", "1"]) == 2
