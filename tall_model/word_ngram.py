@@ -93,6 +93,11 @@ class WordNgram:
                 return (longest - n) * math.log(alpha) + math.log(counts[word] / counts.total())
         return longest * math.log(alpha) - math.log(self.counts[0][()].total() + 1)
 
+    def log_frequency(self, word: str) -> float:
+        """log of the word's add-one relative frequency among all counted words (never −∞)."""
+        unigrams = self.counts[0][()]
+        return math.log((unigrams[normalize_word(word)] + 1) / (unigrams.total() + 1))
+
     def sample(self, prefix: str, decoding: Decoding, generator: torch.Generator) -> str:
         counts = self._contexts(prefix)[0]  # the unigram context always exists
         words = list(counts)

@@ -28,12 +28,15 @@ def test_the_weights_move_the_answer_from_tall_to_the_ngram() -> None:
     assert [ranking(w, math.inf)[0] for w in HAND] == ["gold", "z"]  # the n-gram's order
     assert ranking(HAND[1], 0.0, prior_weight=1.0)[0] == "gold2"  # −1.5 + 3 beats −1 + 0.5
     assert ranking([("a", -1.0, -2.0, 0.0), ("b", -3.0, -2.0, 0.0)], math.inf) == ["a", "b"]  # TALL breaks ties
+    common = [("common", -1.0, -1.0, 0.0, -2.0), ("rare", -1.5, -1.0, 0.0, -6.0)]  # 5th: log P_train
+    assert ranking(common, 1.0) == ["common", "rare"]
+    assert ranking(common, 1.0, discount=0.5) == ["rare", "common"]  # −2 + 1 < −2.5 + 3
 
 
 def test_the_rule_takes_the_most_hits_within_the_top_word_ceiling() -> None:
     golds = ["gold", "gold2"]
     rows = [read_out(HAND, golds, lam, w) for lam, w in [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)]]
-    assert [sum(r["hits"]) for r in rows] == [0, 1, 2, 2]  # the prior alone: −2 + 4 beats −1 + 1
+    assert [sum(r["hits"]) for r in rows] == [0, 1, 2, 2] and all(r["mu"] == 0.0 for r in rows)  # the prior alone: −2 + 4 beats −1 + 1
     assert rows[3]["greedy"] == ["gold", "gold2"] and rows[3]["top_share"] == 0.5
     assert all(all(r["top5"]) for r in rows)  # every pool here has at most five words
     assert choose(rows, None) is rows[2]  # a tie on greedy and top-5 hits: the first of the best

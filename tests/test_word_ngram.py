@@ -52,6 +52,9 @@ def test_the_backoff_score_is_the_relative_count_times_alpha_per_dropped_word() 
     # a word never counted: one count in the corpus plus one, with every context word dropped
     assert ngram.backoff_log_score("ויאמר משה אל", "שלום") == pytest.approx(2 * math.log(0.4) - math.log(25))
     assert ngram.backoff_log_score("ויאמר משה אל", "העם.") == ngram.backoff_log_score("ויאמר משה אל", "העם")
+    # the unigram frequency, add-one: יהוה 3 of 24 words, a word never counted 1 of 25
+    assert ngram.log_frequency("יהוה") == pytest.approx(math.log(4 / 25))
+    assert ngram.log_frequency("שלום") == pytest.approx(math.log(1 / 25))
     # the score orders words as the ranking does
     ranked = ngram.ranked("ויאמר משה אל", 3)
     scores = [ngram.backoff_log_score("ויאמר משה אל", w) for w in ranked]
