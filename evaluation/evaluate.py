@@ -207,6 +207,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "fusion, a departure from the paper; checkpoints/demo/word_ngram.json); the word-ngram row is "
                    "--ngram-data's")
     p.add_argument("--ngram-weight", type=float, default=None, help="its λ (default: the one the n-gram file carries)")
+    p.add_argument("--ngram-discount", type=float, default=None, help="μ: words frequent anywhere gain less from it")
     p.add_argument("--ngram-data", default=None, help="the training Hebrew the word-ngram reference counts, or a saved "
                    "n-gram (.json: checkpoints/demo/word_ngram.json); not one of the paper's baselines; without it "
                    "word-ngram is skipped")
@@ -254,7 +255,7 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
              word_list: str | Path | None = None, prior: str | Path | None = None,
              prior_weight: float | None = None, ngram_data: str | Path | None = None,
              ngram_order: int = DEFAULT_ORDER, ngram: str | Path | None = None,
-             ngram_weight: float | None = None) -> dict:
+             ngram_weight: float | None = None, ngram_discount: float | None = None) -> dict:
     """Evaluate the approaches on each dataset; writes OUT/metrics.{csv,json} and predictions.jsonl and returns
     the JSON payload. `backbones`: the preset's already-loaded backbones, to skip reloading. `device` (auto, cpu,
     cuda) and `dtype` (of the frozen backbones) apply to backbones loaded here."""
@@ -271,7 +272,8 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
     if len(set(names)) != len(names):
         raise CorpusError(f"datasets are named by file stem and these repeat: {names}; rename a file")
     decoding = base_decoding(preset, tall, translation_max_new_tokens, word_list=word_list, prior=prior,
-                             prior_weight=prior_weight, ngram=ngram, ngram_weight=ngram_weight)
+                             prior_weight=prior_weight, ngram=ngram, ngram_weight=ngram_weight,
+                             ngram_discount=ngram_discount)
     config = preset_config(preset).replace(decoding=decoding)
     if backbones is None:
         backbones = load_backbones(config, dtype=resolve_dtype(dtype))
@@ -316,6 +318,7 @@ def _payload(run: Evaluation, models: BaselineModels, datasets, skipped, started
         "word_list": decoding.word_list, "prior": decoding.prior,
         "prior_weight": decoding.prior_weight if decoding.prior else None,
         "ngram": decoding.ngram, "ngram_weight": decoding.ngram_weight if decoding.ngram else None,
+        "ngram_discount": decoding.ngram_discount if decoding.ngram else None,
         "models": {a.name: a.describe() for a in run.approaches}, "skipped": skipped,
         "datasets": {d.name: {"path": d.path, "sentences": d.sentences, "examples": len(d.examples),
                               "dropped_no_hebrew_prefix": d.dropped_no_hebrew_prefix} for d in datasets},
@@ -352,7 +355,7 @@ def main(argv=None, *, backbones=None) -> dict:
                     backbones=backbones, command=shlex.join(["python", "-m", "evaluation.evaluate", *argv_used]),
                     device=args.device, dtype=args.dtype, word_list=args.word_list, prior=args.prior,
                     prior_weight=args.prior_weight, ngram_data=args.ngram_data, ngram_order=args.ngram_order,
-                    ngram=args.ngram, ngram_weight=args.ngram_weight)
+                    ngram=args.ngram, ngram_weight=args.ngram_weight, ngram_discount=args.ngram_discount)
 
 
 def cli() -> None:

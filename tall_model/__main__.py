@@ -56,6 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "from the paper)")
     p.add_argument("--ngram-weight", type=float, help="λ: log P(word) + λ · log S_ngram(word) ranks the candidates "
                    "(default: the one the n-gram file carries, the demo's chosen on dev; 0: no fusion)")
+    p.add_argument("--ngram-discount", type=float, help="μ: fusion also subtracts μ · log P_train(word), so words "
+                   "frequent anywhere gain less from the n-gram (default 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--dtype", default=None, help="of the frozen backbones: fp32 (default), bf16 or fp16")
     p.add_argument("--translation", help="use this English translation instead of translating the prefix")
@@ -96,7 +98,8 @@ def main(argv=None) -> int:
                                  ("candidate_search", args.candidate_search),
                                  ("word_list", args.word_list), ("prior", args.prior),
                                  ("prior_weight", args.prior_weight), ("ngram", args.ngram),
-                                 ("ngram_weight", args.ngram_weight)) if v is not None}
+                                 ("ngram_weight", args.ngram_weight),
+                                 ("ngram_discount", args.ngram_discount)) if v is not None}
     try:
         decoding = model.config.decoding.replace(sample=args.sample, **changes)
     except ValueError as err:

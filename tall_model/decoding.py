@@ -20,7 +20,8 @@ the weight the prior file carries). `ngram` (a word n-gram file, `tall_model.wor
 paper) adds the n-gram's `candidate_pool` best next words to the candidates, scores each with TALL as the searches
 do, and ranks them all by log P(word) + λ · log S_ngram(word) (shallow fusion: the candidate list and the best whole
 word both follow that ranking; greedy with `word_choice="best_candidate"` only); λ is `ngram_weight`, None: the
-weight the n-gram file carries (0: no fusion).
+weight the n-gram file carries (0: no fusion). `ngram_discount` μ > 0 also subtracts μ · log P_train(word), the word's
+frequency in the counted Hebrew, so words frequent anywhere gain less from the n-gram (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Decoding:
     prior_weight: float | None = None  # w with a prior (0: the paper's greedy); None: the prior file's own w
     ngram: str | None = None  # a word n-gram file to weigh the candidates with (a departure; tall_model.word_ngram)
     ngram_weight: float | None = None  # λ with an n-gram (0: no fusion); None: the n-gram file's own λ
+    ngram_discount: float = 0.0  # μ: fusion also subtracts μ · log P_train(word) (0: the plain fused score)
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -79,8 +81,12 @@ class Decoding:
         if self.ngram_weight is not None and (isinstance(self.ngram_weight, bool) or not (
                 isinstance(self.ngram_weight, (int, float)) and 0 <= self.ngram_weight <= MAX_NGRAM_WEIGHT)):
             raise ValueError(f"ngram_weight must be a number from 0 to {MAX_NGRAM_WEIGHT}, got {self.ngram_weight!r}")
-        if self.ngram_weight and not self.ngram:
-            raise ValueError("ngram_weight weighs a word n-gram: name its file (ngram=...)")
+        if isinstance(self.ngram_discount, bool) or not (isinstance(self.ngram_discount, (int, float))
+                                                         and 0 <= self.ngram_discount <= MAX_NGRAM_WEIGHT):
+            raise ValueError(f"ngram_discount must be a number from 0 to {MAX_NGRAM_WEIGHT}, got "
+                             f"{self.ngram_discount!r}")
+        if (self.ngram_weight or self.ngram_discount) and not self.ngram:
+            raise ValueError("ngram_weight and ngram_discount weigh a word n-gram: name its file (ngram=...)")
         if self.fuses_ngram and self.word_choice != "best_candidate":
             raise ValueError("n-gram fusion ranks whole words: it needs word_choice='best_candidate'")
 
@@ -118,8 +124,10 @@ class Decoding:
             text = f"sampled (T={self.temperature:g}, top-k {self.top_k}, top-p {self.top_p:g}, seed {self.seed})"
         weight = "" if self.prior_weight is None else f" (w={self.prior_weight:g})"
         prior = f", prior-corrected{weight}" if self.prior and self.prior_weight != 0 else ""
-        fusion = "" if self.sample or not self.fuses_ngram else ", n-gram fusion" + (
-            "" if self.ngram_weight is None else f" (λ={self.ngram_weight:g})")
+        settings = [f"λ={self.ngram_weight:g}"] if self.ngram_weight is not None else []
+        settings += [f"μ={self.ngram_discount:g}"] if self.ngram_discount else []
+        fusion = "" if self.sample or not self.fuses_ngram else (
+            ", n-gram fusion" + (f" ({', '.join(settings)})" if settings else ""))
         return text + (", listed words only" if self.word_list else "") + prior + fusion
 
 

@@ -217,8 +217,9 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
         if result.truncated:
             result.notes.append("The input was longer than the model's limits and was cut from the left.")
         if ngram is not None and best_word:
+            discount = f", μ = {settings.ngram_discount:g}" if settings.ngram_discount else ""
             result.notes.append(f"The candidates are ranked by TALL's probability weighed with the word n-gram "
-                                f"(λ = {weight:g}); each shows TALL's own probability.")
+                                f"(λ = {weight:g}{discount}); each shows TALL's own probability.")
         results.append(result)
     return results[0] if single else results
 
@@ -281,15 +282,17 @@ def with_ngram_words(decoder, masks, candidates: list[CandidateWord], ngram: Wor
     known = {normalize_word(c.word) for c in candidates}
     extra = [w for w in ngram.ranked(prefix, settings.candidate_pool) if w not in known]
     scored = scored_words(decoder, masks, extra, settings.max_word_pieces, tokenizer, trie)
-    return fused(candidates + scored, ngram, prefix, weight, bias)
+    return fused(candidates + scored, ngram, prefix, weight, bias, settings.ngram_discount)
 
 
 def fused(candidates: list[CandidateWord], ngram: WordNgram, prefix: str, weight: float,
-          bias: torch.Tensor | None) -> list[CandidateWord]:
-    """The candidates best first by log P(word) − bias(its first piece) + weight · log S_ngram(word | prefix)."""
+          bias: torch.Tensor | None, discount: float = 0.0) -> list[CandidateWord]:
+    """The candidates best first by log P(word) − bias(its first piece) + weight · log S_ngram(word | prefix)
+    − discount · log P_train(word)."""
     def score(c: CandidateWord) -> float:
         prior = float(bias[c.ids[0]]) if bias is not None and c.ids else 0.0
-        return math.log(max(c.prob, 1e-30)) - prior + weight * ngram.backoff_log_score(prefix, c.word)
+        frequent = discount * ngram.log_frequency(c.word) if discount else 0.0
+        return math.log(max(c.prob, 1e-30)) - prior + weight * ngram.backoff_log_score(prefix, c.word) - frequent
     return sorted(candidates, key=score, reverse=True)
 
 

@@ -57,6 +57,9 @@ def test_the_fused_ranking_adds_the_weighted_ngram_score_and_subtracts_the_prior
     bias = torch.zeros(8)
     bias[4] = math.log(10)  # the prior takes log 10 off ג
     assert [c.word for c in fused(words, ngram, "א ב", 2.0, bias)] == ["ד", "ג"]
+    # a discount of frequent words: ג is 2 of 9 counted words, ד 1 of 9 (add-one: 3 / 10 and 2 / 10); at λ = 2,
+    # μ = 2: −2.89 − 2 log .2 = 0.33 against −2.42 − 2 log .3 = −0.01
+    assert [c.word for c in fused(words, ngram, "א ב", 2.0, None, discount=2.0)] == ["ד", "ג"]
 
 
 def _ngram_file(tmp_path, word: str, prefix: str = PREFIX):
@@ -108,6 +111,12 @@ def test_fusion_settings_are_validated_and_described(tmp_path):
     fusion = Decoding(word_choice="best_candidate", ngram="x.json", ngram_weight=2)
     assert fusion.describe() == "greedy (best candidate word), n-gram fusion (λ=2)"
     assert fusion.replace(ngram_weight=None).describe() == "greedy (best candidate word), n-gram fusion"
+    assert fusion.replace(ngram_discount=1).describe() == "greedy (best candidate word), n-gram fusion (λ=2, μ=1)"
+    for bad in (-0.5, 17, True):
+        with pytest.raises(ValueError, match="ngram_discount"):
+            fusion.replace(ngram_discount=bad)
+    with pytest.raises(ValueError, match="name its file"):
+        Decoding(word_choice="best_candidate", ngram_discount=1.0)
     assert "fusion" not in fusion.sampled(1).describe()
     assert Decoding.from_dict(fusion.to_dict()) == fusion
     with pytest.raises(NgramError, match="not a readable word n-gram"):
@@ -158,3 +167,14 @@ def test_evaluation_weighs_with_the_ngram_by_the_best_whole_word():
     fused = base_decoding("tiny", ngram="x.json", ngram_weight=None)
     assert fused.word_choice == "best_candidate" and fused.fuses_ngram and fused.ngram_weight is None
     assert base_decoding("tiny", ngram="x.json", ngram_weight=0).word_choice == "pieces"
+
+
+def test_predict_passes_the_discount_to_the_fused_ranking(tiny_model, tmp_path, monkeypatch):
+    import tall_model.predict as predict_module
+
+    seen = []
+    real = predict_module.fused
+    monkeypatch.setattr(predict_module, "fused", lambda *a, **k: seen.append((a[3], a[5])) or real(*a, **k))
+    decoding = BEST.replace(ngram=_ngram_file(tmp_path, "מים"), ngram_weight=0.75, ngram_discount=1.0)
+    r = predict(tiny_model, PREFIX, translations=ENGLISH, decoding=decoding, output_attentions=False)
+    assert seen == [(0.75, 1.0)] and any("(λ = 0.75, μ = 1)" in n for n in r.notes)
