@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .batching import target_pieces
 from .model import PrefixEncoding
 from .word_list import WordTrie
 
@@ -65,8 +66,7 @@ def scored_words(decoder, masks, words: list[str], max_pieces: int, tokenizer,
     pieces, more than `max_pieces` or (with a `trie`) not listed are left out."""
     rows = []
     for word in words:
-        ids = tokenizer(text_target=word)["input_ids"]
-        ids = ids[:-1] if ids and ids[-1] == tokenizer.eos_token_id else ids
+        ids = target_pieces(decoder.model, word)
         if ids and len(ids) <= max_pieces and (trie is None or trie.lists(ids)):
             rows.append((word, ids))
     if not rows:

@@ -13,7 +13,8 @@ from tall_model import Decoding
 from tall_model.__main__ import main as cli
 from tall_model.batching import target_pieces
 from tall_model.candidates import CandidateWord, scored_words
-from tall_model.predict import WordDecoder, _encode, fit_prefix, fused, predict
+from tall_model.fusion import fused
+from tall_model.predict import WordDecoder, _encode, fit_prefix, predict
 from tall_model.sampling import piece_masks
 from tall_model.word_ngram import NgramError, WordNgram, cached_ngram, load_ngram, save_ngram
 
@@ -170,11 +171,11 @@ def test_evaluation_weighs_with_the_ngram_by_the_best_whole_word():
 
 
 def test_predict_passes_the_discount_to_the_fused_ranking(tiny_model, tmp_path, monkeypatch):
-    import tall_model.predict as predict_module
+    import tall_model.fusion as fusion_module
 
     seen = []
-    real = predict_module.fused
-    monkeypatch.setattr(predict_module, "fused", lambda *a, **k: seen.append((a[3], a[5])) or real(*a, **k))
+    real = fusion_module.fused
+    monkeypatch.setattr(fusion_module, "fused", lambda *a, **k: seen.append((a[3], a[5])) or real(*a, **k))
     decoding = BEST.replace(ngram=_ngram_file(tmp_path, "מים"), ngram_weight=0.75, ngram_discount=1.0)
     r = predict(tiny_model, PREFIX, translations=ENGLISH, decoding=decoding, output_attentions=False)
     assert seen == [(0.75, 1.0)] and any("(λ = 0.75, μ = 1)" in n for n in r.notes)
