@@ -7,7 +7,8 @@ Chooses the order among ORDERS by greedy exact match on every DEV-book verse (he
 lower order), writes the n-gram (its order and the TRAIN verses it counts) to checkpoints/demo/word_ngram.json,
 which the app's Compare tab counts from, scores every test-book verse with that file (greedy, top-5, the evaluate
 stage's sampled seeds; build/demo/eval-ngram) and pairs each example with TALL of the evaluate stage: the exact
-McNemar p of the greedy hits and a paired bootstrap interval. No model runs, so it takes about a minute.
+McNemar p of the greedy hits and a paired bootstrap interval. No model runs, so it takes about a minute. New counts
+make the fusion stage's λ stale: it is marked to run again.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def stage_ngram(ctx: BuildContext):
             + ", ".join(f"{n}: {r['accuracy']:.4f}" for n, r in dev.items()) + f" -> order {order}")
     saved = save_ngram(ctx.out / NGRAM_FILE, read_corpus(files["train"]).sentences, order,
                        f"the TRAIN verses of {repo_relative(files['train'])}")
+    _forget_fusion(ctx)
     limit = ["--limit", a.eval_limit] if a.eval_limit else []
     command = command_line("evaluation.evaluate", "--preset", a.tall_preset, "--data", files["test"],
                            "--approaches", NGRAM, "--ngram-data", saved, "--seeds", a.eval_seeds,
@@ -57,3 +59,13 @@ def stage_ngram(ctx: BuildContext):
               "output": output_stats(counted, set(training_words(files["train"])))[NGRAM]}
     ctx.add_metrics({"word_ngram": result})
     return {"order": order, "greedy": row["accuracy"], "top5": row["top5_accuracy"], "p": paired.mcnemar_p}
+
+
+def _forget_fusion(ctx: BuildContext) -> None:
+    """A fresh n-gram file carries no fusion weight and the fusion figures were for the old counts: the fusion stage
+    is marked not done (the next build runs it again) and its figures leave metrics.json."""
+    done = ctx.workdir / "stages" / "fusion.done"
+    if done.exists() or (ctx.metrics().get("fusion")):
+        done.unlink(missing_ok=True)
+        ctx.add_metrics({"fusion": None})
+        ctx.log("[ngram] new counts: the fusion stage will run again (its λ and figures were for the old n-gram)")

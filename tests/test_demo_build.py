@@ -163,6 +163,26 @@ def test_fusion_stage_chooses_lambda_on_dev_writes_it_into_the_ngram_and_pairs_w
     assert "`tall + word-ngram`" in (out / "README.md").read_text(encoding="utf-8")
 
 
+def test_new_ngram_counts_make_the_fusion_stage_run_again(built):
+    """Re-counting the n-gram writes a file without a fusion weight: the fusion stage is marked not done and its
+    figures leave metrics.json, so a build never ships the old λ's sentence beside new counts; the next run of the
+    stage restores both."""
+    from baselines.word_ngram import NGRAM_FILE, load_ngram
+
+    work, out = built
+    common = ["--workdir", str(work), "--out", str(out), "--tall-preset", "tiny", "--threads", "1",
+              "--eval-limit", "6", "--eval-seeds", "2"]
+    before = json.loads((out / "metrics.json").read_text())["fusion"]
+    build_main([*common, "--stages", "ngram", "--force", "ngram"])
+    assert load_ngram(out / NGRAM_FILE).fusion_weight is None
+    assert json.loads((out / "metrics.json").read_text())["fusion"] is None
+    assert not (work / "stages" / "fusion.done").exists()
+    build_main([*common, "--stages", "fusion,cards"])  # not forced: it runs because it is no longer done
+    after = json.loads((out / "metrics.json").read_text())["fusion"]
+    assert after["weight"] == before["weight"] and after["greedy"] == before["greedy"]  # the same counts again
+    assert load_ngram(out / NGRAM_FILE).fusion_weight == after["weight"]
+
+
 def test_fusion_weight_is_the_best_dev_match_then_top5_then_the_smaller():
     from demo_build.fusion_stage import choose_weight
 
