@@ -179,3 +179,11 @@ def test_predict_passes_the_discount_to_the_fused_ranking(tiny_model, tmp_path, 
     decoding = BEST.replace(ngram=_ngram_file(tmp_path, "מים"), ngram_weight=0.75, ngram_discount=1.0)
     r = predict(tiny_model, PREFIX, translations=ENGLISH, decoding=decoding, output_attentions=False)
     assert seen == [(0.75, 1.0)] and any("(λ = 0.75, μ = 1)" in n for n in r.notes)
+
+
+def test_the_fusion_speed_benchmark_times_both_decodings(capsys):
+    from benchmarks.fusion_speed import main as bench
+
+    medians = bench(["--repeats", "1", "--threads", str(torch.get_num_threads())])
+    assert set(medians) == {"free", "fused"} and all(s > 0 for s in medians.values())
+    assert "fused / free:" in capsys.readouterr().out
