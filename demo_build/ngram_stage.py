@@ -65,7 +65,7 @@ def _forget_fusion(ctx: BuildContext) -> None:
     """A fresh n-gram file carries no fusion weight and the fusion figures were for the old counts: the fusion stage
     is marked not done (the next build runs it again) and its figures leave metrics.json."""
     done = ctx.workdir / "stages" / "fusion.done"
-    if done.exists() or (ctx.metrics().get("fusion")):
+    if done.exists() or ctx.metrics().get("fusion"):
         done.unlink(missing_ok=True)
         ctx.add_metrics({"fusion": None})
         ctx.log("[ngram] new counts: the fusion stage will run again (its λ and figures were for the old n-gram)")

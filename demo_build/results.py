@@ -301,7 +301,8 @@ def results_markdown(m: dict) -> str:
         f"of the whole word; sampled = mean over seeds {', '.join(map(str, nw.get('seeds', [])))} (temperature 0.7, "
         "top-k 50, top-p "
         "0.95) with a 95 % Student-t interval:", "", next_word_table(m), "", *departures_section(m),
-        *selection_section(m), *ngram_section(m), *budget_section(m), *significance_section(m), *output_section(m), *ablation_section(m)]).rstrip() + "\n"
+        *selection_section(m), *ngram_section(m), *budget_section(m), *significance_section(m), *output_section(m),
+        *ablation_section(m)]).rstrip() + "\n"
 
 
 def update_readme(readme: Path, m: dict) -> bool:

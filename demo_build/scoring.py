@@ -16,14 +16,14 @@ import torch
 
 # what a candidate does not set is the library default, never the model's saved generation config: once the stage
 # has saved its chosen guard there, "greedy" would otherwise be scored with that guard on a rerun
-GENERATION_GUARDS = ("no_repeat_ngram_size", "repetition_penalty", "num_beams", "early_stopping")
+UNGUARDED = {"no_repeat_ngram_size": 0, "repetition_penalty": 1.0, "num_beams": 1, "early_stopping": False}
+GENERATION_GUARDS = tuple(UNGUARDED)
 GEN_CANDIDATES = {
     "greedy": dict(num_beams=1, do_sample=False),
     "greedy_nrep3": dict(num_beams=1, do_sample=False, no_repeat_ngram_size=3),
     "greedy_nrep3_rp1.2": dict(num_beams=1, do_sample=False, no_repeat_ngram_size=3, repetition_penalty=1.2),
     "beam4_nrep3": dict(num_beams=4, do_sample=False, no_repeat_ngram_size=3, early_stopping=True),
 }
-UNGUARDED = {"no_repeat_ngram_size": 0, "repetition_penalty": 1.0, "num_beams": 1, "early_stopping": False}
 # new pieces per source piece allowed when scoring (English runs longer than Hebrew in pieces)
 LENGTH_RATIO = {"he-en": 2.2, "en-he": 1.0}
 
