@@ -164,8 +164,8 @@ def write_demo_readme(ctx, stage_names: tuple[str, ...] = ()) -> Path:
         "`test_examples.jsonl` the app's example prefixes (test-book verses without their last word); "
         "`training_words.txt` the training Hebrew's words, for `--word-list`; `first_piece_prior.safetensors` the TALL "
         "adapters' mean first-piece distribution and its dev-chosen weight, for `--prior`; `word_ngram.json` the "
-        "`word-ngram` reference (its dev-chosen order, the TRAIN verses it counts and the dev-chosen λ it is weighed "
-        "with in fusion), for `--ngram-data`, `--ngram` and the app's Compare tab.", "",
+        "`word-ngram` reference (its dev-chosen order, the TRAIN verses it counts and the dev-chosen λ and μ it is "
+        "weighed with in fusion), for `--ngram-data`, `--ngram` and the app's Compare tab.", "",
         "## Data", "", DATA_TEXT.replace("../split_manifest.json", "split_manifest.json"), "",
         "## Results", "", "Top-5 = the gold word among five candidates; mean log p = the mean log-probability of "
         "the gold word (where the approach can score a word).", "", results_markdown(m),

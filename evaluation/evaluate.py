@@ -207,7 +207,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "fusion, a departure from the paper; checkpoints/demo/word_ngram.json); the word-ngram row is "
                    "--ngram-data's")
     p.add_argument("--ngram-weight", type=float, default=None, help="its λ (default: the one the n-gram file carries)")
-    p.add_argument("--ngram-discount", type=float, default=None, help="μ: words frequent anywhere gain less from it")
+    p.add_argument("--ngram-discount", type=float, default=None, help="μ: words frequent anywhere gain less from it "
+                   "(default: the one the n-gram file carries, else 0)")
     p.add_argument("--ngram-data", default=None, help="the training Hebrew the word-ngram reference counts, or a saved "
                    "n-gram (.json: checkpoints/demo/word_ngram.json); not one of the paper's baselines; without it "
                    "word-ngram is skipped")

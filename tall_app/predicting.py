@@ -28,7 +28,7 @@ from .formatting import pieces_rows, pipeline_html, word_html
 # (its `demo` preset chooses words that way); "greedy" alone is the paper's piece by piece.
 GREEDY_MODE, BEST_WORD_MODE, SAMPLING_MODE = "greedy", "greedy, best whole word", "sampling"
 TRAINING_WORDS_MODE, PRIOR_MODE = "greedy, training words only", "greedy, prior-corrected"
-NGRAM_MODE = "greedy, with the word n-gram"  # shallow fusion with the demo's n-gram at its dev-chosen λ
+NGRAM_MODE = "greedy, with the word n-gram"  # shallow fusion with the demo's n-gram at its dev-chosen λ, μ
 MAX_PREFIX_CHARS = 2000  # longer text is refused before it reaches the tokenizers
 UI_FIELDS = ("sample", "temperature", "top_k", "top_p", "seed", "word_choice", "word_list", "prior",
              "prior_weight", "ngram", "ngram_weight")  # what the controls choose

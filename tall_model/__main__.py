@@ -57,7 +57,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--ngram-weight", type=float, help="λ: log P(word) + λ · log S_ngram(word) ranks the candidates "
                    "(default: the one the n-gram file carries, the demo's chosen on dev; 0: no fusion)")
     p.add_argument("--ngram-discount", type=float, help="μ: fusion also subtracts μ · log P_train(word), so words "
-                   "frequent anywhere gain less from the n-gram (default 0)")
+                   "frequent anywhere gain less from the n-gram (default: the one the n-gram file carries, else 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--dtype", default=None, help="of the frozen backbones: fp32 (default), bf16 or fp16")
     p.add_argument("--translation", help="use this English translation instead of translating the prefix")

@@ -21,7 +21,8 @@ paper) adds the n-gram's `candidate_pool` best next words to the candidates, sco
 do, and ranks them all by log P(word) + λ · log S_ngram(word) (shallow fusion: the candidate list and the best whole
 word both follow that ranking; greedy with `word_choice="best_candidate"` only); λ is `ngram_weight`, None: the
 weight the n-gram file carries (0: no fusion). `ngram_discount` μ > 0 also subtracts μ · log P_train(word), the word's
-frequency in the counted Hebrew, so words frequent anywhere gain less from the n-gram (benchmarks/RESULTS.md).
+frequency in the counted Hebrew, so words frequent anywhere gain less from the n-gram (None: the file's own μ, 0
+if it carries none; benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Decoding:
     prior_weight: float | None = None  # w with a prior (0: the paper's greedy); None: the prior file's own w
     ngram: str | None = None  # a word n-gram file to weigh the candidates with (a departure; tall_model.word_ngram)
     ngram_weight: float | None = None  # λ with an n-gram (0: no fusion); None: the n-gram file's own λ
-    ngram_discount: float = 0.0  # μ: fusion also subtracts μ · log P_train(word) (0: the plain fused score)
+    ngram_discount: float | None = None  # μ: fusion also subtracts μ · log P_train(word); None: the file's own μ
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -81,8 +82,8 @@ class Decoding:
         if self.ngram_weight is not None and (isinstance(self.ngram_weight, bool) or not (
                 isinstance(self.ngram_weight, (int, float)) and 0 <= self.ngram_weight <= MAX_NGRAM_WEIGHT)):
             raise ValueError(f"ngram_weight must be a number from 0 to {MAX_NGRAM_WEIGHT}, got {self.ngram_weight!r}")
-        if isinstance(self.ngram_discount, bool) or not (isinstance(self.ngram_discount, (int, float))
-                                                         and 0 <= self.ngram_discount <= MAX_NGRAM_WEIGHT):
+        if self.ngram_discount is not None and (isinstance(self.ngram_discount, bool) or not (
+                isinstance(self.ngram_discount, (int, float)) and 0 <= self.ngram_discount <= MAX_NGRAM_WEIGHT)):
             raise ValueError(f"ngram_discount must be a number from 0 to {MAX_NGRAM_WEIGHT}, got "
                              f"{self.ngram_discount!r}")
         if (self.ngram_weight or self.ngram_discount) and not self.ngram:

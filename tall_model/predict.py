@@ -181,19 +181,21 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
     masks = piece_masks(hr_tok, model.hr_lr.lm_head.weight.shape[0], dev)
     trie = listed_words(model, settings)
     bias = prior_bias(model, settings)
-    ngram, weight = fusion_ngram(settings)
+    ngram, weight, discount = fusion_ngram(settings)
     results = []
     for i, text in enumerate(texts):
         decoder = WordDecoder(model, encoding, i, target_pieces(model, used[i]), output_attentions)
         generator = torch.Generator(device=dev).manual_seed(settings.seed) if settings.sample else None
         best_word = settings.word_choice == "best_candidate" and not settings.sample and cfg.framing == "word"
-        wanted = max(num_candidates, settings.candidate_pool) if best_word or num_candidates > 0 else 0
+        # fused, the list is TALL's pool and the n-gram's (up to twice candidate_pool), cut to num_candidates
+        wanted = (settings.candidate_pool if best_word and ngram is not None else
+                  max(num_candidates, settings.candidate_pool) if best_word or num_candidates > 0 else 0)
         candidates = (candidate_words(decoder, masks, wanted, settings.max_word_pieces, hr_tok, trie,
                                       settings.candidate_search) if wanted > 0 else [])
         if best_word and candidates and candidates[0].ids:
             if ngram is not None:
-                candidates = with_ngram_words(decoder, masks, candidates, ngram, weight, used[i], settings, hr_tok,
-                                              trie, bias)
+                candidates = with_ngram_words(decoder, masks, candidates, ngram, weight, discount, used[i], settings,
+                                              hr_tok, trie, bias)
             chosen = candidates[0] if ngram is not None else best_candidate(candidates, bias)
             # the search already has the pieces' probabilities; only attention rows need the word stepped again
             pieces = (follow_word(decoder.logits, decoder.step, chosen.ids) if output_attentions else
@@ -217,9 +219,9 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
         if result.truncated:
             result.notes.append("The input was longer than the model's limits and was cut from the left.")
         if ngram is not None and best_word:
-            discount = f", μ = {settings.ngram_discount:g}" if settings.ngram_discount else ""
+            frequent = f", μ = {discount:g}" if discount else ""
             result.notes.append(f"The candidates are ranked by TALL's probability weighed with the word n-gram "
-                                f"(λ = {weight:g}{discount}); each shows TALL's own probability.")
+                                f"(λ = {weight:g}{frequent}); each shows TALL's own probability.")
         results.append(result)
     return results[0] if single else results
 

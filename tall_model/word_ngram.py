@@ -47,6 +47,7 @@ class WordNgram:
             raise NgramError(f"n-gram order must be an integer 1–{MAX_ORDER}, got {order!r}")
         self.order = order
         self.fusion_weight: float | None = None  # λ for decoding (a saved file's; save_ngram)
+        self.fusion_discount: float | None = None  # μ for decoding (a saved file's; save_ngram)
         self.counts: list[dict[tuple[str, ...], Counter]] = [defaultdict(Counter) for _ in range(order)]
         self.sentences = 0
         for sentence in sentences:
@@ -57,6 +58,8 @@ class WordNgram:
             self.sentences += bool(words)
         if not self.sentences:
             raise NgramError("the n-gram's corpus has no words")
+        # each context's total, counted once: fusion scores ~20 words a prediction, Counter.total() walks them all
+        self.totals = [{context: counts.total() for context, counts in level.items()} for level in self.counts]
 
     def _contexts(self, prefix: str) -> list[Counter]:
         """The continuation counts of the prefix's contexts that occur in training, longest first."""
@@ -88,15 +91,15 @@ class WordNgram:
         words = [w for w in map(normalize_word, prefix.split()) if w]
         longest = min(self.order - 1, len(words))
         for n in range(longest, -1, -1):
-            counts = self.counts[n].get(tuple(words[len(words) - n:]))
+            context = tuple(words[len(words) - n:])
+            counts = self.counts[n].get(context)
             if counts and counts[word]:
-                return (longest - n) * math.log(alpha) + math.log(counts[word] / counts.total())
-        return longest * math.log(alpha) - math.log(self.counts[0][()].total() + 1)
+                return (longest - n) * math.log(alpha) + math.log(counts[word] / self.totals[n][context])
+        return longest * math.log(alpha) - math.log(self.totals[0][()] + 1)
 
     def log_frequency(self, word: str) -> float:
         """log of the word's add-one relative frequency among all counted words (never −∞)."""
-        unigrams = self.counts[0][()]
-        return math.log((unigrams[normalize_word(word)] + 1) / (unigrams.total() + 1))
+        return math.log((self.counts[0][()][normalize_word(word)] + 1) / (self.totals[0][()] + 1))
 
     def sample(self, prefix: str, decoding: Decoding, generator: torch.Generator) -> str:
         counts = self._contexts(prefix)[0]  # the unigram context always exists
@@ -107,15 +110,20 @@ class WordNgram:
 
 
 def save_ngram(path: str | Path, sentences: Sequence[str], order: int, source: str,
-               fusion_weight: float | None = None) -> Path:
+               fusion_weight: float | None = None, fusion_discount: float | None = None) -> Path:
     """Write the sentences an n-gram counts and its order (the counts are rebuilt on load: smaller, and plain text);
-    `fusion_weight`: the λ that decoding weighs it with by default (`Decoding.ngram`; chosen on dev by the build)."""
+    `fusion_weight` / `fusion_discount`: the λ and μ that decoding weighs it with by default (`Decoding.ngram`;
+    chosen on dev by the build)."""
     WordNgram(sentences, order)  # refuses a bad order or an empty corpus before anything is written
     _check_weight(fusion_weight)
+    _check_weight(fusion_discount)
+    if fusion_discount is not None and fusion_weight is None:
+        raise NgramError("a fusion discount (μ) only goes with a fusion weight (λ)")
     path = Path(path)
     payload = {"format": FORMAT, "order": order, "source": source, "sentences": list(sentences)}
-    if fusion_weight is not None:
-        payload["fusion_weight"] = fusion_weight
+    for key, value in (("fusion_weight", fusion_weight), ("fusion_discount", fusion_discount)):
+        if value is not None:
+            payload[key] = value
     path.write_text(json.dumps(payload, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
     return path
 
@@ -134,6 +142,7 @@ def load_ngram(path: str | Path) -> WordNgram:
     try:
         ngram = WordNgram(sentences, payload.get("order"))
         ngram.fusion_weight = _check_weight(payload.get("fusion_weight"))
+        ngram.fusion_discount = _check_weight(payload.get("fusion_discount"))
     except NgramError as why:
         raise NgramError(f"{path}: {why}") from None
     return ngram
@@ -142,7 +151,7 @@ def load_ngram(path: str | Path) -> WordNgram:
 def _check_weight(weight) -> float | None:
     if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))
                                or not 0 <= weight <= MAX_NGRAM_WEIGHT):
-        raise NgramError(f"a fusion weight must be a number from 0 to {MAX_NGRAM_WEIGHT}, got {weight!r}")
+        raise NgramError(f"a fusion weight or discount must be a number from 0 to {MAX_NGRAM_WEIGHT}, got {weight!r}")
     return weight
 
 

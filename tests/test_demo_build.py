@@ -141,26 +141,55 @@ def test_ngram_stage_chooses_its_order_on_dev_and_pairs_with_tall(built):
     assert "`word-ngram` is not one of the paper's baselines" in readme and "| he_test | word-ngram | 6 |" in readme
 
 
-def test_fusion_stage_chooses_lambda_on_dev_writes_it_into_the_ngram_and_pairs_with_both(built):
+def test_fusion_stage_chooses_lambda_and_mu_on_dev_writes_them_into_the_ngram_and_pairs_with_both(built):
     from baselines.word_ngram import NGRAM_FILE, load_ngram
-    from demo_build.fusion_stage import FUSED, choose_weight
+    from demo_build.fusion_stage import DISCOUNTS, FUSED, WEIGHTS, choose_setting
 
     work, out = built
     result = json.loads((out / "metrics.json").read_text())["fusion"]
-    dev, top5 = result["dev_accuracy"], result["dev_top5"]
-    assert set(dev) == {"0.5", "1", "2", "3"} and result["dev_examples"] == 12
-    chosen = choose_weight({float(w): a for w, a in dev.items()}, {float(w): a for w, a in top5.items()})
-    assert chosen == result["weight"]
+    rows = result["dev"]
+    assert {(r["weight"], r["discount"]) for r in rows} == {(w, m) for w in WEIGHTS for m in DISCOUNTS}
+    assert result["dev_examples"] == 12
+    assert choose_setting(rows) == result["dev_chosen"] and choose_setting(rows, None) == result["dev_most_hits"]
+    assert (result["weight"], result["discount"]) == (result["dev_chosen"]["weight"], result["dev_chosen"]["discount"])
     shipped = load_ngram(out / NGRAM_FILE)
-    assert shipped.fusion_weight == result["weight"]  # `--ngram` alone and the app decode as scored
+    # `--ngram` alone and the app decode as scored
+    assert (shipped.fusion_weight, shipped.fusion_discount) == (result["weight"], result["discount"])
     assert shipped.order == json.loads((out / "metrics.json").read_text())["word_ngram"]["order"]
     fused = [json.loads(line) for line in (work / "eval-fusion" / "test" / "predictions.jsonl").open()]
     assert len(fused) == 6 and result["examples"] == 6
     assert set(result["vs"]) == {"tall", "word-ngram"} and all(c["reference"] == FUSED for c in result["vs"].values())
     assert result["vs"]["tall"]["n"] == result["vs"]["word-ngram"]["n"] == 6
     assert result["greedy"] == pytest.approx(result["vs"]["tall"]["reference_accuracy"])
-    assert "--ngram " in result["command"] and "--ngram-weight" not in result["command"]  # the file carries λ
-    assert "`tall + word-ngram`" in (out / "README.md").read_text(encoding="utf-8")
+    assert "--ngram " in result["command"] and "--ngram-weight" not in result["command"]  # the file carries λ, μ
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert "`tall + word-ngram`" in readme and f"μ = {result['discount']:g} were chosen among 28 settings" in readme
+
+
+@pytest.mark.parametrize("weight, discount", [(0.5, 0.0), (3.0, 1.5)])
+def test_the_stage_ranks_one_pool_as_predict_ranks_at_each_setting(built, weight, discount):
+    """The sweep re-ranks one fused pool per verse instead of predicting once per setting: its words at a (λ, μ)
+    are evaluation's own greedy word and top five at that (λ, μ)."""
+    from baselines.word_ngram import NGRAM_FILE, load_ngram
+    from demo_build.fusion_stage import fused_pools, ranked_words
+    from evaluation.evaluate import evaluate, load_dataset
+    from tall_model import load
+
+    work, out = built
+    data, run = work / "data" / "he_dev_all.jsonl", work / f"pools-{weight:g}-{discount:g}"
+    model = load(out / "tall", device="cpu")
+    payload = evaluate([data], preset="tiny", tall=out / "tall", approaches=("tall",), seeds=0,
+                       translation_cache=work / "pools.sqlite", backbones=model.backbones, progress=False,
+                       ngram=out / NGRAM_FILE, ngram_weight=weight, ngram_discount=discount, out=run)
+    records = [json.loads(line) for line in (run / "predictions.jsonl").open()]
+    examples = load_dataset(data).examples
+    pools = fused_pools(model, out / "tall", out / NGRAM_FILE, [e.prefix for e in examples],
+                        [r["translation"] for r in records], "tiny")
+    ranked = ranked_words(pools, load_ngram(out / NGRAM_FILE), weight, discount)
+    assert len(ranked) == len(records) == payload["rows"][0]["examples"] == 12
+    assert [r[0] for r in ranked] == [r["greedy"] for r in records]
+    assert [r[:5] for r in ranked] == [r["candidates"] for r in records]
+    assert all(len(r) > 5 for r in ranked)  # the pool is wider than what evaluation keeps
 
 
 def test_new_ngram_counts_make_the_fusion_stage_run_again(built):
@@ -174,21 +203,30 @@ def test_new_ngram_counts_make_the_fusion_stage_run_again(built):
               "--eval-limit", "6", "--eval-seeds", "2"]
     before = json.loads((out / "metrics.json").read_text())["fusion"]
     build_main([*common, "--stages", "ngram", "--force", "ngram"])
-    assert load_ngram(out / NGRAM_FILE).fusion_weight is None
+    counted = load_ngram(out / NGRAM_FILE)
+    assert counted.fusion_weight is None and counted.fusion_discount is None
     assert json.loads((out / "metrics.json").read_text())["fusion"] is None
     assert not (work / "stages" / "fusion.done").exists()
     build_main([*common, "--stages", "fusion,cards"])  # not forced: it runs because it is no longer done
     after = json.loads((out / "metrics.json").read_text())["fusion"]
-    assert after["weight"] == before["weight"] and after["greedy"] == before["greedy"]  # the same counts again
-    assert load_ngram(out / NGRAM_FILE).fusion_weight == after["weight"]
+    same = ("weight", "discount", "greedy")
+    assert [after[k] for k in same] == [before[k] for k in same]  # the same counts again
+    shipped = load_ngram(out / NGRAM_FILE)
+    assert (shipped.fusion_weight, shipped.fusion_discount) == (after["weight"], after["discount"])
 
 
-def test_fusion_weight_is_the_best_dev_match_then_top5_then_the_smaller():
-    from demo_build.fusion_stage import choose_weight
+def test_fusion_setting_keeps_the_top_word_within_the_ceiling_then_is_the_best_dev_match():
+    from demo_build.fusion_stage import choose_setting
 
-    assert choose_weight({0.5: 0.10, 1.0: 0.11, 2.0: 0.11}, {0.5: 0.2, 1.0: 0.18, 2.0: 0.19}) == 2.0  # top-5 decides
-    assert choose_weight({0.5: 0.10, 1.0: 0.11, 2.0: 0.11}, {0.5: 0.2, 1.0: 0.19, 2.0: 0.19}) == 1.0  # then the smaller
-    assert choose_weight({0.5: 0.12, 1.0: 0.11}, {0.5: 0.1, 1.0: 0.3}) == 0.5  # greedy first
+    def row(lam, mu, greedy, top5, share):
+        return {"weight": lam, "discount": mu, "greedy": greedy, "top5": top5, "top_share": share}
+
+    rows = [row(2.0, 0.0, 0.12, 0.18, 0.10), row(0.75, 1.0, 0.10, 0.19, 0.03), row(1.0, 1.0, 0.10, 0.18, 0.02)]
+    assert choose_setting(rows) == rows[1]  # the most hits (2.0, 0) over-uses a word; then top-5 decides
+    assert choose_setting(rows, None) == rows[0]  # without the ceiling, the most hits
+    assert choose_setting([rows[0]]) == rows[0]  # none within it: all settings compete
+    ties = [row(1.0, 0.5, 0.1, 0.2, 0.01), row(0.5, 1.0, 0.1, 0.2, 0.01), row(0.5, 0.5, 0.1, 0.2, 0.01)]
+    assert choose_setting(ties) == ties[2]  # the smaller λ, then the smaller μ
 
 
 def test_ablations_are_trained_on_one_budget_and_compared_with_the_full_model(built):

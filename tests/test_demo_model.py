@@ -134,13 +134,14 @@ def test_the_shipped_prior_belongs_to_the_shipped_adapters_and_carries_the_chose
     assert all(c.word and all(ch in HEBREW_WORD for ch in c.word) for c in corrected)
 
 
-def test_the_shipped_ngram_carries_the_fusion_weight_chosen_on_dev(demo):
+def test_the_shipped_ngram_carries_the_fusion_setting_chosen_on_dev(demo):
     from tall_model.predict import predict
     from tall_model.word_ngram import NGRAM_FILE, load_ngram
 
     fusion = json.loads((demo_dir() / "metrics.json").read_text())["fusion"]
     ngram = load_ngram(demo_dir() / NGRAM_FILE)
-    assert ngram.fusion_weight == fusion["weight"] and f"{fusion['weight']:g}" in fusion["dev_accuracy"]
+    assert (ngram.fusion_weight, ngram.fusion_discount) == (fusion["weight"], fusion["discount"])
+    assert {"weight": fusion["weight"], "discount": fusion["discount"]}.items() <= fusion["dev_chosen"].items()
     model = demo[0]
     prefixes = [e["prefix"] for e in _examples()[:8]]
     free = predict(model, prefixes, output_attentions=False)

@@ -157,13 +157,23 @@ def test_the_fusion_sentence_follows_both_paired_tests_and_names_the_dev_choice(
         return {"mcnemar_p": p, "difference": ours - theirs, "reference_accuracy": ours, "approach_accuracy": theirs,
                 "only_reference": only_ours, "only_approach": only_theirs}
 
-    result = {"file": "word_ngram.json", "weight": 2.0, "dev_examples": 1126, "dev_accuracy": {"1": 0.11, "2": 0.12},
-              "dev_top5": {"1": 0.19, "2": 0.186}, "greedy": 0.067, "top5": 0.1327, "examples": 731,
+    def dev(lam: float, mu: float, greedy: float, top5: float, share: float) -> dict:
+        return {"weight": lam, "discount": mu, "greedy": greedy, "top5": top5, "top_share": share}
+
+    chosen, most = dev(0.75, 1.0, 0.105, 0.2, 0.025), dev(2.0, 0.0, 0.12, 0.186, 0.09)
+    result = {"file": "word_ngram.json", "weight": 0.75, "discount": 1.0, "dev_examples": 1126,
+              "dev": [chosen, most, dev(1.0, 0.0, 0.11, 0.19, 0.05)], "dev_chosen": chosen, "dev_most_hits": most,
+              "top_word_ceiling": 0.03, "within_ceiling": True, "greedy": 0.067, "top5": 0.1327, "examples": 731,
               "vs": {"tall": paired(0.016, 0.067, 0.0438, 31, 14), "word-ngram": paired(0.58, 0.067, 0.0629, 8, 5)},
               "output": {"top_word": "יהוה", "top_count": 74, "examples": 731, "top_share": 74 / 731,
                          "unseen_share": 0.0}}
     text = " ".join(fusion_section(result))
-    assert "λ = 2 was chosen on the 1,126 dev verses" in text and "12.00 % / 18.60 % at λ = 2" in text
+    assert ("λ = 0.75 and μ = 1 were chosen among 3 settings on the 1,126 dev verses by the best greedy exact match "
+            "among the settings whose most frequent dev word stays within 3 % of the verses") in text
+    assert "(λ = 0.75, μ = 1: greedy / top-5 10.50 % / 20.00 %, top word 2.5 %; the most greedy hits regardless " \
+           "would be λ = 2, μ = 0: greedy / top-5 12.00 % / 18.60 %, top word 9.0 %)" in text
+    bare = " ".join(fusion_section(dict(result, within_ceiling=False, dev_chosen=most, weight=2.0, discount=0.0)))
+    assert "no setting kept the most frequent dev word within 3 %" in bare and "regardless" not in bare
     assert ("6.70 % against 4.38 % for TALL (31 right only when fused, 14 only by TALL; exact McNemar p = 0.016: "
             "significantly higher)") in text
     assert "6.29 % for the n-gram (8 right only when fused, 5 only by the n-gram; exact McNemar p = 0.58: not " \

@@ -157,6 +157,26 @@ def test_the_file_s_own_weight_is_the_default_and_a_file_without_one_needs_a_wei
     (tmp_path / "tampered.json").write_text(json.dumps(payload | {"fusion_weight": "heavy"}), encoding="utf-8")
     with pytest.raises(NgramError, match="tampered.json: a fusion weight"):
         load_ngram(tmp_path / "tampered.json")
+    (tmp_path / "tampered.json").write_text(json.dumps(payload | {"fusion_discount": -2}), encoding="utf-8")
+    with pytest.raises(NgramError, match="tampered.json: a fusion weight or discount"):
+        load_ngram(tmp_path / "tampered.json")
+    with pytest.raises(NgramError, match="only goes with a fusion weight"):
+        save_ngram(tmp_path / "bad.json", sentences, 3, "test", fusion_discount=1.0)
+
+
+def test_the_file_s_own_discount_is_the_default_and_the_decoding_s_overrides_it(tiny_model, tmp_path, monkeypatch):
+    import tall_model.fusion as fusion_module
+
+    seen = []
+    real = fusion_module.fused
+    monkeypatch.setattr(fusion_module, "fused", lambda *a, **k: seen.append((a[3], a[5])) or real(*a, **k))
+    sentences = [f"{PREFIX} מים"] * 20
+    carried = str(save_ngram(tmp_path / "mu.json", sentences, 3, "test", fusion_weight=0.75, fusion_discount=1.5))
+    weight_only = str(save_ngram(tmp_path / "lambda.json", sentences, 3, "test", fusion_weight=0.75))
+    for decoding in (BEST.replace(ngram=carried), BEST.replace(ngram=carried, ngram_discount=0.0),
+                     BEST.replace(ngram=weight_only)):
+        predict(tiny_model, PREFIX, translations=ENGLISH, decoding=decoding, output_attentions=False)
+    assert seen == [(0.75, 1.5), (0.75, 0.0), (0.75, 0.0)]
 
 
 def test_evaluation_weighs_with_the_ngram_by_the_best_whole_word():
