@@ -31,9 +31,10 @@ class BuildContext:
     def log(self, msg: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
 
-    def add_metrics(self, update: dict) -> None:
-        """Merge into checkpoints/demo/metrics.json (one level deep: a stage's dict updates the stored one)."""
-        merge_json(self.out / "metrics.json", update)
+    def add_metrics(self, update: dict, replace: bool = False) -> None:
+        """Merge into checkpoints/demo/metrics.json (one level deep: a stage's dict updates the stored one; with
+        `replace`, it takes the stored one's place, so no field of an earlier run of the stage is left behind)."""
+        merge_json(self.out / "metrics.json", update, replace)
 
     def metrics(self) -> dict:
         return read_json(self.out / "metrics.json")
@@ -77,10 +78,10 @@ def read_json(path: Path, default=None):
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else ({} if default is None else default)
 
 
-def merge_json(path: Path, update: dict) -> None:
+def merge_json(path: Path, update: dict, replace: bool = False) -> None:
     data = read_json(path)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
+        if not replace and isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key].update(value)
         else:
             data[key] = value

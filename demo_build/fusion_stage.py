@@ -121,6 +121,6 @@ def stage_fusion(ctx: BuildContext):
               "examples": row["examples"], "greedy": row["accuracy"], "top5": row["top5_accuracy"],
               "changed_greedy": sum(f["greedy"] != c["greedy"] for f, c in zip(free, fused_records, strict=True)),
               "vs": paired, "output": output_stats(fused_records, set(training_words(files["train"])))[FUSED]}
-    ctx.add_metrics({"fusion": result})
+    ctx.add_metrics({"fusion": result}, replace=True)  # an older run's fields (its λ grid) must not stay beside these
     return {"weight": weight, "discount": discount, "greedy": row["accuracy"], "top5": row["top5_accuracy"],
             "p_tall": paired["tall"]["mcnemar_p"], "p_ngram": paired["word-ngram"]["mcnemar_p"]}

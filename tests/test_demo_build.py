@@ -197,6 +197,7 @@ def test_new_ngram_counts_make_the_fusion_stage_run_again(built):
     figures leave metrics.json, so a build never ships the old λ's sentence beside new counts; the next run of the
     stage restores both."""
     from baselines.word_ngram import NGRAM_FILE, load_ngram
+    from demo_build.context import merge_json
 
     work, out = built
     common = ["--workdir", str(work), "--out", str(out), "--tall-preset", "tiny", "--threads", "1",
@@ -207,8 +208,10 @@ def test_new_ngram_counts_make_the_fusion_stage_run_again(built):
     assert counted.fusion_weight is None and counted.fusion_discount is None
     assert json.loads((out / "metrics.json").read_text())["fusion"] is None
     assert not (work / "stages" / "fusion.done").exists()
+    merge_json(out / "metrics.json", {"fusion": {"dev_accuracy": {"2": 0.5}}})  # a field an older stage wrote
     build_main([*common, "--stages", "fusion,cards"])  # not forced: it runs because it is no longer done
     after = json.loads((out / "metrics.json").read_text())["fusion"]
+    assert "dev_accuracy" not in after  # the stage's result replaces the stored one whole
     same = ("weight", "discount", "greedy")
     assert [after[k] for k in same] == [before[k] for k in same]  # the same counts again
     shipped = load_ngram(out / NGRAM_FILE)
