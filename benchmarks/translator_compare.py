@@ -6,8 +6,9 @@
 Each model (NAME=FOLDER, a folder the he-en / en-he stage exports) translates every DEV pair (the choice) and the
 test books' pairs (the report) twice: plain greedy and greedy under the no-repeat guard of three (how TALL's stage 3
 reads a prefix), scored as the eval-translators stage scores (`demo_build.scoring`: chrF, BLEU, loop share). Every
-model after the first is then tested against the first on each split and decoding by a two-sided paired approximate
-randomization on corpus chrF (10,000 trials, seed 0; `paired_p`): "better" needs p < 0.05.
+model after the first is then compared with the first on each split and decoding: how many of its outputs differ,
+and a two-sided paired approximate randomization on corpus chrF (10,000 trials, seed 0; `paired_p`): "better"
+needs p < 0.05.
 """
 
 from __future__ import annotations
@@ -85,7 +86,9 @@ def compare(models: dict[str, Path], direction: str, splits: dict) -> list[dict]
             row = {"model": name, "split": split, "decoding": decoding, "n": len(hyp), **score(hyp, ref),
                    "loops": loop_fraction(hyp)}
             if name != base:
-                row[f"p_vs_{base}"] = paired_p(ref, hyps[base][(split, decoding)], hyp)
+                theirs = hyps[base][(split, decoding)]
+                row[f"p_vs_{base}"] = paired_p(ref, theirs, hyp)
+                row[f"differ_from_{base}"] = sum(a != b for a, b in zip(theirs, hyp, strict=True))
             rows.append(row)
     return rows
 
@@ -110,12 +113,12 @@ def main(argv=None) -> list[dict]:
         ap.error("model names must differ")
     rows = compare(models, args.direction, held_out(args.data, args.direction, args.dev_limit))
     base = args.models[0][0]
-    print(f"| model | split | decoding | n | chrF | BLEU | loops | chrF vs {base}, AR p |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"| model | split | decoding | n | chrF | BLEU | loops | outputs not {base}'s | chrF vs {base}, AR p |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        p = r.get(f"p_vs_{base}")
+        p, differ = r.get(f"p_vs_{base}"), r.get(f"differ_from_{base}", "—")
         print(f"| {r['model']} | {r['split']} | {r['decoding']} | {r['n']} | {r['chrF']:.2f} | {r['BLEU']:.2f} | "
-              f"{100 * r['loops']:.1f} % | {'—' if p is None else f'{p:.4f}'} |")
+              f"{100 * r['loops']:.1f} % | {differ} | {'—' if p is None else f'{p:.4f}'} |")
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return rows

@@ -43,7 +43,7 @@ def test_each_model_is_scored_as_the_stage_scores_and_tested_against_the_first(d
     base_test = next(r for r in rows if (r["model"], r["split"], r["decoding"]) == ("base", "test", "greedy"))
     assert (base_test["chrF"], base_test["BLEU"]) == (expected["chrF"], expected["BLEU"])
     again = [r for r in rows if r["model"] == "again"]
-    assert all(r["p_vs_base"] == 1.0 for r in again)  # the same outputs: every swap ties them
+    assert all(r["p_vs_base"] == 1.0 and r["differ_from_base"] == 0 for r in again)  # every swap ties them
     assert all("p_vs_base" not in r for r in rows if r["model"] == "base")
     assert "| again | test | greedy | 4 |" in capsys.readouterr().out
 
