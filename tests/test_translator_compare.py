@@ -1,4 +1,4 @@
-"""benchmarks/translator_compare.py on the shipped he→en: the scores are the stage's scoring of the same outputs, and a
+"""demo_build/translator_compare.py on the shipped he→en: the scores are the stage's scoring of the same outputs, and a
 model compared with itself is not "better"."""
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def data(tmp_path_factory):
 def test_each_model_is_scored_as_the_stage_scores_and_tested_against_the_first(data, capsys):
     from transformers import MarianMTModel
 
-    from benchmarks.translator_compare import main
     from demo_build.marian_tokenizer import load_marian_tokenizer
+    from demo_build.translator_compare import main
 
     shipped = demo_dir() / "he-en"
     rows = main([f"base={shipped}", f"again={shipped}", "--data", str(data), "--direction", "he-en"])
@@ -49,7 +49,7 @@ def test_each_model_is_scored_as_the_stage_scores_and_tested_against_the_first(d
 
 
 def test_a_model_must_be_a_name_and_an_exported_folder(tmp_path):
-    from benchmarks.translator_compare import parse_model
+    from demo_build.translator_compare import parse_model
 
     assert parse_model(f"x={demo_dir() / 'he-en'}") == ("x", demo_dir() / "he-en")
     for bad in (str(demo_dir() / "he-en"), f"={demo_dir() / 'he-en'}", f"x={tmp_path}"):
@@ -58,7 +58,7 @@ def test_a_model_must_be_a_name_and_an_exported_folder(tmp_path):
 
 
 def test_the_randomization_test_finds_a_real_difference_and_not_a_one_verse_one():
-    from benchmarks.translator_compare import paired_p
+    from demo_build.translator_compare import paired_p
 
     refs = [f"and the lord spake unto moses saying {i}" for i in range(40)]
     good = list(refs)

@@ -1,6 +1,6 @@
 """Exported translators of one direction side by side on the build's held-out verses, with a paired significance test.
 
-    python -m benchmarks.translator_compare --data build/demo-v2/data --direction he-en \
+    python -m demo_build.translator_compare --data build/demo-v2/data --direction he-en \
         shipped=checkpoints/demo/he-en longer=build/heen-3600-out/he-en [--dev-limit N] [--out FILE.json]
 
 Each model (NAME=FOLDER, a folder the he-en / en-he stage exports) translates every DEV pair (the choice) and the
