@@ -31,7 +31,7 @@ TRAINING_WORDS_MODE, PRIOR_MODE = "greedy, training words only", "greedy, prior-
 NGRAM_MODE = "greedy, with the word n-gram"  # shallow fusion with the demo's n-gram at its dev-chosen λ, μ
 MAX_PREFIX_CHARS = 2000  # longer text is refused before it reaches the tokenizers
 UI_FIELDS = ("sample", "temperature", "top_k", "top_p", "seed", "word_choice", "word_list", "prior",
-             "prior_weight", "ngram", "ngram_weight")  # what the controls choose
+             "prior_weight", "ngram", "ngram_weight", "ngram_discount")  # what the controls choose
 DEFAULT_DECODING = Decoding()  # the controls start from tall_model's defaults (written once, in Decoding)
 
 
@@ -76,8 +76,8 @@ def parse_decoding(mode, temperature=None, top_k=None, top_p=None, seed=None, *,
         if not ngram.is_file():
             raise ValueError(f"The demo's word n-gram {ngram} is missing (the demo build writes it: "
                              "python -m demo_build --stages ngram,fusion).")
-        return base.greedy().replace(word_choice="best_candidate", ngram=str(ngram),
-                                     ngram_weight=None)  # the λ the file carries
+        return base.greedy().replace(word_choice="best_candidate", ngram=str(ngram), ngram_weight=None,
+                                     ngram_discount=None)  # the λ and μ the file carries
     if mode.startswith("greedy"):
         return base.greedy()
     if not mode.startswith("sampl"):

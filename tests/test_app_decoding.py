@@ -75,6 +75,15 @@ def test_ngram_mode_weighs_with_the_demo_ngram_at_the_weight_it_carries(monkeypa
     assert fused.ngram == str(demo_dir() / NGRAM_FILE) and fused.ngram_weight is None and fused.fuses_ngram
     assert fused.word_choice == "best_candidate" and not fused.sample and fused.translation_max_new_tokens == 24
     assert for_model(parse_decoding("greedy, best whole word"), Model).ngram is None  # only where the mode asks
+    assert fused.ngram_discount is None  # the μ the file carries
+
+    class Fused:  # a checkpoint whose own decoding fuses at its own λ and μ: the radio decides both
+        class config:  # noqa: N801
+            decoding = Decoding(word_choice="best_candidate", ngram="own.json", ngram_weight=1.0, ngram_discount=0.5)
+
+    assert for_model(parse_decoding("greedy, with the word n-gram"), Fused).ngram_discount is None
+    plain = for_model(parse_decoding("greedy, best whole word"), Fused)  # was refused: a μ left without its n-gram
+    assert (plain.ngram, plain.ngram_weight, plain.ngram_discount) == (None, None, None) and not plain.fuses_ngram
     monkeypatch.setattr(predicting, "demo_dir", lambda: tmp_path)
     with pytest.raises(ValueError, match="n-gram .* is missing .*--stages ngram,fusion"):
         parse_decoding("greedy, with the word n-gram")
