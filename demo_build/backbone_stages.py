@@ -67,7 +67,7 @@ def _train_translator(ctx: BuildContext, direction: str, steps: int, init_from=N
     info = train_translator(direction=direction, tok=tok, train_pairs=_pairs(ctx, "train"),
                             dev_pairs=_pairs(ctx, "dev"), stage_dir=ctx.workdir / direction, steps=steps,
                             seed=ctx.seed, init_from=init_from, log=ctx.log, threads=ctx.thread_options(),
-                            extra_pairs=extra, mix=mix, **recipe)
+                            extra_pairs=extra, mix=mix, snapshot_steps=ctx.args.snapshot_steps, **recipe)
     info["english_versions_for"] = sorted(extra)
     export_fp16(ctx.workdir / direction / "final", ctx.out / direction, eager=(direction == "en-he"))
     return info
@@ -88,7 +88,7 @@ def stage_en_he(ctx: BuildContext):
     init = ctx.workdir / "he-en" / "final" if a.en_he_init == "he-en" else None
     mix = {"en-he": 1.0, "he-en": a.en_he_mix_he_en} if a.bidir and a.en_he_mix_he_en > 0 else None
     info = _train_translator(ctx, "en-he", a.steps_en_he, init_from=init, warmup=a.en_he_warmup, lr=a.en_he_lr,
-                             mix=mix, max_tokens=a.max_tokens)
+                             mix=mix, max_tokens=a.max_tokens, cont_dropout=a.en_he_dropout)
     he_info_path = ctx.workdir / "he-en" / "train_info.json"
     if mix and he_info_path.exists():
         he_dev = json.loads(he_info_path.read_text())["dev_loss_by_direction"]["he-en"]

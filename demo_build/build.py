@@ -149,6 +149,11 @@ def parse_args(argv=None):
     ap.add_argument("--en-he-init", choices=["he-en", "scratch"], default="he-en")
     ap.add_argument("--en-he-lr", type=float, default=1e-3)
     ap.add_argument("--en-he-warmup", type=int, default=200)
+    ap.add_argument("--en-he-dropout", type=float, default=0.0,
+                    help="dropout of the warm-started en->he run (the he->en model's own is 0.1)")
+    ap.add_argument("--snapshot-steps", type=int, default=0,
+                    help="keep each translator's model every this many steps (a multiple of 250) in "
+                         "<stage>/snapshots/, to score them after the run")
     ap.add_argument("--en-he-mix-he-en", type=float, default=0.0,
                     help="share of he->en pairs per epoch while training en->he (0: en->he only)")
     ap.add_argument("--bidir", action="store_true",

@@ -145,6 +145,7 @@ class TranslatorRecipe:
     final_lr_frac: float = 0.05
     ckpt_steps: int = 250  # checkpoint (and dev loss) every this many steps: the same steps on every machine
     dims: dict | None = None  # the model's size (MODEL_DIMS keys) when not MODEL_DIMS; a warm start keeps its own
+    snapshot_steps: int = 0  # also keep the model of every this many steps in <stage_dir>/snapshots/step-N (0: none)
 
 
 def train_translator(*, direction: str, tok, train_pairs, dev_pairs, stage_dir: Path, steps: int, seed: int,
@@ -156,7 +157,11 @@ def train_translator(*, direction: str, tok, train_pairs, dev_pairs, stage_dir: 
     fp32 model in <stage_dir>/final; returns (and writes <stage_dir>/train_info.json) the run's summary."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    run = _TranslatorRun(direction, tok, stage_dir, steps, seed, TranslatorRecipe(**recipe), log)
+    recipe = TranslatorRecipe(**recipe)
+    if recipe.snapshot_steps % recipe.ckpt_steps:
+        raise ValueError(f"snapshot_steps ({recipe.snapshot_steps}) must be a multiple of the checkpoint interval "
+                         f"({recipe.ckpt_steps}): snapshots are taken at checkpoints")
+    run = _TranslatorRun(direction, tok, stage_dir, steps, seed, recipe, log)
     run.prepare(train_pairs, dev_pairs, init_from, extra_pairs or {})
     run.train(threads)
     return run.finish(init_from)
@@ -294,6 +299,11 @@ class _TranslatorRun:
         self.log(f"[{self.direction}] step {state['step']} {state['elapsed'] / 60:.1f} min th={self.tuner.cur} "
                  f"train {self.ema:.3f} dev {dls}")
         save_stage_ckpt(self.ckpt_dir, self.model, self.opt, state)
+        every = self.recipe.snapshot_steps
+        if every and state["step"] % every == 0:  # to score a step's model after the run (checkpoints overwrite)
+            snapshot = self.stage_dir / "snapshots" / f"step-{state['step']}"
+            self.model.save_pretrained(str(snapshot))
+            self.tok.save_pretrained(str(snapshot))
         self.t_mark = time.time()  # do not bill eval/ckpt time to training
 
     def finish(self, init_from: Path | None) -> dict:
@@ -311,7 +321,7 @@ class _TranslatorRun:
                     train_minutes=round(state["elapsed"] / 60, 2), dev_loss=round(dls[self.direction], 4),
                     history=state["history"], dev_loss_by_direction=dls, mix=self.mix, lr=recipe.lr,
                     warmup=recipe.warmup, max_tokens=recipe.max_tokens, label_smoothing=recipe.smoothing,
-                    init_from=str(init_from) if init_from else None, seed=self.seed,
+                    dropout=self.model.config.dropout, init_from=str(init_from) if init_from else None, seed=self.seed,
                     thread_switches=self.tuner.switches,
                     thread_rates={k: (round(v) if v else None) for k, v in self.tuner.rate.items()})
         (self.stage_dir / "train_info.json").write_text(json.dumps(info, indent=2))

@@ -243,6 +243,40 @@ def test_translator_stops_at_exactly_n_steps_and_resumes_to_n(tmp_path):
         train_translator(stage_dir=tmp_path / "resumed", log=lambda m: None, **{**kw, "extra_pairs": None})
 
 
+def test_translator_snapshots_are_the_model_of_their_step_and_warm_dropout_is_set(tmp_path):
+    from safetensors.torch import load_file
+
+    from demo_build.marian_tokenizer import load_marian_tokenizer
+    from demo_build.translators import train_translator
+    from tall_model import preset_config
+    from tall_model.backbones import model_folder
+
+    torch.set_num_threads(1)
+    tok = load_marian_tokenizer(model_folder("lr_hr_translator", preset_config("tiny").lr_hr_translator))
+    pairs = dd.split_verses()["train"][:12]
+    kw = dict(direction="en-he", tok=tok, train_pairs=pairs, dev_pairs=pairs[:4], seed=0, max_tokens=400, warmup=2,
+              threads=(1,), ckpt_steps=2, steps=6)
+    train_translator(stage_dir=tmp_path / "init", log=lambda m: None, **kw)
+    warm = {**kw, "init_from": tmp_path / "init" / "final", "cont_dropout": 0.1, "snapshot_steps": 2}
+    logs: list[str] = []
+    with pytest.raises(Interrupt):  # stopped at step 4's checkpoint, before it is written: ckpt holds step 2
+        train_translator(stage_dir=tmp_path / "warm", log=_interrupting("[en-he] step 4 ", logs), **warm)
+    assert "warm start from" in logs[0] and "(dropout 0.1)" in logs[0]
+    snap = load_file(str(tmp_path / "warm" / "snapshots" / "step-2" / "model.safetensors"))
+    ckpt = load_file(str(tmp_path / "warm" / "ckpt" / "model.safetensors"))
+    shared = snap.keys() & ckpt.keys()  # save_pretrained leaves out the tied copies of the embedding
+    assert len(shared) >= 0.9 * len(snap) and all(torch.equal(snap[k], ckpt[k]) for k in shared)
+    info = train_translator(stage_dir=tmp_path / "warm", log=lambda m: None, **warm)
+    assert info["dropout"] == 0.1 and info["steps"] == 6
+    assert sorted(p.name for p in (tmp_path / "warm" / "snapshots").iterdir()) == ["step-2", "step-4"]
+    assert load_marian_tokenizer(tmp_path / "warm" / "snapshots" / "step-4").get_vocab() == tok.get_vocab()
+    step4 = load_file(str(tmp_path / "warm" / "snapshots" / "step-4" / "model.safetensors"))
+    final = load_file(str(tmp_path / "warm" / "final" / "model.safetensors"))
+    assert any(not torch.equal(step4[k], final[k]) for k in step4)  # a snapshot is its step's model, not the last
+    with pytest.raises(ValueError, match="snapshot_steps \\(3\\) must be a multiple of the checkpoint interval"):
+        train_translator(stage_dir=tmp_path / "odd", log=lambda m: None, **{**warm, "snapshot_steps": 3})
+
+
 def test_lm_stops_at_exactly_n_steps_and_resumes_to_n(tmp_path):
     from demo_build.lm import train_lm, train_lm_tokenizer
 
