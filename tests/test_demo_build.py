@@ -110,6 +110,35 @@ def test_prior_stage_estimates_chooses_w_on_dev_and_pairs_with_free_tall(built):
     assert "`tall, prior-corrected`" in (out / "README.md").read_text(encoding="utf-8")
 
 
+def test_prior_reranks_one_pool_as_predict_chooses_at_each_weight(built):
+    """With the best whole word, the stage predicts each dev verse once and re-ranks its pool per w: the words are
+    predict's own greedy words at that w (the tiny checkpoint decodes piece by piece, so its build evaluates per w)."""
+    from demo_build.prior_stage import dev_pools, greedy_by_weight, reranks_pool
+    from evaluation.evaluate import base_decoding, load_dataset
+    from tall_model import load
+    from tall_model.predict import predict
+    from tall_model.prior import PRIOR_FILE
+
+    work, out = built
+    model = load(out / "tall", device="cpu")
+    assert not reranks_pool(model, base_decoding("tiny", out / "tall"))  # the stage's fallback on the tiny build
+    decoding = base_decoding("tiny", out / "tall").replace(word_choice="best_candidate")
+    assert reranks_pool(model, decoding) and not reranks_pool(model, decoding.replace(sample=True))
+    prefixes = [e.prefix for e in load_dataset(work / "data" / "he_dev_all.jsonl").examples]
+    english = [p.translation for p in predict(model, prefixes, decoding=decoding, num_candidates=0,
+                                              output_attentions=False)]
+    pools = dev_pools(model, decoding, prefixes, english)
+    assert len(pools) == 12 and all(len(p.candidates) == decoding.candidate_pool for p in pools)
+    by_weight = {}
+    for w in (0.0, 0.5, 4.0):
+        at_w = decoding.replace(prior=str(out / PRIOR_FILE), prior_weight=w)
+        expected = [p.word for p in predict(model, prefixes, decoding=at_w, translations=english,
+                                            output_attentions=False)]
+        by_weight[w] = greedy_by_weight(model, decoding, pools, out / PRIOR_FILE, w)
+        assert by_weight[w] == expected
+    assert by_weight[4.0] != by_weight[0.0]  # the prior changes words here, so the equality above has teeth
+
+
 def test_prior_weight_is_the_best_dev_match_within_the_top_word_ceiling():
     from demo_build.prior_stage import choose_weight, top_word_share
 
