@@ -11,6 +11,7 @@ import torch
 from transformers import MarianMTModel
 
 from demo_build.marian_tokenizer import load_marian_tokenizer
+from demo_build.scoring import UNGUARDED
 
 
 def export_fp16(src_dir: Path, out_dir: Path, eager: bool = False, gen_overrides: dict | None = None) -> None:
@@ -21,7 +22,8 @@ def export_fp16(src_dir: Path, out_dir: Path, eager: bool = False, gen_overrides
         model.config.attn_implementation = "eager"
     gc = model.generation_config
     gc.max_length = 256
-    gc.num_beams = 1
+    for key, value in UNGUARDED.items():  # plain greedy, whatever the source carried (a warm start's chosen beam)
+        setattr(gc, key, value)
     gc.bad_words_ids = [[model.config.pad_token_id]]
     for key, value in (gen_overrides or {}).items():
         setattr(gc, key, value)

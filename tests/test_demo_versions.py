@@ -318,3 +318,28 @@ def test_versions_for_chooses_the_stages_and_refuses_unknown_ones():
     assert versions_for(ctx("none")) == set()
     with pytest.raises(ValueError, match=r"--versions-for: unknown \['he'\]"):
         versions_for(ctx("he,lm"))
+
+
+def test_export_writes_plain_greedy_whatever_the_source_carried(tmp_path):
+    """A warm start from an exported model inherits its chosen beam; the export must still be plain greedy (an
+    inherited early_stopping beside num_beams 1 is refused on save) unless the stage asks for its choice."""
+    from transformers import MarianMTModel
+
+    from demo_build.export import export_fp16
+    from demo_build.marian_tokenizer import load_marian_tokenizer
+    from demo_build.scoring import GEN_CANDIDATES
+    from tall_model import preset_config
+    from tall_model.backbones import model_folder
+
+    folder = model_folder("lr_hr_translator", preset_config("tiny").lr_hr_translator)
+    model = MarianMTModel.from_pretrained(str(folder))
+    for key, value in GEN_CANDIDATES["beam4_nrep3"].items():
+        setattr(model.generation_config, key, value)
+    model.save_pretrained(str(tmp_path / "src"))
+    load_marian_tokenizer(folder).save_pretrained(str(tmp_path / "src"))
+    export_fp16(tmp_path / "src", tmp_path / "plain", eager=True)
+    plain = json.loads((tmp_path / "plain" / "generation_config.json").read_text())
+    assert plain["num_beams"] == 1 and not plain.get("early_stopping") and not plain.get("no_repeat_ngram_size")
+    export_fp16(tmp_path / "src", tmp_path / "chosen", gen_overrides=GEN_CANDIDATES["beam4_nrep3"])
+    chosen = json.loads((tmp_path / "chosen" / "generation_config.json").read_text())
+    assert (chosen["num_beams"], chosen["no_repeat_ngram_size"], chosen["early_stopping"]) == (4, 3, True)
