@@ -343,3 +343,25 @@ def test_export_writes_plain_greedy_whatever_the_source_carried(tmp_path):
     export_fp16(tmp_path / "src", tmp_path / "chosen", gen_overrides=GEN_CANDIDATES["beam4_nrep3"])
     chosen = json.loads((tmp_path / "chosen" / "generation_config.json").read_text())
     assert (chosen["num_beams"], chosen["no_repeat_ngram_size"], chosen["early_stopping"]) == (4, 3, True)
+
+
+def test_build_flags_reach_the_translator_recipe(tmp_path, monkeypatch):
+    """--en-he-dropout is the en->he warm start's dropout (default 0: the shipped recipe) and --snapshot-steps reaches
+    both translator stages."""
+    import demo_build.backbone_stages as stages
+    from demo_build.build import parse_args
+    from demo_build.context import BuildContext
+
+    seen = {}
+    monkeypatch.setattr(stages, "train_translator", lambda **kw: seen.setdefault(kw["direction"], kw) and {})
+    monkeypatch.setattr(stages, "export_fp16", lambda *a, **k: None)
+    monkeypatch.setattr(stages, "load_marian_tokenizer", lambda path: None)
+    monkeypatch.setattr(stages, "_pairs", lambda ctx, split: [])
+    for argv, dropout in (([], 0.0), (["--en-he-dropout", "0.2", "--snapshot-steps", "500"], 0.2)):
+        seen.clear()
+        args = parse_args(["--workdir", str(tmp_path), "--out", str(tmp_path / "out"), "--versions-for", "none", *argv])
+        ctx = BuildContext(args=args, workdir=tmp_path, out=tmp_path / "out")
+        stages.stage_he_en(ctx)
+        stages.stage_en_he(ctx)
+        assert seen["en-he"]["cont_dropout"] == dropout and "cont_dropout" not in seen["he-en"]
+        assert seen["en-he"]["snapshot_steps"] == seen["he-en"]["snapshot_steps"] == (500 if argv else 0)
