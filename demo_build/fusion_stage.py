@@ -20,11 +20,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from baselines.word_ngram import NGRAM_FILE, load_ngram, save_ngram
 from demo_build.context import BuildContext
-from demo_build.prior_stage import TOP_WORD_CEILING, top_word_share
+from demo_build.prior_stage import BATCH, TOP_WORD_CEILING, candidate_pools, top_word_share
 from demo_build.results import output_stats, read_records
 from demo_build.tall_stages import command_line, he_files, translation_cache
 from demo_build.word_list_stage import training_words
@@ -34,25 +32,17 @@ from evaluation.significance import compare
 from tall_data.translation_cache import open_prefix_cache, translate_prefixes
 from tall_model import load
 from tall_model.fusion import fused
-from tall_model.predict import predict
 
 FUSED = "tall + word-ngram"  # the approach name of the fused run in the paired tests
 WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # λ
 DISCOUNTS = (0.0, 0.5, 1.0, 1.5)  # μ
-BATCH = 16
 
 
 def fused_pools(model, tall: Path, ngram_file: Path, prefixes: list[str], english: list[str], preset: str) -> list:
     """Each prefix's prediction with every candidate of the fused pool (TALL's candidate_pool words and the n-gram's),
     under the decoding evaluation gives the checkpoint."""
     decoding = base_decoding(preset, tall, ngram=ngram_file, ngram_weight=1.0, ngram_discount=0.0)
-    wide = 2 * decoding.candidate_pool
-    out = []
-    for start in tqdm(range(0, len(prefixes), BATCH), desc="[fusion] dev pools", leave=False):
-        batch = slice(start, start + BATCH)
-        out += predict(model, prefixes[batch], decoding=decoding, translations=english[batch],
-                       num_candidates=wide, output_attentions=False)
-    return out
+    return candidate_pools(model, decoding, prefixes, english, 2 * decoding.candidate_pool, "[fusion] dev pools")
 
 
 def ranked_words(pools: list, ngram, weight: float, discount: float) -> list[list[str]]:

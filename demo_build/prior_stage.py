@@ -14,7 +14,7 @@ decode as scored here. Runs after evaluate.
 
 When the checkpoint chooses the best whole word (`word_choice="best_candidate"`, the shipped demo), the prior only
 re-ranks TALL's candidate pool, which does not depend on w: every dev verse is predicted once and its pool re-ranked
-for each w (`best_candidate`, what `predict` does), about 4 minutes. A checkpoint that decodes piece by piece (the
+for each w (`best_candidate`, what `predict` does), about 2.5 minutes for the whole stage. A checkpoint that decodes piece by piece (the
 prior then steers the first piece) is evaluated once per w instead, about 12 minutes for the demo.
 """
 
@@ -63,15 +63,21 @@ def reranks_pool(model, decoding) -> bool:
             and not decoding.ngram)
 
 
+def candidate_pools(model, decoding, prefixes: list[str], english: list[str], width: int, desc: str) -> list:
+    """Each prefix's prediction with `width` candidates under `decoding`, in evaluation's batches (so the same
+    numbers); the prior and fusion stages re-rank these pools instead of predicting once per setting."""
+    out = []
+    for start in tqdm(range(0, len(prefixes), BATCH), desc=desc, leave=False):
+        batch = slice(start, start + BATCH)
+        out += predict(model, prefixes[batch], decoding=decoding, translations=english[batch],
+                       num_candidates=width, output_attentions=False)
+    return out
+
+
 def dev_pools(model, decoding, prefixes: list[str], english: list[str]) -> list:
     """Each prefix's prediction with its whole candidate pool, prior off (the pool does not depend on w)."""
     free = decoding.replace(prior=None, prior_weight=None)
-    out = []
-    for start in tqdm(range(0, len(prefixes), BATCH), desc="[prior] dev pools", leave=False):
-        batch = slice(start, start + BATCH)
-        out += predict(model, prefixes[batch], decoding=free, translations=english[batch],
-                       num_candidates=free.candidate_pool, output_attentions=False)
-    return out
+    return candidate_pools(model, free, prefixes, english, free.candidate_pool, "[prior] dev pools")
 
 
 def greedy_by_weight(model, decoding, pools: list, prior_path: Path, weight: float) -> list[str]:
@@ -130,7 +136,7 @@ def stage_prior(ctx: BuildContext):
     (row,) = payload["rows"]
     words = set(training_words(files["train"]))
     result = {"file": PRIOR_FILE, "prefixes": len(prefixes), "seed": PRIOR_SEED, "weight": weight,
-              "dev_accuracy": {f"{w:g}": acc for w, acc in dev.items()}, "dev_examples": dev_examples(files["dev_all"]),
+              "dev_accuracy": {f"{w:g}": acc for w, acc in dev.items()}, "dev_examples": len(load_dataset(files["dev_all"]).examples),
               "dev_top_word_share": {f"{w:g}": v for w, v in shares.items()}, "top_word_ceiling": TOP_WORD_CEILING,
               "command": command, "examples": row["examples"], "greedy": row["accuracy"], "top5": row["top5_accuracy"],
               "changed_greedy": sum(f["greedy"] != c["greedy"] for f, c in zip(free, corrected, strict=True)),
@@ -157,7 +163,3 @@ def dev_scores(model, preset: str, tall: Path, dev_file: Path, prior_path: Path,
             for w in (0.0, *WEIGHTS)}
     return ({w: r["accuracy"] for w, r in rows.items()},
             {w: top_word_share(read_records(work / f"dev-w{w:g}" / "predictions.jsonl")) for w in rows})
-
-
-def dev_examples(dev_file: Path) -> int:
-    return len(load_dataset(dev_file).examples)
