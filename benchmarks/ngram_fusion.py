@@ -34,6 +34,7 @@ from tqdm import tqdm
 from baselines.tall import tall_gold_log_probs
 from baselines.word_ngram import NGRAM_FILE, load_ngram
 from evaluation.metrics import exact_match, normalize_word
+from evaluation.report import read_predictions
 from evaluation.significance import mcnemar_exact, paired_bootstrap
 from tall_model import load
 from tall_model.batching import target_pieces
@@ -45,15 +46,6 @@ LAMBDAS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, math.inf)
 PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 DISCOUNTS = (0.0, 0.5, 1.0, 1.5)
 TOP_WORD_CEILING = 0.03  # issue 13: no greedy word above 3 % of the verses
-
-
-def read_records(path: str | Path) -> list[dict]:
-    """TALL's rows of an evaluation's predictions.jsonl."""
-    with open(path, encoding="utf-8") as f:
-        rows = [r for r in map(json.loads, f) if r["approach"] == "tall"]
-    if not rows:
-        raise SystemExit(f"{path} has no TALL predictions")
-    return rows
 
 
 def pooled_candidates(records: list[dict], ngram, k: int) -> list[list[str]]:
@@ -158,7 +150,7 @@ def main(argv=None) -> dict:
     ngram = load_ngram(args.ngram)
     results = {}
     for split, path in (("dev", args.dev), ("test", args.test)):
-        records = read_records(path)
+        records = read_predictions(path, "tall")
         golds = [r["gold"] for r in records]
         scored = [[(*c, ngram.log_frequency(c[0])) for c in words] for words in features(args, ngram, split, records)]
         tall_hits = [exact_match(r["greedy"], r["gold"]) for r in records]

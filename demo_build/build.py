@@ -39,8 +39,9 @@ from demo_build import tall_stages as tall
 from demo_build import word_list_stage as word_list
 from demo_build.cards import write_cards, write_demo_readme
 from demo_build.context import SEED, BuildContext, Stage, dir_mb
-from demo_build.results import output_stats, read_records, update_readme
+from demo_build.results import output_stats, update_readme
 from demo_build.tall_stages import he_files
+from evaluation.report import read_predictions
 from tall_model.config import REPO_ROOT, demo_dir
 from tall_model.prior import PRIOR_FILE
 from tall_model.word_list import TRAINING_WORDS
@@ -51,7 +52,7 @@ def stage_cards(ctx: BuildContext):
     ctx.add_metrics({"sizes_mb": sizes})
     predictions, training = ctx.out / "eval" / "predictions.jsonl", he_files(ctx)["train"]
     if predictions.exists() and training.exists():  # computed here, so the README never types a count
-        records = read_records(predictions)
+        records = read_predictions(predictions)
         ctx.add_metrics({"next_word": {"output_stats": output_stats(records, set(word_list.training_words(training)))}})
     write_demo_readme(ctx, tuple(s.name for s in STAGES))
     if ctx.out.resolve() == demo_dir().resolve():  # the shipped demo: its numbers in the repository README too

@@ -23,11 +23,12 @@ from pathlib import Path
 from baselines.word_ngram import NGRAM_FILE, load_ngram, save_ngram
 from demo_build.context import BuildContext
 from demo_build.prior_stage import BATCH, TOP_WORD_CEILING, candidate_pools, top_word_share
-from demo_build.results import output_stats, read_records
+from demo_build.results import output_stats
 from demo_build.tall_stages import command_line, he_files, translation_cache
 from demo_build.word_list_stage import training_words
 from evaluation.evaluate import base_decoding, evaluate, load_dataset
 from evaluation.metrics import accuracy, top_k_accuracy
+from evaluation.report import PREDICTIONS, read_predictions
 from evaluation.significance import compare
 from tall_data.translation_cache import open_prefix_cache, translate_prefixes
 from tall_model import load
@@ -99,9 +100,9 @@ def stage_fusion(ctx: BuildContext):
     payload = evaluate([files["test"]], preset=a.tall_preset, tall=tall, approaches=("tall",), seeds=0,
                        translation_cache=cache_path, backbones=model.backbones, progress=False, ngram=ngram_file,
                        limit=a.eval_limit or None, out=work / "test", command=command)
-    fused_records = [{**r, "approach": FUSED} for r in read_records(work / "test" / "predictions.jsonl")]
-    free = [r for r in read_records(free_file) if r["approach"] == "tall"]
-    counted = [r for r in read_records(counted_file) if r["approach"] != "tall"]
+    fused_records = [{**r, "approach": FUSED} for r in read_predictions(work / "test" / PREDICTIONS)]
+    free = read_predictions(free_file, "tall")
+    counted = [r for r in read_predictions(counted_file) if r["approach"] != "tall"]
     paired = {c.approach: c.as_dict() for c in compare(fused_records + free + counted, reference=FUSED)}
     (row,) = payload["rows"]
     result = {"file": NGRAM_FILE, "weight": weight, "discount": discount, "weights": list(WEIGHTS),

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from baselines.word_ngram import NGRAM_FILE, save_ngram
 from demo_build.context import BuildContext, repo_relative
-from demo_build.results import output_stats, read_records
+from demo_build.results import output_stats
 from demo_build.tall_stages import command_line, he_files, translation_cache
 from demo_build.word_list_stage import training_words
 from evaluation.evaluate import evaluate
+from evaluation.report import PREDICTIONS, read_predictions
 from evaluation.significance import compare
 from tall_data.corpus import read_corpus
 
@@ -48,8 +49,8 @@ def stage_ngram(ctx: BuildContext):
                            "--out", work / "test", *limit)
     payload = evaluate([files["test"]], **{**common, "ngram_data": saved}, seeds=a.eval_seeds,
                        limit=a.eval_limit or None, out=work / "test", command=command)
-    tall = [r for r in read_records(free_file) if r["approach"] == "tall"]
-    counted = read_records(work / "test" / "predictions.jsonl")
+    tall = read_predictions(free_file, "tall")
+    counted = read_predictions(work / "test" / PREDICTIONS)
     (paired,) = compare(tall + counted, reference="tall")
     (row,) = payload["rows"]
     result = {"file": NGRAM_FILE, "order": order, "orders": list(ORDERS), "dev_examples": dev[order]["examples"],

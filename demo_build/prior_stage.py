@@ -26,11 +26,12 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from demo_build.context import BuildContext
-from demo_build.results import output_stats, read_records
+from demo_build.results import output_stats
 from demo_build.tall_stages import command_line, he_files, translation_cache
 from demo_build.word_list_stage import training_words
 from evaluation.evaluate import base_decoding, evaluate, load_dataset
 from evaluation.metrics import accuracy
+from evaluation.report import PREDICTIONS, read_predictions
 from evaluation.significance import compare
 from tall_data.translation_cache import open_prefix_cache, translate_prefixes
 from tall_model import load
@@ -130,8 +131,8 @@ def stage_prior(ctx: BuildContext):
                            "--translation-cache", cache_path, "--out", work / "test", *limit)
     payload = evaluate([files["test"]], prior=path, prior_weight=weight, limit=a.eval_limit or None,
                        out=work / "test", command=command, **common)
-    free = [r for r in read_records(free_file) if r["approach"] == "tall"]
-    corrected = [{**r, "approach": CORRECTED} for r in read_records(work / "test" / "predictions.jsonl")]
+    free = read_predictions(free_file, "tall")
+    corrected = [{**r, "approach": CORRECTED} for r in read_predictions(work / "test" / PREDICTIONS)]
     (paired,) = compare(free + corrected, reference="tall")
     (row,) = payload["rows"]
     words = set(training_words(files["train"]))
@@ -162,4 +163,4 @@ def dev_scores(model, preset: str, tall: Path, dev_file: Path, prior_path: Path,
     rows = {w: evaluate([dev_file], prior=prior_path, prior_weight=w, out=work / f"dev-w{w:g}", **common)["rows"][0]
             for w in (0.0, *WEIGHTS)}
     return ({w: r["accuracy"] for w, r in rows.items()},
-            {w: top_word_share(read_records(work / f"dev-w{w:g}" / "predictions.jsonl")) for w in rows})
+            {w: top_word_share(read_predictions(work / f"dev-w{w:g}" / PREDICTIONS)) for w in rows})

@@ -139,12 +139,6 @@ def ngram_section(m: dict) -> list[str]:
             f"{dev}).", ""]
 
 
-def read_records(path: Path) -> list[dict]:
-    """An evaluation's predictions.jsonl, one dict per (approach, example)."""
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh]
-
-
 def output_stats(records: list[dict], training_words: set[str]) -> dict:
     """Per approach: its most frequent greedy word and that word's share, and the share of non-empty greedy words
     never seen in the training Hebrew (a word the model made up)."""

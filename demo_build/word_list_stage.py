@@ -15,9 +15,10 @@ import json
 from pathlib import Path
 
 from demo_build.context import BuildContext
-from demo_build.results import output_stats, read_records
+from demo_build.results import output_stats
 from demo_build.tall_stages import command_line, he_files, translation_cache
 from evaluation.evaluate import evaluate
+from evaluation.report import PREDICTIONS, read_predictions
 from evaluation.significance import compare
 from tall_data.examples import distinct_words
 from tall_model.word_list import TRAINING_WORDS
@@ -47,8 +48,8 @@ def stage_word_list(ctx: BuildContext):
     payload = evaluate([files["test"]], preset=a.tall_preset, tall=tall, approaches=("tall",), seeds=0,
                        limit=a.eval_limit or None, translation_cache=translation_cache(ctx), out=work,
                        command=command, word_list=listed)
-    free = [r for r in read_records(free_file) if r["approach"] == "tall"]
-    restricted = [{**r, "approach": LISTED} for r in read_records(work / "predictions.jsonl")]
+    free = read_predictions(free_file, "tall")
+    restricted = [{**r, "approach": LISTED} for r in read_predictions(work / PREDICTIONS)]
     (paired,) = compare(free + restricted, reference="tall")
     (row,) = payload["rows"]
     (free_row,) = [r for r in json.loads((ctx.out / "eval" / "metrics.json").read_text())["rows"]

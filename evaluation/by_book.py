@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from evaluation.metrics import exact_match
+from evaluation.report import read_predictions
 
 
 def verse_books(data_lines: Sequence[str]) -> dict[str, deque[str]]:
@@ -50,7 +51,7 @@ def hits_by_book(data_lines: Sequence[str], records: Sequence[dict]) -> dict[str
 
 
 def read_run(path: Path, approach: str | None) -> list[dict]:
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = read_predictions(path)
     approaches = sorted({r["approach"] for r in records})
     if len(approaches) <= 1:  # a file of one approach is read whole, whatever --approach says
         return records

@@ -19,7 +19,6 @@ OUT/metrics.csv, OUT/metrics.json (with the command line, seeds and model ids) a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -40,7 +39,16 @@ from baselines.approach import Approach, BaselineModels
 from baselines.registry import APPROACH_NAMES, ApproachResources, build_approaches
 from baselines.word_lm import WORD_MAX_NEW_TOKENS
 from baselines.word_ngram import DEFAULT_ORDER, MAX_ORDER, NgramError
-from evaluation.report import CONFIDENCE, TOP_K, ResultRow, format_table, make_row, write_csv
+from evaluation.report import (
+    CONFIDENCE,
+    PREDICTIONS,
+    TOP_K,
+    ResultRow,
+    format_table,
+    make_row,
+    write_csv,
+    write_predictions,
+)
 from evaluation.significance import PairedComparison, compare, format_markdown
 from tall_data.corpus import CorpusError, read_corpus
 from tall_data.examples import Example, make_examples
@@ -334,8 +342,7 @@ def _write(out: Path, run: Evaluation, payload: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_csv(run.rows, out / "metrics.csv")
     write_json(out / "metrics.json", payload, allow_nan=False)
-    with (out / "predictions.jsonl").open("w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in run.records)
+    write_predictions(out / PREDICTIONS, run.records)
     print(format_table(run.rows))
     if payload["significance"]:
         print(format_markdown([PairedComparison(**c) for c in payload["significance"]]))

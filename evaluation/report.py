@@ -7,7 +7,8 @@ Rates are fractions in the files and percentages in the printed table; a metric 
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from evaluation.metrics import accuracy, empty_rate, mean_interval, mean_log_pro
 
 TOP_K = 5
 CONFIDENCE = 0.95
+PREDICTIONS = "predictions.jsonl"  # one record per approach × example (prefix, gold, greedy, candidates, ...)
 
 
 @dataclass
@@ -92,3 +94,33 @@ def format_markdown(rows: Sequence[ResultRow]) -> str:
 def rows_from_json(rows: Sequence[dict]) -> list[ResultRow]:
     """ResultRows back from metrics.json's "rows"."""
     return [ResultRow(**{f.name: r.get(f.name) for f in fields(ResultRow)}) for r in rows]
+
+
+def write_predictions(path: Path, records: Iterable[dict]) -> None:
+    """An evaluation's records, one JSON object a line (Hebrew kept readable)."""
+    with path.open("w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+
+def read_predictions(path: Path, approach: str | None = None) -> list[dict]:
+    """The records of a predictions.jsonl, all of them or `approach`'s. ValueError names a line that is not a JSON
+    object, or the approaches the file does hold when it has none of `approach`'s."""
+    records = []
+    with Path(path).open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}, line {number}: not JSON ({err.msg})") from None
+            if not isinstance(record, dict) or "approach" not in record:
+                raise ValueError(f"{path}, line {number}: not an evaluation record (no 'approach')")
+            records.append(record)
+    if approach is None:
+        return records
+    chosen = [r for r in records if r["approach"] == approach]
+    if not chosen:
+        held = ", ".join(sorted({r["approach"] for r in records})) or "nothing"
+        raise ValueError(f"{path} has no {approach!r} predictions (it holds {held})")
+    return chosen

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.stats import binomtest, bootstrap
 
 from evaluation.metrics import exact_match
+from evaluation.report import read_predictions
 
 RESAMPLES, SEED, CONFIDENCE = 10_000, 0, 0.95
 
@@ -120,7 +121,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     args = ap.parse_args(argv)
     try:
-        records = [json.loads(line) for line in args.predictions.read_text(encoding="utf-8").splitlines() if line]
+        records = read_predictions(args.predictions)
         rows = compare(records, args.reference, args.resamples, args.seed)
     except (OSError, ValueError, KeyError) as err:
         print(f"error: {args.predictions}: {err}", file=sys.stderr)

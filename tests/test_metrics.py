@@ -18,7 +18,15 @@ from evaluation.metrics import (
     t_critical,
     top_k_accuracy,
 )
-from evaluation.report import ResultRow, format_table, make_row, write_csv
+from evaluation.report import (
+    PREDICTIONS,
+    ResultRow,
+    format_table,
+    make_row,
+    read_predictions,
+    write_csv,
+    write_predictions,
+)
 
 GOLDS = ["הארץ", "ארץ", "אור", "מים"]
 
@@ -132,3 +140,25 @@ def test_markdown_table_from_saved_rows() -> None:
     header, rule, line = md.splitlines()
     assert header.count("|") == rule.count("|") == line.count("|") == 9
     assert "| test | tall | 2 | 50.00 | 75.00 ± " in line and "| 100.00 |  | 0.00 |" in line
+
+
+def test_predictions_round_trip_and_pick_one_approach(tmp_path) -> None:
+    records = [{"approach": "tall", "prefix": "ויאמר", "gold": "אלהים", "greedy": "אלהים"},
+               {"approach": "naive", "prefix": "ויאמר", "gold": "אלהים", "greedy": ""}]
+    path = tmp_path / PREDICTIONS
+    write_predictions(path, records)
+    assert "אלהים" in path.read_text(encoding="utf-8")  # Hebrew stays readable, not \u-escaped
+    assert read_predictions(path) == records
+    assert read_predictions(path, "naive") == records[1:]
+    with pytest.raises(ValueError, match=r"no 'direct' predictions \(it holds naive, tall\)"):
+        read_predictions(path, "direct")
+
+
+def test_a_broken_predictions_line_is_named(tmp_path) -> None:
+    path = tmp_path / PREDICTIONS
+    path.write_text('{"approach": "tall"}\n\n{"approach": "tall"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="line 3: not JSON"):
+        read_predictions(path)
+    path.write_text('{"approach": "tall"}\n["tall"]\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="line 2: not an evaluation record"):
+        read_predictions(path)
