@@ -133,9 +133,9 @@ def stage_lm(ctx: BuildContext):
 
 def stage_eval_translators(ctx: BuildContext):
     seed_everything(ctx.seed)
-    dev_pairs = _pairs(ctx, "dev")[::12][:90]  # every 12th dev verse: enough to choose the decoding, cheap on CPU
+    dev_pairs = dd.scored_pairs(ctx.data_dir, "dev")[::12][:90]  # every 12th dev verse: enough to choose the decoding, cheap on CPU
     _eval_threads(ctx)
-    test_pairs = [p for p in _pairs(ctx, "test") if p.en]
+    test_pairs = dd.scored_pairs(ctx.data_dir, "test")
     if ctx.args.eval_limit:  # smoke runs only
         dev_pairs, test_pairs = dev_pairs[:ctx.args.eval_limit], test_pairs[:ctx.args.eval_limit]
     (ctx.workdir / "eval").mkdir(parents=True, exist_ok=True)

@@ -179,6 +179,12 @@ def read_jsonl(path: Path) -> list[VersePair]:
     return out
 
 
+def scored_pairs(data_dir: Path, split: str) -> list[VersePair]:
+    """The pairs of a split that a translator is scored on: those with both sides (the JPS has no Song of Songs, so
+    117 test verses have no English)."""
+    return [p for p in read_jsonl(data_dir / f"{split}.jsonl") if p.en and p.he]
+
+
 def write_split_manifest(path, splits: dict[str, list[VersePair]] | None = None,
                          training_files: list[str] | None = None, extra: dict | None = None) -> dict:
     """JSON manifest: books per split, verse counts, sha256 over the sorted training verse ids, and every training

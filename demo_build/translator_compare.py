@@ -36,7 +36,7 @@ def held_out(data: Path, direction: str, dev_limit: int | None) -> dict[str, tup
     have English (Song of Songs has none)."""
     out = {}
     for split in ("dev", "test"):
-        pairs = [p for p in dd.read_jsonl(data / f"{split}.jsonl") if p.en and p.he]
+        pairs = dd.scored_pairs(data, split)
         pairs = pairs[:dev_limit] if split == "dev" and dev_limit else pairs
         src, ref = ([p.he for p in pairs], [p.en for p in pairs]) if direction == "he-en" else (
             [p.en for p in pairs], [p.he for p in pairs])

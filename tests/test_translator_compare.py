@@ -21,7 +21,8 @@ def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("translator-data")
     splits = dd.split_verses()
     dd.write_jsonl(folder / "dev.jsonl", [p for p in splits["dev"] if p.en][:3])
-    dd.write_jsonl(folder / "test.jsonl", [p for p in splits["test"] if p.en][:4])
+    no_english = [p for p in splits["test"] if not p.en][:2]  # Song of Songs: not scored (dd.scored_pairs)
+    dd.write_jsonl(folder / "test.jsonl", [p for p in splits["test"] if p.en][:4] + no_english)
     return folder
 
 
@@ -35,7 +36,8 @@ def test_each_model_is_scored_as_the_stage_scores_and_tested_against_the_first(d
     rows = main([f"base={shipped}", f"again={shipped}", "--data", str(data), "--direction", "he-en"])
     assert [(r["model"], r["split"], r["decoding"], r["n"]) for r in rows] == [
         (m, s, d, n) for m in ("base", "again") for s, n in (("dev", 3), ("test", 4)) for d in ("greedy", "greedy_nrep3")]
-    test = dd.read_jsonl(data / "test.jsonl")
+    test = dd.scored_pairs(data, "test")
+    assert len(test) == 4 and len(dd.read_jsonl(data / "test.jsonl")) == 6
     model = MarianMTModel.from_pretrained(str(shipped), dtype=torch.float32)
     hyp = translate(model, load_marian_tokenizer(shipped), [p.he for p in test], GEN_CANDIDATES["greedy"],
                     LENGTH_RATIO["he-en"])
