@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 from demo_build import data as dd
 from demo_build.build import main as build_main
 from evaluation.metrics import normalize_word
+from tall_model.config import demo_dir
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -446,3 +447,23 @@ def test_the_stage_7_row_tries_the_other_way_from_the_base():
     rows = {r.name: r.changes for r in ablations(demo.replace(decoder_lora_rank=0))}
     assert rows["decoder-lora"] == {"decoder_lora_rank": LORA_RANK} and "frozen-decoder" not in rows
     assert list(rows)[0] == "tall" and len(rows) == 11  # the reference first, then ten changes
+
+
+def test_tall_is_not_trained_on_the_shipped_backbones_under_new_ones(tmp_path):
+    """The demo preset reads checkpoints/demo's backbones whatever --out is, so a build into another --out that has
+    (or trains) its own backbones must stop before any stage runs, rather than train TALL on the shipped ones."""
+    work, out = tmp_path / "work", tmp_path / "out"
+    with pytest.raises(SystemExit, match=r"would train\) its own he-en, but the stages adapters, evaluate run on"):
+        build_main(["--workdir", str(work), "--out", str(out), "--stages", "he-en,adapters,evaluate"])
+    (out / "lm").mkdir(parents=True)
+    (out / "lm" / "model.safetensors").write_bytes(b"other weights")
+    with pytest.raises(SystemExit, match=r"its own lm, but the stages prior run"):
+        build_main(["--workdir", str(work), "--out", str(out), "--stages", "prior"])
+    assert not (work / "stages").exists() and not (out / "build_log.json").exists()  # nothing ran
+    shutil.copy(demo_dir() / "lm" / "model.safetensors", out / "lm" / "model.safetensors")  # the shipped LM: fine
+    from demo_build.build import parse_args, refuse_foreign_backbones
+    from demo_build.context import BuildContext
+
+    ctx = BuildContext(args=parse_args(["--out", str(out)]), workdir=work, out=out, seed=1234)
+    refuse_foreign_backbones(ctx, ["prior", "adapters"])  # returns: the same backbones
+    refuse_foreign_backbones(ctx, ["he-en", "en-he", "lm"])  # returns: no stage on the preset
