@@ -39,7 +39,7 @@ from demo_build import prior_stage as prior
 from demo_build import tall_stages as tall
 from demo_build import word_list_stage as word_list
 from demo_build.cards import write_cards, write_demo_readme
-from demo_build.context import SEED, BuildContext, Stage, dir_mb, repo_relative
+from demo_build.context import SEED, BuildContext, Stage, dir_mb, machine, repo_relative
 from demo_build.results import output_stats, update_readme
 from demo_build.tall_stages import he_files
 from evaluation.report import read_predictions
@@ -204,7 +204,7 @@ def _run_stage(ctx: BuildContext, stage: Stage) -> None:
         raise
     secs = round(time.time() - t0, 1)
     _log_stage(ctx, stage.name, {"status": "done", "seconds": secs, "minutes": round(secs / 60, 2),
-                                 "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "info": info})
+                                 "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(), "info": info})
     done.parent.mkdir(parents=True, exist_ok=True)
     done.write_text(json.dumps({"seconds": secs}))
     ctx.log(f"== {stage.name}: done in {secs / 60:.1f} min")

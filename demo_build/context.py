@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import random
 import time
 from dataclasses import dataclass, field
@@ -96,6 +98,21 @@ def repo_relative(path) -> str:
         return str(path.relative_to(REPO))
     except ValueError:
         return str(path)
+
+
+def machine() -> str:
+    """The CPU a stage ran on, e.g. "AMD EPYC 7B13, 2 cores, AVX2": a stage's minutes mean little without it (the
+    machines we are lent differ by about 2x on the same steps, benchmarks/RESULTS.md)."""
+    names = [line.split(":", 1)[1].strip() for line in _cpuinfo().splitlines() if line.startswith("model name")]
+    return f"{names[0] if names else platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores, " \
+           f"{torch.backends.cpu.get_cpu_capability()}"
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:  # not Linux
+        return ""
 
 
 def dir_mb(path: Path) -> float:

@@ -73,6 +73,10 @@ def test_stages_write_adapters_baselines_and_table(built):
     log = json.loads((out / "build_log.json").read_text())
     assert all(log["stages"][s]["status"] == "done"
                for s in ("hebrew", "adapters", "baselines", "evaluate", "ablations"))
+    from demo_build.context import machine
+
+    assert {log["stages"][s]["machine"] for s in ("hebrew", "adapters")} == {machine()}  # minutes need the CPU
+    assert f"{os.cpu_count()} cores, {torch.backends.cpu.get_cpu_capability()}" in machine()
 
 
 def test_word_list_stage_restricts_tall_to_training_words_and_pairs_it_with_free_tall(built):
