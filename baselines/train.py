@@ -2,6 +2,7 @@
 
     python -m baselines.train soft-prompt --preset tiny --data FILE --out DIR [--steps N --lr LR --seed S]
     python -m baselines.train fine-tuned  --preset tiny --data FILE --out DIR [--steps N --lr LR --seed S]
+        [--backbone-dir DIR]   # DIR's he-en/, lm/, en-he/ in place of the preset's
 
 soft-prompt: prompt tuning (virtual tokens, frozen LLM) on English next-word pairs built from the Hebrew
   sentences by the frozen he→en translator (see training/soft_prompt_data.py for the construction).
@@ -35,7 +36,7 @@ from tall_data.corpus import CorpusError, read_corpus
 from tall_data.translation_cache import DEFAULT_TRANSLATION_CACHE, open_prefix_cache, translate_prefixes
 from tall_model import preset_config
 from tall_model.backbones import BackboneNotFoundError, load_backbones
-from tall_model.config import PRESETS
+from tall_model.config import PRESETS, on_backbones
 
 DEFAULT_LR = {"soft-prompt": 3e-2, "fine-tuned": 2e-4}
 
@@ -167,6 +168,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m baselines.train", description=__doc__.split("\n\n")[0])
     p.add_argument("kind", choices=KINDS)
     p.add_argument("--preset", default="tiny", choices=PRESETS)
+    p.add_argument("--backbone-dir", default=None, help="a folder whose he-en/, lm/ and en-he/ replace the preset's "
+                   "(those it holds; a demo build's --out)")
     p.add_argument("--data", required=True, help="Hebrew corpus (.txt/.csv/.tsv/.jsonl, see tall_data.corpus)")
     p.add_argument("--out", required=True, help="directory for the adapter")
     p.add_argument("--steps", type=int, default=200)
@@ -194,6 +197,8 @@ def main(argv=None, *, backbones=None) -> Path:
                              positions=positions, progress=not args.no_progress, virtual_tokens=args.virtual_tokens,
                              lora_r=args.lora_r, lora_alpha=args.lora_alpha)
     config = preset_config(args.preset)
+    if args.backbone_dir is not None:
+        config = on_backbones(config, args.backbone_dir)
     if args.translation_max_new_tokens is not None:
         config = config.changed({"decoding": {"translation_max_new_tokens": args.translation_max_new_tokens}})
     if backbones is None:

@@ -31,7 +31,7 @@ from demo_build.tall_stages import (
 )
 from evaluation.evaluate import evaluate
 from evaluation.significance import compare
-from tall_model import TallConfig, preset_config
+from tall_model import TallConfig
 from tall_model.backbones import load_backbones
 from training.train import TrainConfig
 
@@ -118,12 +118,12 @@ def _evaluate_row(ctx: BuildContext, row: Ablation, folder: Path, backbones) -> 
     a, test_file, out = ctx.args, he_files(ctx)["test"], folder / "eval"
     if not (out / "predictions.jsonl").exists():
         checkpoint = folder / "train" / "last"
-        command = command_line("evaluation.evaluate", "--preset", a.tall_preset, "--data", test_file, "--tall",
+        command = command_line("evaluation.evaluate", *ctx.preset_args(), "--data", test_file, "--tall",
                            checkpoint, "--approaches", "tall", "--seeds", 0, "--out", out,
                            *(["--limit", a.eval_limit] if a.eval_limit else []))
-        evaluate([test_file], preset=a.tall_preset, tall=checkpoint, approaches=("tall",), seeds=0,
-                 limit=a.eval_limit or None, translation_cache=translation_cache(ctx), out=out, backbones=backbones,
-                 command=command)
+        evaluate([test_file], preset=a.tall_preset, backbone_dir=ctx.backbone_dir, tall=checkpoint,
+                 approaches=("tall",), seeds=0, limit=a.eval_limit or None, translation_cache=translation_cache(ctx),
+                 out=out, backbones=backbones, command=command)
     records = [json.loads(line) for line in (out / "predictions.jsonl").open(encoding="utf-8")]
     return [{**r, "approach": row.name} for r in records]
 
@@ -142,9 +142,9 @@ def _finished(folder: Path) -> bool:
 
 
 def stage_ablations(ctx: BuildContext):
-    base = preset_config(ctx.args.tall_preset)
+    base = ctx.tall_config()
     root = ctx.workdir / "ablations"
-    backbones = None  # loaded once, when a row first needs scoring: every row shares the preset's frozen backbones
+    backbones = None  # loaded once, when a row first needs scoring: every row shares the build's frozen backbones
     table, records, pending = [], [], []
     for row in _selected(ctx, base):
         folder = root / row.name

@@ -20,7 +20,6 @@ Extending: define ``def run_x(ctx: BuildContext) -> dict | None`` and call
 from __future__ import annotations
 
 import argparse
-import filecmp
 import json
 import os
 import sys
@@ -39,7 +38,7 @@ from demo_build import prior_stage as prior
 from demo_build import tall_stages as tall
 from demo_build import word_list_stage as word_list
 from demo_build.cards import write_cards, write_demo_readme
-from demo_build.context import SEED, BuildContext, Stage, dir_mb, machine, repo_relative
+from demo_build.context import SEED, BuildContext, Stage, dir_mb, machine
 from demo_build.results import output_stats, update_readme
 from demo_build.tall_stages import he_files
 from evaluation.report import read_predictions
@@ -210,29 +209,6 @@ def _run_stage(ctx: BuildContext, stage: Stage) -> None:
     ctx.log(f"== {stage.name}: done in {secs / 60:.1f} min")
 
 
-BACKBONE_STAGES = ("lm", "he-en", "en-he")  # what they train lands in --out
-PRESET_STAGES = ("adapters", "baselines", "evaluate", "word-list", "prior", "ngram", "fusion", "ablations")
-
-
-def refuse_foreign_backbones(ctx: BuildContext, wanted: list[str]) -> None:
-    """The TALL stages load the preset's backbones, and the demo preset's are checkpoints/demo's, whatever --out is.
-    A build whose --out holds (or is about to train) other backbones would train TALL on the shipped ones while
-    naming the new: exit with what to do instead."""
-    if ctx.args.tall_preset != "demo" or ctx.out.resolve() == demo_dir().resolve():
-        return
-    on_preset = [s for s in wanted if s in PRESET_STAGES]
-    if not on_preset:
-        return
-    own = [s for s in BACKBONE_STAGES if s in wanted or (
-        (ctx.out / s / "model.safetensors").is_file()
-        and not filecmp.cmp(ctx.out / s / "model.safetensors", demo_dir() / s / "model.safetensors", shallow=False))]
-    if own:
-        sys.exit(f"--out {ctx.out} has (or would train) its own {', '.join(own)}, but the stages {', '.join(on_preset)} "
-                 f"run on the demo preset's backbones, which are {repo_relative(demo_dir())}'s. Build TALL on new "
-                 f"backbones into {repo_relative(demo_dir())} (the default --out), copying {ctx.out}'s "
-                 f"{', '.join(own)} there first; or leave {', '.join(on_preset)} out of --stages.")
-
-
 def main(argv=None):
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # backbones are local folders; never ask the hub
@@ -245,7 +221,6 @@ def main(argv=None):
     unknown = set(wanted) - {s.name for s in STAGES}
     if unknown:
         sys.exit(f"unknown stages: {sorted(unknown)}")
-    refuse_foreign_backbones(ctx, wanted)
     t_all = time.time()
     for stage in STAGES:
         if stage.name in wanted:

@@ -16,6 +16,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from tall_model.config import TallConfig, on_backbones, preset_config
+
 SEED = 1234
 REPO = Path(__file__).resolve().parent.parent
 
@@ -59,6 +61,21 @@ class BuildContext:
     @property
     def lm_tok_dir(self) -> Path:
         return self.workdir / "tok" / "lm"
+
+    def tall_config(self) -> TallConfig:
+        """The TALL stages' model config: --tall-preset's, on the backbones --out holds (what this build trained or
+        copied there) in place of the preset's, so TALL is trained and scored on the build's own backbones."""
+        return on_backbones(preset_config(self.args.tall_preset), self.out)
+
+    @property
+    def backbone_dir(self) -> Path | None:
+        """--out when it holds backbones other than the preset's (the `backbone_dir` of evaluate and the
+        baselines), else None: the shipped build's commands stay `--preset demo`."""
+        return self.out if self.tall_config() != preset_config(self.args.tall_preset) else None
+
+    def preset_args(self) -> list:
+        """The command-line options that name the TALL stages' backbones."""
+        return ["--preset", self.args.tall_preset, *(["--backbone-dir", self.out] if self.backbone_dir else [])]
 
     def thread_options(self) -> tuple[int, ...]:
         """--threads N: train with N threads; --adaptive-threads also probes 1 thread (shared machine)."""

@@ -94,12 +94,13 @@ def stage_fusion(ctx: BuildContext):
     save_ngram(ngram_file, saved["sentences"], saved["order"], saved["source"], fusion_weight=weight,
                fusion_discount=discount)
     limit = ["--limit", a.eval_limit] if a.eval_limit else []
-    command = command_line("evaluation.evaluate", "--preset", a.tall_preset, "--data", files["test"], "--tall", tall,
+    command = command_line("evaluation.evaluate", *ctx.preset_args(), "--data", files["test"], "--tall", tall,
                            "--approaches", "tall", "--seeds", 0, "--ngram", ngram_file,
                            "--translation-cache", cache_path, "--out", work / "test", *limit)
-    payload = evaluate([files["test"]], preset=a.tall_preset, tall=tall, approaches=("tall",), seeds=0,
-                       translation_cache=cache_path, backbones=model.backbones, progress=False, ngram=ngram_file,
-                       limit=a.eval_limit or None, out=work / "test", command=command)
+    payload = evaluate([files["test"]], preset=a.tall_preset, backbone_dir=ctx.backbone_dir, tall=tall,
+                       approaches=("tall",), seeds=0, translation_cache=cache_path, backbones=model.backbones,
+                       progress=False, ngram=ngram_file, limit=a.eval_limit or None, out=work / "test",
+                       command=command)
     fused_records = [{**r, "approach": FUSED} for r in read_predictions(work / "test" / PREDICTIONS)]
     free = read_predictions(free_file, "tall")
     counted = [r for r in read_predictions(counted_file) if r["approach"] != "tall"]

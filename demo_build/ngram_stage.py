@@ -33,8 +33,8 @@ def stage_ngram(ctx: BuildContext):
     if not free_file.exists():
         raise RuntimeError(f"{free_file} is missing: run the evaluate stage before ngram")
     work = ctx.workdir / "eval-ngram"
-    common = dict(preset=a.tall_preset, approaches=(NGRAM,), ngram_data=files["train"],
-                  translation_cache=translation_cache(ctx), progress=False)
+    common = dict(preset=a.tall_preset, backbone_dir=ctx.backbone_dir, approaches=(NGRAM,),
+                  ngram_data=files["train"], translation_cache=translation_cache(ctx), progress=False)
     dev = {n: evaluate([files["dev_all"]], ngram_order=n, seeds=0, out=work / f"dev-{n}", **common)["rows"][0]
            for n in ORDERS}
     order = max(ORDERS, key=lambda n: (dev[n]["accuracy"], -n))
@@ -44,7 +44,7 @@ def stage_ngram(ctx: BuildContext):
                        f"the TRAIN verses of {repo_relative(files['train'])}")
     _forget_fusion(ctx)
     limit = ["--limit", a.eval_limit] if a.eval_limit else []
-    command = command_line("evaluation.evaluate", "--preset", a.tall_preset, "--data", files["test"],
+    command = command_line("evaluation.evaluate", *ctx.preset_args(), "--data", files["test"],
                            "--approaches", NGRAM, "--ngram-data", saved, "--seeds", a.eval_seeds,
                            "--out", work / "test", *limit)
     payload = evaluate([files["test"]], **{**common, "ngram_data": saved}, seeds=a.eval_seeds,

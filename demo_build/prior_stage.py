@@ -118,15 +118,15 @@ def stage_prior(ctx: BuildContext):
     ctx.log(f"[prior] the first-piece distribution over {len(prefixes)} training prefixes (seed {PRIOR_SEED})")
     prior, source = estimate_prior(model, prefixes, english), f"{len(prefixes)} TRAIN-verse prefixes, seed {PRIOR_SEED}"
     path = save_prior(model, prior, ctx.out / PRIOR_FILE, len(prefixes), source)
-    common = dict(preset=a.tall_preset, tall=tall, approaches=("tall",), seeds=0, translation_cache=cache_path,
-                  backbones=model.backbones, progress=False)
+    common = dict(preset=a.tall_preset, backbone_dir=ctx.backbone_dir, tall=tall, approaches=("tall",), seeds=0,
+                  translation_cache=cache_path, backbones=model.backbones, progress=False)
     dev, shares = dev_scores(model, a.tall_preset, tall, files["dev_all"], path, cache_path, work, common)
     weight = choose_weight(dev, shares)
     ctx.log("[prior] dev greedy exact match (top word's share) by w: "
             + ", ".join(f"{w:g}: {acc:.4f} ({shares[w]:.4f})" for w, acc in dev.items()) + f" -> w = {weight:g}")
     save_prior(model, prior, path, len(prefixes), source, weight=weight)  # the file carries its dev-chosen w
     limit = ["--limit", a.eval_limit] if a.eval_limit else []
-    command = command_line("evaluation.evaluate", "--preset", a.tall_preset, "--data", files["test"], "--tall", tall,
+    command = command_line("evaluation.evaluate", *ctx.preset_args(), "--data", files["test"], "--tall", tall,
                            "--approaches", "tall", "--seeds", 0, "--prior", path, "--prior-weight", weight,
                            "--translation-cache", cache_path, "--out", work / "test", *limit)
     payload = evaluate([files["test"]], prior=path, prior_weight=weight, limit=a.eval_limit or None,

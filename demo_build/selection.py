@@ -24,14 +24,16 @@ def _step(folder: Path) -> int:
     return int(json.loads((folder / "config.json").read_text())["extra"]["step"])
 
 
-def _hits(folder: Path, dev_all: Path, translation_cache: Path) -> tuple[list[bool], list[bool]]:
+def _hits(folder: Path, dev_all: Path, translation_cache: Path,
+          backbone_dir: Path | None = None) -> tuple[list[bool], list[bool]]:
     """(greedy, top-5) hits of the checkpoint `folder` on every verse of `dev_all`, scored once."""
     out = folder.parent / "selection" / folder.name
     if not (out / "predictions.jsonl").exists():
         preset = json.loads((folder / "config.json").read_text())["config"]["preset"]
+        on = f" --backbone-dir {backbone_dir}" if backbone_dir else ""
         evaluate([dev_all], preset=preset, tall=folder, approaches=("tall",), seeds=0,
-                 translation_cache=translation_cache, out=out, progress=False,
-                 command=f"python -m evaluation.evaluate --preset {preset} --data {dev_all} --tall {folder} "
+                 translation_cache=translation_cache, out=out, progress=False, backbone_dir=backbone_dir,
+                 command=f"python -m evaluation.evaluate --preset {preset}{on} --data {dev_all} --tall {folder} "
                          f"--approaches tall --seeds 0 --out {out}")
     records = [json.loads(line) for line in (out / "predictions.jsonl").open(encoding="utf-8")]
     greedy = [exact_match(r["greedy"], r["gold"]) for r in records]
@@ -39,8 +41,9 @@ def _hits(folder: Path, dev_all: Path, translation_cache: Path) -> tuple[list[bo
     return greedy, top5
 
 
-def choose_checkpoint(run: Path, dev_all: Path, translation_cache: Path) -> dict:
-    """{"selected": "best" | "last", the steps, each one's hits on `dev_all` and their McNemar p}."""
+def choose_checkpoint(run: Path, dev_all: Path, translation_cache: Path, backbone_dir: Path | None = None) -> dict:
+    """{"selected": "best" | "last", the steps, each one's hits on `dev_all` and their McNemar p}. `backbone_dir`:
+    the build's own backbones, which the run was trained on (evaluate's)."""
     names = [n for n in CHECKPOINTS if (run / n / "config.json").exists()]
     if not names:
         raise RuntimeError(f"{run} has neither best/ nor last/: the adapters stage has not finished training")
@@ -48,7 +51,7 @@ def choose_checkpoint(run: Path, dev_all: Path, translation_cache: Path) -> dict
     if len(names) == 1 or steps["best"] == steps["last"]:
         return {"selected": names[0], "steps": steps, "rule": "one checkpoint: nothing to choose",
                 "examples": None, "hits": None, "mcnemar_p": None}
-    scored = {n: _hits(run / n, dev_all, translation_cache) for n in names}
+    scored = {n: _hits(run / n, dev_all, translation_cache, backbone_dir) for n in names}
     hits = {n: {"greedy": sum(g), "top5": sum(t)} for n, (g, t) in scored.items()}
     best, last = hits["best"], hits["last"]
     selected = "last" if (last["greedy"], last["top5"]) > (best["greedy"], best["top5"]) else "best"

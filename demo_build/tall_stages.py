@@ -39,7 +39,7 @@ from demo_build.data import read_jsonl
 from demo_build.selection import choose_checkpoint
 from evaluation.evaluate import evaluate
 from tall_data.corpus import read_corpus
-from tall_model import TallConfig, load, preset_config
+from tall_model import TallConfig, load
 from tall_model.backbones import load_backbones, model_folder
 from tall_model.checkpoint import save_pretrained
 from training.train import TqdmCallbacks, TrainConfig, TrainResult, train
@@ -59,7 +59,7 @@ def he_files(ctx: BuildContext) -> dict[str, Path]:
 
 def translation_cache(ctx: BuildContext) -> Path:
     """One he→en cache per trained he→en model (keyed by its weights' digest)."""
-    config = preset_config(ctx.args.tall_preset)
+    config = ctx.tall_config()
     weights = model_folder("lr_hr_translator", config.lr_hr_translator) / "model.safetensors"
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
     return ctx.workdir / f"translations-{digest}.sqlite"
@@ -121,7 +121,7 @@ def adapter_config(ctx: BuildContext, run: Path) -> TrainConfig:
     """The TALL training run of the build (the demo preset's whole model config, the build's data and settings)."""
     a, files = ctx.args, he_files(ctx)
     return TrainConfig(
-        model=preset_config(a.tall_preset), data=str(files["train"]), dev_data=str(files["dev"]),
+        model=ctx.tall_config(), data=str(files["train"]), dev_data=str(files["dev"]),
         max_sentences=a.adapter_sentences or None, positions=a.adapter_positions, epochs=a.adapter_epochs,
         max_steps=a.adapter_steps, batch_size=a.adapter_batch_size, lr=a.adapter_lr,
         eval_every=a.adapter_eval_every, eval_limit=DEV_SAMPLE, log_every=20, out=str(run),
@@ -188,7 +188,7 @@ def stage_adapters(ctx: BuildContext):
         finished.write_text(json.dumps({"step": result.step, "best": result.best_metrics,
                                         "final": result.final_metrics}, default=str))
     info = json.loads(finished.read_text())
-    selection = choose_checkpoint(run, he_files(ctx)["dev_all"], translation_cache(ctx))
+    selection = choose_checkpoint(run, he_files(ctx)["dev_all"], translation_cache(ctx), ctx.backbone_dir)
     best = run / selection["selected"]
     model = load(best, device="cpu")
     history = json.loads((run / "history.json").read_text()) if (run / "history.json").exists() else []
@@ -237,7 +237,7 @@ def baseline_budget(ctx: BuildContext) -> tuple[int, int]:
 def stage_baselines(ctx: BuildContext):
     a, train_file, cache = ctx.args, he_files(ctx)["train"], translation_cache(ctx)
     steps, sentences = baseline_budget(ctx)
-    config = preset_config(a.tall_preset)
+    config = ctx.tall_config()
     models = BaselineModels(config, load_backbones(config))  # loaded once for both baselines
     # the first N of the same shuffled file: TALL's own training verses
     corpus = read_corpus(train_file, max_sentences=sentences or None)
@@ -245,7 +245,7 @@ def stage_baselines(ctx: BuildContext):
     for kind in KINDS:
         target = ctx.out / "baselines" / kind
         options = BaselineConfig(kind, steps=steps, seed=ADAPTER_SEED, batch_size=a.adapter_batch_size)
-        command = command_line("baselines.train", kind, "--preset", a.tall_preset, "--data", train_file,
+        command = command_line("baselines.train", kind, *ctx.preset_args(), "--data", train_file,
                                "--out", target, "--steps", steps, "--seed", ADAPTER_SEED,
                                "--batch-size", a.adapter_batch_size, "--translation-cache", cache,
                                *(["--max-sentences", sentences] if sentences else []))
@@ -267,11 +267,12 @@ def stage_evaluate(ctx: BuildContext):
     work, cache = ctx.workdir / "eval-next-word", translation_cache(ctx)
     tall, soft, tuned = (ctx.out / "tall", ctx.out / "baselines" / "soft-prompt",
                          ctx.out / "baselines" / "fine-tuned")
-    command = command_line("evaluation.evaluate", "--preset", a.tall_preset, "--data", test_file, "--tall", tall,
+    command = command_line("evaluation.evaluate", *ctx.preset_args(), "--data", test_file, "--tall", tall,
                        "--soft-prompt", soft, "--fine-tuned", tuned, "--seeds", a.eval_seeds,
                        "--translation-cache", cache, "--out", work,
                        *(["--limit", a.eval_limit] if a.eval_limit else []))
-    payload = evaluate([test_file], preset=a.tall_preset, tall=tall, soft_prompt=soft, fine_tuned=tuned,
+    payload = evaluate([test_file], preset=a.tall_preset, backbone_dir=ctx.backbone_dir, tall=tall, soft_prompt=soft,
+                       fine_tuned=tuned,
                        seeds=a.eval_seeds, limit=a.eval_limit or None, translation_cache=cache, out=work,
                        command=command)
     dest = ctx.out / "eval"

@@ -41,13 +41,13 @@ def stage_word_list(ctx: BuildContext):
     listed = ctx.out / TRAINING_WORDS
     listed.write_text("\n".join(words) + "\n", encoding="utf-8")
     work, tall = ctx.workdir / "eval-word-list", ctx.out / "tall"
-    command = command_line("evaluation.evaluate", "--preset", a.tall_preset, "--data", files["test"], "--tall", tall,
+    command = command_line("evaluation.evaluate", *ctx.preset_args(), "--data", files["test"], "--tall", tall,
                            "--approaches", "tall", "--seeds", 0, "--word-list", listed,
                            "--translation-cache", translation_cache(ctx), "--out", work,
                            *(["--limit", a.eval_limit] if a.eval_limit else []))
-    payload = evaluate([files["test"]], preset=a.tall_preset, tall=tall, approaches=("tall",), seeds=0,
-                       limit=a.eval_limit or None, translation_cache=translation_cache(ctx), out=work,
-                       command=command, word_list=listed)
+    payload = evaluate([files["test"]], preset=a.tall_preset, backbone_dir=ctx.backbone_dir, tall=tall,
+                       approaches=("tall",), seeds=0, limit=a.eval_limit or None,
+                       translation_cache=translation_cache(ctx), out=work, command=command, word_list=listed)
     free = read_predictions(free_file, "tall")
     restricted = [{**r, "approach": LISTED} for r in read_predictions(work / PREDICTIONS)]
     (paired,) = compare(free + restricted, reference="tall")

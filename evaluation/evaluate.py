@@ -2,7 +2,7 @@
 
     python -m evaluation.evaluate --preset tiny --data FILE [--data FILE2 ...] [--tall CKPT] [--soft-prompt DIR]
         [--fine-tuned DIR] [--ngram-data TRAIN_FILE] [--approaches tall,direct,naive,soft-prompt,fine-tuned,word-ngram]
-        [--seeds 5] [--limit N] [--out results/NAME]
+        [--seeds 5] [--limit N] [--out results/NAME] [--backbone-dir DIR]
 
 Several processes (`torchrun --nproc_per_node N -m evaluation.evaluate ...`, or `accelerate launch --multi_gpu`):
 the translate-once step and every approach's prediction passes are shared out batch by batch (round robin), the
@@ -62,7 +62,7 @@ from tall_data.translation_cache import (
 )
 from tall_model.backbones import BackboneNotFoundError, load_backbones
 from tall_model.checkpoint import CheckpointError, checkpoint_config
-from tall_model.config import PRESETS, REPO_ROOT, preset_config
+from tall_model.config import PRESETS, REPO_ROOT, on_backbones, preset_config
 from tall_model.decoding import Decoding
 from tall_model.load import DeviceError, resolve_device, resolve_dtype
 from tall_model.text import has_hebrew
@@ -191,6 +191,8 @@ class Evaluation:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m evaluation.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="tiny", choices=PRESETS, help="backbones of the baselines")
+    p.add_argument("--backbone-dir", default=None, help="a folder whose he-en/, lm/ and en-he/ replace the preset's "
+                   "(those it holds; a demo build's --out)")
     p.add_argument("--data", action="append", required=True, help="Hebrew corpus file; repeat for several")
     p.add_argument("--tall", help="TALL checkpoint directory")
     p.add_argument("--soft-prompt", help="soft-prompt adapter directory (baselines.train soft-prompt)")
@@ -261,13 +263,15 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
              lm_max_new_tokens: int = WORD_MAX_NEW_TOKENS, translation_max_new_tokens: int | None = None,
              translation_cache=DEFAULT_TRANSLATION_CACHE, out=None, progress: bool = True, backbones=None,
              command: str = "", device: str | None = "cpu", dtype: str | None = None,
+             backbone_dir: str | Path | None = None,
              word_list: str | Path | None = None, prior: str | Path | None = None,
              prior_weight: float | None = None, ngram_data: str | Path | None = None,
              ngram_order: int = DEFAULT_ORDER, ngram: str | Path | None = None,
              ngram_weight: float | None = None, ngram_discount: float | None = None) -> dict:
     """Evaluate the approaches on each dataset; writes OUT/metrics.{csv,json} and predictions.jsonl and returns
-    the JSON payload. `backbones`: the preset's already-loaded backbones, to skip reloading. `device` (auto, cpu,
-    cuda) and `dtype` (of the frozen backbones) apply to backbones loaded here."""
+    the JSON payload. `backbones`: the preset's already-loaded backbones, to skip reloading. `backbone_dir`: its
+    he-en/, lm/, en-he/ replace the preset's (tall_model.config.on_backbones). `device` (auto, cpu, cuda) and
+    `dtype` (of the frozen backbones) apply to backbones loaded here."""
     started = datetime.now(timezone.utc)
     device = resolve_device(device)  # --device cuda without a GPU fails here, before anything loads
     rank, nproc = 0, 1
@@ -284,6 +288,8 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
                              prior_weight=prior_weight, ngram=ngram, ngram_weight=ngram_weight,
                              ngram_discount=ngram_discount)
     config = preset_config(preset).replace(decoding=decoding)
+    if backbone_dir is not None:
+        config = on_backbones(config, backbone_dir)
     if backbones is None:
         backbones = load_backbones(config, dtype=resolve_dtype(dtype))
         for frozen in (backbones.lr_hr, backbones.llm, backbones.hr_lr):
@@ -363,7 +369,8 @@ def main(argv=None, *, backbones=None) -> dict:
                     backbones=backbones, command=shlex.join(["python", "-m", "evaluation.evaluate", *argv_used]),
                     device=args.device, dtype=args.dtype, word_list=args.word_list, prior=args.prior,
                     prior_weight=args.prior_weight, ngram_data=args.ngram_data, ngram_order=args.ngram_order,
-                    ngram=args.ngram, ngram_weight=args.ngram_weight, ngram_discount=args.ngram_discount)
+                    ngram=args.ngram, ngram_weight=args.ngram_weight, ngram_discount=args.ngram_discount,
+                    backbone_dir=args.backbone_dir)
 
 
 def cli() -> None:

@@ -176,6 +176,18 @@ def demo_dir() -> Path:
     return REPO_ROOT / "checkpoints" / "demo"
 
 
+BACKBONE_FOLDERS = {"lr_hr_translator": "he-en", "llm": "lm", "hr_lr_translator": "en-he"}  # a demo build's layout
+
+
+def on_backbones(config: TallConfig, directory: str | Path) -> TallConfig:
+    """`config` with each backbone that `directory` holds (he-en/, lm/, en-he/ with a config.json: what a demo
+    build writes into its --out) in place of its own; the others unchanged. Resolved first, so the shipped folder
+    given as checkpoints/demo or as an absolute path leaves the demo preset as it is."""
+    directory = Path(directory).resolve()
+    return config.replace(**{name: portable(str(directory / folder)) for name, folder in BACKBONE_FOLDERS.items()
+                             if (directory / folder / "config.json").is_file()})
+
+
 def repo_file(path: str | Path) -> Path | None:
     """A file named by a decoding option: `path` as given, else relative to the repository (as the presets'
     backbone folders are); None if neither is a file."""

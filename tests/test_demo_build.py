@@ -453,21 +453,33 @@ def test_the_stage_7_row_tries_the_other_way_from_the_base():
     assert list(rows)[0] == "tall" and len(rows) == 11  # the reference first, then ten changes
 
 
-def test_tall_is_not_trained_on_the_shipped_backbones_under_new_ones(tmp_path):
-    """The demo preset reads checkpoints/demo's backbones whatever --out is, so a build into another --out that has
-    (or trains) its own backbones must stop before any stage runs, rather than train TALL on the shipped ones."""
-    work, out = tmp_path / "work", tmp_path / "out"
-    with pytest.raises(SystemExit, match=r"would train\) its own he-en, but the stages adapters, evaluate run on"):
-        build_main(["--workdir", str(work), "--out", str(out), "--stages", "he-en,adapters,evaluate"])
-    (out / "lm").mkdir(parents=True)
-    (out / "lm" / "model.safetensors").write_bytes(b"other weights")
-    with pytest.raises(SystemExit, match=r"its own lm, but the stages prior run"):
-        build_main(["--workdir", str(work), "--out", str(out), "--stages", "prior"])
-    assert not (work / "stages").exists() and not (out / "build_log.json").exists()  # nothing ran
-    shutil.copy(demo_dir() / "lm" / "model.safetensors", out / "lm" / "model.safetensors")  # the shipped LM: fine
-    from demo_build.build import parse_args, refuse_foreign_backbones
+def test_tall_stages_train_and_score_on_the_backbones_out_holds(built, tmp_path):
+    """A build into an --out that holds a backbone of its own (here an lm/ that is not the preset's) trains TALL on
+    it, and the baselines and the table name it (--backbone-dir); the backbones --out lacks stay the preset's."""
+    from demo_build.build import parse_args
     from demo_build.context import BuildContext
+    from tall_model import preset_config
+    from tall_model.backbones import load_backbones
+    from tall_model.tiny import ensure_local_backbones
 
-    ctx = BuildContext(args=parse_args(["--out", str(out)]), workdir=work, out=out, seed=1234)
-    refuse_foreign_backbones(ctx, ["prior", "adapters"])  # returns: the same backbones
-    refuse_foreign_backbones(ctx, ["he-en", "en-he", "lm"])  # returns: no stage on the preset
+    work, out = tmp_path / "work", tmp_path / "out"
+    shutil.copytree(built[0] / "data", work / "data")
+    shutil.copytree(ensure_local_backbones("tiny") / "qwen", out / "lm")  # another LLM where a build writes its LM
+    options = ["--workdir", str(work), "--out", str(out), "--tall-preset", "tiny", "--threads", "1"]
+    ctx = BuildContext(args=parse_args(options), workdir=work, out=out)
+    config, preset = ctx.tall_config(), preset_config("tiny")
+    assert config.llm == str(out / "lm") and config.lr_hr_translator == preset.lr_hr_translator
+    assert ctx.backbone_dir == out and ctx.preset_args() == ["--preset", "tiny", "--backbone-dir", out]
+    build_main([*options, "--stages", "hebrew,adapters,baselines,evaluate", "--adapter-sentences", "8",
+                "--adapter-steps", "2", "--adapter-eval-every", "2", "--baseline-steps", "1", "--eval-limit", "3",
+                "--eval-seeds", "0"])
+    tall = json.loads((out / "tall" / "config.json").read_text())
+    assert tall["config"]["llm"] == str(out / "lm")
+    assert tall["backbone_fingerprints"]["llm"] == load_backbones(preset_config("tiny-qwen")).fingerprints()["llm"]
+    baseline = json.loads((out / "baselines" / "soft-prompt" / "baseline.json").read_text())
+    assert f"--preset tiny --backbone-dir {out} " in baseline["command"]
+    table = json.loads((out / "eval" / "metrics.json").read_text())
+    assert table["backbones"]["llm"] == str(out / "lm") and f"--backbone-dir {out} " in table["command"]
+    # the shipped folder holds the demo preset's own backbones: its commands stay `--preset demo`
+    shipped = BuildContext(args=parse_args([]), workdir=work, out=demo_dir())
+    assert shipped.tall_config() == preset_config("demo") and shipped.backbone_dir is None

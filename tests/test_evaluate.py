@@ -296,3 +296,31 @@ def test_evaluation_cli_skips_what_is_not_given(files, models, tmp_path, capsys)
     assert "soft-prompt" in payload["skipped"] and "skipped soft-prompt" in capsys.readouterr().out
     (row,) = list(csv.DictReader((out / "metrics.csv").open(encoding="utf-8")))
     assert row["sampled_accuracy"] != "" and row["sampled_ci_half_width"] == ""  # one seed: no interval
+
+
+def test_a_backbone_dir_replaces_the_backbones_it_holds(files, tmp_path) -> None:
+    """--backbone-dir DIR (evaluate and baselines.train): DIR's lm/ is the LLM the baselines train and are scored
+    on; the translators DIR lacks stay the preset's."""
+    from tall_model import preset_config
+    from tall_model.backbones import load_backbones
+    from tall_model.config import on_backbones
+    from tall_model.tiny import ensure_local_backbones
+
+    root, _ = files
+    shutil.copytree(ensure_local_backbones("tiny") / "qwen", tmp_path / "own" / "lm")
+    tiny, qwen = preset_config("tiny"), preset_config("tiny-qwen")
+    config = on_backbones(tiny, tmp_path / "own")
+    assert config.llm == str(tmp_path / "own" / "lm") and config.llm != tiny.llm
+    assert (config.lr_hr_translator, config.hr_lr_translator) == (tiny.lr_hr_translator, tiny.hr_lr_translator)
+    qwen_print = load_backbones(qwen).fingerprints()["llm"]
+    lora = train_main(["fine-tuned", "--preset", "tiny", "--backbone-dir", str(tmp_path / "own"), "--data",
+                       str(root / "train.txt"), "--steps", "1", "--batch-size", "2", "--out", str(tmp_path / "lora"),
+                       "--no-progress"])
+    meta = json.loads((lora / "baseline.json").read_text(encoding="utf-8"))
+    assert meta["llm"] == str(tmp_path / "own" / "lm") and meta["fingerprint"]["llm_model_type"] == "qwen2"
+    payload = evaluate_main(["--backbone-dir", str(tmp_path / "own"), "--data", str(root / "news.txt"),
+                             "--approaches", "direct", "--seeds", "0", "--limit", "2", "--max-new-tokens", "4",
+                             "--translation-cache", str(tmp_path / "tc.sqlite"), "--out", str(tmp_path / "run"),
+                             "--no-progress"])
+    assert payload["backbones"]["llm"] == str(tmp_path / "own" / "lm")
+    assert payload["backbones"]["fingerprints"]["llm"] == qwen_print
