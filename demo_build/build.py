@@ -2,7 +2,7 @@
 paper table and the model cards.
 
     python -m demo_build [--stages data,tokenizers,...] [--workdir build/demo] [--out checkpoints/demo]
-                         [--steps-he-en 2400 --steps-en-he 3600 --steps-lm 1500] [--versions-for en-he]
+                         [--steps-he-en 3600 --steps-en-he 3600 --steps-lm 1500] [--versions-for en-he]
                          [--force STAGE ...]
 
 Stages run in the order of STAGES.  A stage is skipped when its done-marker (<workdir>/stages/<name>.done) and all
@@ -135,7 +135,7 @@ def parse_args(argv=None):
     ap.add_argument("--out", default="checkpoints/demo")
     # step budgets: the same run on any machine.  Defaults = the shipped build's (build_log.json); the first build
     # had 964 / 1964 / 387 (what its 25/46/10-minute time budgets reached on 2 shared cores).
-    ap.add_argument("--steps-he-en", type=int, default=2400, help="optimizer steps of the he->en translator")
+    ap.add_argument("--steps-he-en", type=int, default=3600, help="optimizer steps of the he->en translator")
     ap.add_argument("--steps-en-he", type=int, default=3600, help="optimizer steps of the en->he translator")
     ap.add_argument("--steps-lm", type=int, default=1500, help="optimizer steps of the LM (batches of 32 x 128)")
     ap.add_argument("--versions", default="all", help="English versions the data stage verifies (comma list of "
@@ -150,7 +150,7 @@ def parse_args(argv=None):
     ap.add_argument("--en-he-init", choices=["he-en", "scratch"], default="he-en")
     ap.add_argument("--en-he-lr", type=float, default=1e-3)
     ap.add_argument("--en-he-warmup", type=int, default=200)
-    ap.add_argument("--en-he-dropout", type=float, default=0.0,
+    ap.add_argument("--en-he-dropout", type=float, default=0.1,
                     help="dropout of the warm-started en->he run (the he->en model's own is 0.1)")
     ap.add_argument("--snapshot-steps", type=int, default=0,
                     help="keep each translator's model every this many steps (a multiple of 250) in "

@@ -124,8 +124,8 @@ def write_cards(ctx) -> dict:
 
 
 # Step budgets (the same run on any machine).  --versions-for none rebuilds on the first build's data (JPS + KJV).
-REBUILD = ("python -m demo_build --workdir build/demo --out checkpoints/demo --steps-he-en 2400 --steps-en-he 3600 "
-           "--steps-lm 1500 --versions-for en-he --adapter-sentences 0 --adapter-epochs 2")
+REBUILD = ("python -m demo_build --workdir build/demo --out checkpoints/demo --steps-he-en 3600 --steps-en-he 3600 "
+           "--en-he-dropout 0.1 --steps-lm 1500 --versions-for en-he --adapter-sentences 0 --adapter-epochs 2")
 REEVALUATE = ("python -m demo_build --stages data,hebrew,evaluate,cards --force evaluate cards "
               "# = python -m evaluation.evaluate --preset demo --data build/demo/data/he_test.jsonl "
               "--tall checkpoints/demo/tall --soft-prompt checkpoints/demo/baselines/soft-prompt "

@@ -27,7 +27,7 @@ ADAPTER_FORMAT = "tall-adapters"
 BASELINE_FORMAT = "tall-baseline-adapter"
 # Top-level folders of checkpoints/ that the repository ships (git tracks them; a test keeps this list complete).
 # A run may not be called like one of them, so training can never write into a shipped model.
-SHIPPED_CHECKPOINTS = ("demo", "next-backbones")  # next-backbones: the next demo's translators (issue 13)
+SHIPPED_CHECKPOINTS = ("demo",)
 
 
 class RunNameError(ValueError):

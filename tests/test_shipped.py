@@ -93,3 +93,18 @@ def test_the_demo_results_in_both_readmes_are_the_shipped_numbers():
                (CHECKPOINTS / "demo" / "eval" / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [c.as_dict() for c in compare(records, resamples=metrics["significance"][0]["resamples"])] == \
         metrics["significance"]
+
+
+def test_build_defaults_and_the_cards_rebuild_command_are_the_shipped_recipe():
+    """`python -m demo_build` with no budget flags, and the REBUILD command the demo card prints, train the backbones
+    the shipped build_log.json records (steps, en->he dropout), so the documented command rebuilds what ships."""
+    import shlex
+
+    from demo_build.build import parse_args
+    from demo_build.cards import REBUILD
+
+    log = json.loads((CHECKPOINTS / "demo" / "build_log.json").read_text())["stages"]
+    shipped = {"steps_he_en": log["he-en"]["info"]["step_budget"], "steps_en_he": log["en-he"]["info"]["step_budget"],
+               "steps_lm": log["lm"]["info"]["step_budget"], "en_he_dropout": log["en-he"]["info"]["dropout"]}
+    for args in (parse_args([]), parse_args(shlex.split(REBUILD)[3:])):
+        assert {k: getattr(args, k) for k in shipped} == shipped
