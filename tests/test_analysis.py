@@ -36,12 +36,14 @@ def prediction(tiny_model):
     return predict(tiny_model, HEBREW_PREFIX, translations=TRANSLATION, with_logit_lens=True)
 
 
-@pytest.mark.parametrize("target", ["hebrew", "english"])
-def test_integrated_gradients_are_complete(demo, target):
+@pytest.mark.parametrize(("target", "steps"), [("hebrew", 64), ("english", 32)])
+def test_integrated_gradients_are_complete(demo, target, steps):
     """Completeness: the attributions sum to log P(word) − log P(word | zero baseline), within 1 % of that
-    difference (or 1e-3 absolute) at 32 steps; fewer steps are measured in benchmarks/bench_analysis.py."""
+    difference (or 1e-3 absolute) given enough steps. The Hebrew path is the curved one: on the shipped demo and
+    this prefix 32 steps leave 17 % of a 0.13-nat change, 64 steps 0.2 % (benchmarks/RESULTS.md, session 19);
+    fewer steps are measured in benchmarks/bench_analysis.py, and the app shows the error."""
     model, prediction = demo
-    a = attribute(model, prediction, steps=32, target=target)
+    a = attribute(model, prediction, steps=steps, target=target)
     difference = a.log_prob - a.baseline_log_prob
     assert abs(difference) > 0.1  # the zero baseline really changes the word's probability
     assert sum(a.scores) == pytest.approx(difference, abs=max(1e-3, 0.01 * abs(difference)))
