@@ -1,8 +1,8 @@
 """Demo build stages on top of the demo backbones: TALL adapters, the trainable baselines, the miniature paper table.
 
 They call the same functions as the normal commands (training.train.train, baselines.train.train_baseline,
-evaluation.evaluate.evaluate) with the `demo` preset, so the demo is trained and scored exactly as a user's run
-would be:
+evaluation.evaluate.evaluate) with the `demo` preset on the backbones --out holds, so the demo is trained and
+scored exactly as a user's run would be:
 
   hebrew     Hebrew-only corpora of each split (build/demo/data/he_{train,dev,test}.jsonl, {"text": verse}) and the
              app's example prefixes (checkpoints/demo/test_examples.jsonl)
