@@ -132,9 +132,11 @@ def _attention_controls(label: str, plot_id: str, mean_id: str | None = None) ->
 
 
 def _slider(value, maximum: int) -> gr.Slider:
-    """A layer or head selector with the range of the new prediction's map, its value kept inside it."""
-    maximum = max(maximum, 1)
-    return gr.Slider(minimum=1, maximum=maximum, value=min(int(value or 1), maximum))
+    """A layer or head selector with the range of the new prediction's map, its value kept inside it. A map with
+    one layer (the demo's depth-1 bridges) gets a slider fixed at 1: Gradio refuses a range of a single value."""
+    if maximum <= 1:
+        return gr.Slider(minimum=1, maximum=2, value=1, interactive=False)
+    return gr.Slider(minimum=1, maximum=maximum, value=min(int(value or 1), maximum), interactive=True)
 
 
 def _wire_predict(tab: PredictTab, svc: AppService):

@@ -190,3 +190,24 @@ def test_a_run_named_like_a_shipped_checkpoint_is_refused(tmp_path):
             client.predict("demo", api_name="/train_download")
     assert calls == [] and not service.jobs.is_running() and service.train_snapshot().state == "idle"
     assert tree_hashes(shipped) == before
+
+
+def test_predict_on_the_shipped_demo_whose_bridges_have_one_layer(tmp_path):
+    """The app's default model is the shipped demo, whose depth-1 bridges give attention maps of a single layer.
+    Predict must still answer over the API (Gradio refuses a slider whose range is one value): that layer slider is
+    fixed at 1, and the decoder's, with several layers, stays movable."""
+    from gradio_client import Client
+
+    from tall_app.service import AppService
+
+    service = AppService("demo", train_options={"translation_cache": str(tmp_path / "translations.sqlite")})
+    with running_app(tmp_path, service) as (url, _, _):
+        client = Client(url, verbose=False)
+        out = client.predict("ויהי דבר יהוה אל יונה בן", "demo", service.default_checkpoint(),
+                             "greedy, best whole word", D.temperature, D.top_k, D.top_p, 0, 1, 1, True, 1, 1, True,
+                             api_name="/predict")
+    details, sliders = out[7], out[8:]
+    assert details["word"] and details["bridge_in_attention"]["shape"][0] == 1  # one bridge-in layer
+    bridge_layer, _, decoder_layer, _ = sliders
+    assert (bridge_layer["value"], bridge_layer["interactive"]) == (1, False)
+    assert decoder_layer["maximum"] > 1 and decoder_layer["interactive"] is True
