@@ -1,6 +1,6 @@
 """A real browser (Debian's chromium, driven by Playwright) against the app on the tiny preset: predict, look at
 the heatmap, compare, upload a corpus, train a few steps with the live progress and loss plot, then predict with
-the new checkpoint. Screenshots go to pytest's tmp_path only (the README's come from `python -m
+the new checkpoint; and one prediction on the shipped demo, the model a visitor gets. Screenshots go to pytest's tmp_path only (the README's come from `python -m
 tall_app.screenshots`); the browser is launched exactly as that script launches it.
 
 Skipped only when chromium is not installed (CI installs it); the playwright package (pip, never
@@ -145,3 +145,19 @@ def test_train_a_few_steps_then_predict_with_the_new_checkpoint(browser):
     page.locator("#notes").get_by_text("adapters browser-run/best").wait_for()  # the new checkpoint answered
     assert page.locator("#word bdi").inner_text().strip()
     screenshot(page, shots / "predict-trained.png")
+
+
+def test_predict_on_the_shipped_demo(tmp_path):
+    """The model a visitor gets by default: the shipped demo (depth-1 bridges, unlike the tiny preset's two layers),
+    predicted and its bridge heatmap redrawn per head, in the browser."""
+    from tall_app.service import AppService
+
+    service = AppService("demo", train_options={"translation_cache": str(tmp_path / "translations.sqlite")})
+    with running_app(tmp_path, service) as (url, _, _), browser_page(url, tmp_path / "profile", CHROMIUM) as page:
+        predict(page, "ויהי דבר יהוה אל יונה בן")
+        word = wait_for_word(page)
+        assert word and page.locator("#pipeline .tall-predicted").inner_text().find(word) >= 0
+        page.locator("#bridge-heatmap .gtitle").get_by_text("layer 1, mean over heads").wait_for()
+        page.locator("#bridge-mean input[type=checkbox]").uncheck()
+        page.locator("#bridge-heatmap .gtitle").get_by_text("layer 1, head 1").wait_for()
+        assert screenshot(page, tmp_path / "predict-demo.png").stat().st_size > 0
