@@ -1,7 +1,8 @@
 """A real browser (Debian's chromium, driven by Playwright) against the app on the tiny preset: predict, look at
 the heatmap, compare, upload a corpus, train a few steps with the live progress and loss plot, then predict with
-the new checkpoint; and one prediction on the shipped demo, the model a visitor gets. Screenshots go to pytest's tmp_path only (the README's come from `python -m
-tall_app.screenshots`); the browser is launched exactly as that script launches it.
+the new checkpoint; and one prediction on the shipped demo, the model a visitor gets. Screenshots go to pytest's
+tmp_path only (the README's come from `python -m tall_app.screenshots`); the browser is launched exactly as that
+script launches it.
 
 Skipped only when chromium is not installed (CI installs it); the playwright package (pip, never
 `playwright install`) drives Debian's /usr/bin/chromium.
@@ -147,13 +148,17 @@ def test_train_a_few_steps_then_predict_with_the_new_checkpoint(browser):
     screenshot(page, shots / "predict-trained.png")
 
 
-def test_predict_on_the_shipped_demo(tmp_path):
+def test_predict_on_the_shipped_demo(browser, tmp_path):
     """The model a visitor gets by default: the shipped demo (depth-1 bridges, unlike the tiny preset's two layers),
-    predicted and its bridge heatmap redrawn per head, in the browser."""
+    predicted and its bridge heatmap redrawn per head, in the browser. The module's page visits a second app (one
+    playwright per process), then goes back."""
     from tall_app.service import AppService
 
+    page, _, _, _ = browser
+    tiny_url = page.url
     service = AppService("demo", train_options={"translation_cache": str(tmp_path / "translations.sqlite")})
-    with running_app(tmp_path, service) as (url, _, _), browser_page(url, tmp_path / "profile", CHROMIUM) as page:
+    with running_app(tmp_path, service) as (url, _, _):
+        page.goto(url, wait_until="domcontentloaded")
         predict(page, "ויהי דבר יהוה אל יונה בן")
         word = wait_for_word(page)
         assert word and page.locator("#pipeline .tall-predicted").inner_text().find(word) >= 0
@@ -161,3 +166,4 @@ def test_predict_on_the_shipped_demo(tmp_path):
         page.locator("#bridge-mean input[type=checkbox]").uncheck()
         page.locator("#bridge-heatmap .gtitle").get_by_text("layer 1, head 1").wait_for()
         assert screenshot(page, tmp_path / "predict-demo.png").stat().st_size > 0
+    page.goto(tiny_url, wait_until="domcontentloaded")
