@@ -272,9 +272,8 @@ def stage_evaluate(ctx: BuildContext):
                        "--translation-cache", cache, "--out", work,
                        *(["--limit", a.eval_limit] if a.eval_limit else []))
     payload = evaluate([test_file], preset=a.tall_preset, backbone_dir=ctx.backbone_dir, tall=tall, soft_prompt=soft,
-                       fine_tuned=tuned,
-                       seeds=a.eval_seeds, limit=a.eval_limit or None, translation_cache=cache, out=work,
-                       command=command)
+                       fine_tuned=tuned, seeds=a.eval_seeds, limit=a.eval_limit or None, translation_cache=cache,
+                       out=work, command=command)
     dest = ctx.out / "eval"
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("metrics.json", "metrics.csv", "predictions.jsonl"):  # predictions: for paired tests, linguists

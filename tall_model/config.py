@@ -148,16 +148,14 @@ def _paper(llm: str, preset: str) -> TallConfig:
     return TallConfig(llm=llm, preset=preset)
 
 
+BACKBONE_FOLDERS = {"lr_hr_translator": "he-en", "llm": "lm", "hr_lr_translator": "en-he"}  # a demo build's layout
+
+
 def _local(directory: Path, preset: str, bridge_in: BridgeConfig, bridge_out: BridgeConfig,
            llm_dir: str = "lm", **kw) -> TallConfig:
-    return TallConfig(**kw,
-        lr_hr_translator=portable(str(directory / "he-en")),
-        llm=portable(str(directory / llm_dir)),
-        hr_lr_translator=portable(str(directory / "en-he")),
-        bridge_in=bridge_in,
-        bridge_out=bridge_out,
-        preset=preset,
-    )
+    folders = {**BACKBONE_FOLDERS, "llm": llm_dir}
+    return TallConfig(**kw, **{name: portable(str(directory / folder)) for name, folder in folders.items()},
+                      bridge_in=bridge_in, bridge_out=bridge_out, preset=preset)
 
 
 def portable(name: str) -> str:
@@ -174,9 +172,6 @@ def portable(name: str) -> str:
 
 def demo_dir() -> Path:
     return REPO_ROOT / "checkpoints" / "demo"
-
-
-BACKBONE_FOLDERS = {"lr_hr_translator": "he-en", "llm": "lm", "hr_lr_translator": "en-he"}  # a demo build's layout
 
 
 def on_backbones(config: TallConfig, directory: str | Path) -> TallConfig:
