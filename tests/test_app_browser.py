@@ -1,6 +1,6 @@
 """A real browser (Debian's chromium, driven by Playwright) against the app on the tiny preset: predict, look at
 the heatmap, compare, upload a corpus, train a few steps with the live progress and loss plot, then predict with
-the new checkpoint; and one prediction on the shipped demo, the model a visitor gets. Screenshots go to pytest's
+the new checkpoint; and every tab once more on the shipped demo, the model a visitor gets. Screenshots go to pytest's
 tmp_path only (the README's come from `python -m tall_app.screenshots`); the browser is launched exactly as that
 script launches it.
 
@@ -148,22 +148,64 @@ def test_train_a_few_steps_then_predict_with_the_new_checkpoint(browser):
     screenshot(page, shots / "predict-trained.png")
 
 
-def test_predict_on_the_shipped_demo(browser, tmp_path):
-    """The model a visitor gets by default: the shipped demo (depth-1 bridges, unlike the tiny preset's two layers),
-    predicted and its bridge heatmap redrawn per head, in the browser. The module's page visits a second app (one
-    playwright per process), then goes back."""
+def test_every_tab_on_the_shipped_demo(browser, tmp_path):
+    """The model a visitor gets by default: the shipped demo (depth-1 bridges, unlike the tiny preset's two layers; a
+    byte-level LM; real baselines), driven through every tab in the browser: predict and redraw the bridge heatmap
+    per head, attribute another candidate and attribute to the English, the logit lens, export, compare the
+    approaches and two checkpoints, and a batch file. The module's page visits a second app (one playwright per
+    process), then goes back. The app reads a copy of the shipped adapters, so nothing under checkpoints/ changes."""
+    from tall_app.screenshots import copy_shipped
     from tall_app.service import AppService
 
     page, _, _, _ = browser
     tiny_url = page.url
-    service = AppService("demo", train_options={"translation_cache": str(tmp_path / "translations.sqlite")})
+    copy_shipped(tmp_path / "checkpoints")
+    service = AppService("demo", root=tmp_path / "checkpoints",
+                         train_options={"translation_cache": str(tmp_path / "translations.sqlite")})
     with running_app(tmp_path, service) as (url, _, _):
         page.goto(url, wait_until="domcontentloaded")
-        predict(page, "ויהי דבר יהוה אל יונה בן")
+        predict(page, HE)
         word = wait_for_word(page)
         assert word and page.locator("#pipeline .tall-predicted").inner_text().find(word) >= 0
         page.locator("#bridge-heatmap .gtitle").get_by_text("layer 1, mean over heads").wait_for()
         page.locator("#bridge-mean input[type=checkbox]").uncheck()
         page.locator("#bridge-heatmap .gtitle").get_by_text("layer 1, head 1").wait_for()
+
+        summary = page.locator(".tall-attr-summary")
+        summary.get_by_text(f"log P({word})").wait_for(timeout=SLOW_MS)  # attribution follows the prediction
+        assert page.locator("#attr-words .tall-attr-word").all_text_contents()[: len(HE.split())] == HE.split()
+        page.locator("#attr-word input").click()
+        second = page.get_by_role("option").nth(1)
+        second_word = second.inner_text().strip()
+        second.click()
+        summary.get_by_text(f"log P({second_word})").wait_for(timeout=SLOW_MS)
+        hebrew_summary = summary.inner_text()
+        page.locator("#attr-target label").nth(1).click()  # attribute to the English words instead
+        page.wait_for_function("prev => document.querySelector('.tall-attr-summary').innerText !== prev",
+                               arg=hebrew_summary, timeout=SLOW_MS)
+        assert f"log P({second_word})" in summary.inner_text()
+        english = "".join(page.locator("#attr-words .tall-attr-word").all_text_contents())
+        assert english.strip() and not any("\u05d0" <= ch <= "\u05ea" for ch in english)  # the translation's words
+        assert page.locator("#lens-table [role=gridcell]").filter(has_text="%)").count() >= 2 * 5
+        page.locator("#export").get_by_text("Export").first.click()
+        page.locator("#export-btn").click()
+        page.locator('#export-file a[download="tall-bridge-in-attention.png"]').wait_for(timeout=SLOW_MS)
         assert screenshot(page, tmp_path / "predict-demo.png").stat().st_size > 0
+
+        show_comparison(page, HE)
+        table = page.locator("#compare-table").inner_text()
+        assert all(name in table for name in ("tall", "direct", "naive", "soft-prompt", "fine-tuned"))
+        page.locator("#compare-ckpt-btn").click()
+        page.locator("#ckpt-summary").get_by_text("B (").wait_for(timeout=SLOW_MS)
+        for side in ("a", "b"):
+            page.locator(f"#ckpt-{side}-bridge .js-plotly-plot").wait_for()
+        page.locator("#ckpt-diff [role=gridcell]").first.wait_for()
+
+        page.get_by_role("tab", name="Batch").click()
+        page.locator("#batch-file input[type=file]").set_input_files(str(write_corpus(tmp_path / "batch.txt", 6)))
+        page.locator("#batch-run").click()
+        page.locator("#batch-summary").get_by_text("6 sentences").wait_for(timeout=SLOW_MS)
+        cells = page.locator("#batch-table [role=gridcell]")
+        cells.first.wait_for()
+        assert cells.count() >= 7 * 6  # prefix, gold, prediction, probability, correct, top5, in_top5
     page.goto(tiny_url, wait_until="domcontentloaded")
