@@ -1,10 +1,14 @@
 """The linguist's workbench on the shipped demo, measured side by side in one run.
 
-    python -m benchmarks.bench_analysis [--repeats 5] [--threads 2] [--batch 500] [--parts attribution,lens,batch]
+    python -m benchmarks.bench_analysis [--repeats 5] [--threads 2] [--batch 500] [--complete 20]
+                                        [--parts attribution,complete,lens,batch]
 
 - attribution: latency of one word's attribution (integrated gradients at 4–64 steps, input × gradient) to the
   Hebrew encoder outputs and to the LLM input embeddings, with IG's completeness error |Σ attributions −
   (log P(word) − log P(word | baseline))|; target ≤ 2 s at 16 steps.
+- complete: over the first N test-book prefixes (the greedy reference's), integrated gradients of the predicted
+  word at a fixed 16 steps against `until_complete` (doubling from 16 up to 128 until the completeness error is
+  within 1 % of the log-probability change): how often each is complete, the steps and the seconds.
 - lens: a demo prediction with and without the logit lens, interleaved pairs (target: ≤ 10 % added).
 - batch: the last word of the first N test-book verses (benchmarks/demo_greedy_reference.jsonl) with
   evaluation.batch.predict_rows, as the Batch tab runs it (target: 500 in ≤ 60 s).
@@ -46,6 +50,30 @@ def bench_attribution(model, pred, repeats: int) -> None:
         print(f"| {target} | input × gradient | – | {seconds:.3f} | – | – |")
 
 
+def bench_complete(model, n: int) -> None:
+    from tall_model.attribution import DEFAULT_STEPS, attribute
+    from tall_model.predict import predict
+
+    rows = [json.loads(line) for line in REFERENCE.open(encoding="utf-8")][:n]
+    print("\n| target | integrated gradients | prefixes | complete (≤ 1 % of the change) | median rel. error | "
+          "steps (median, max) | median s | total s |")
+    print("|---|---|---|---|---|---|---|---|")
+    preds = [predict(model, r["prefix"]) for r in rows]
+    preds = [p for p in preds if p.word]
+    for target in ("hebrew", "english"):
+        for label, adaptive in ((f"{DEFAULT_STEPS} steps", False), (f"until complete (from {DEFAULT_STEPS})", True)):
+            out, seconds = [], []
+            for pred in preds:
+                start = time.perf_counter()
+                out.append(attribute(model, pred, target=target, until_complete=adaptive))
+                seconds.append(time.perf_counter() - start)
+            rel = [abs(a.delta) / max(abs(a.log_prob - a.baseline_log_prob), 1e-12) for a in out]
+            steps = [a.steps for a in out]
+            print(f"| {target} | {label} | {len(out)} | {sum(a.complete for a in out)} | "
+                  f"{statistics.median(rel):.2%} | {statistics.median(steps):g}, {max(steps)} | "
+                  f"{statistics.median(seconds):.2f} | {sum(seconds):.1f} |")
+
+
 def bench_lens(model, pred, repeats: int) -> None:
     from tall_model.predict import predict
 
@@ -85,7 +113,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=500)
-    p.add_argument("--parts", default="attribution,lens,batch")
+    p.add_argument("--complete", type=int, default=20, help="prefixes for the completeness part")
+    p.add_argument("--parts", default="attribution,complete,lens,batch")
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
@@ -100,6 +129,8 @@ def main(argv=None) -> int:
     parts = set(args.parts.split(","))
     if "attribution" in parts:
         bench_attribution(model, pred, args.repeats)
+    if "complete" in parts:
+        bench_complete(model, args.complete)
     if "lens" in parts:
         bench_lens(model, pred, args.repeats)
     if "batch" in parts:

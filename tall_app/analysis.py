@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 
-from tall_model.attribution import DEFAULT_STEPS, Attribution, attribute
+from tall_model.attribution import COMPLETENESS_TOLERANCE, DEFAULT_STEPS, MAX_ADAPTIVE_STEPS, Attribution, attribute
 
 from .figures import _STYLE, _axis, axis_labels, empty_figure, isolate, plotly_text
 
@@ -44,8 +44,22 @@ def word_choices(pred) -> list[str]:
 
 
 def run_attribution(model, pred, word=None, method="integrated_gradients", target="hebrew",
-                    steps=DEFAULT_STEPS) -> Attribution:
-    return attribute(model, pred, word or None, method=str(method), target=str(target), steps=int(steps or 1))
+                    steps=DEFAULT_STEPS, until_complete: bool = True) -> Attribution:
+    """The app's attribution: integrated gradients add steps until complete unless told not to (`until_complete`)."""
+    return attribute(model, pred, word or None, method=str(method), target=str(target), steps=int(steps or 1),
+                     until_complete=bool(until_complete))
+
+
+def steps_note(a: Attribution) -> str:
+    """How many steps integrated gradients took, and whether that made them complete."""
+    note = f"{a.steps} steps"
+    if a.tried_steps and len(a.tried_steps) > 1:
+        note += f", doubled from {a.tried_steps[0]}" + (" until complete" if a.complete else "")
+    if a.complete is False:
+        most = " (the most the app tries)" if a.steps >= MAX_ADAPTIVE_STEPS else ""
+        note += (f"{most}; ⚠ the error is above {COMPLETENESS_TOLERANCE:.0%} of the change: the scores do not yet "
+                 "add up to it, use more steps")
+    return note
 
 
 # --------------------------------------------------------------------------- rendering
@@ -67,7 +81,7 @@ def attribution_html(a: Attribution) -> str:
     summary = f"log P({html.escape(a.word)}) = {a.log_prob:.3f}"
     if a.delta is not None:
         summary += (f" · baseline {a.baseline_log_prob:.3f} · Σ attributions {sum(a.scores):+.3f} · completeness error "
-                    f"{a.delta:+.2e} ({a.steps} steps)")
+                    f"{a.delta:+.2e} ({steps_note(a)})")
     return (f'<div id="attr-words" dir="{direction}" style="font-size:1.3rem;line-height:2">{spans}</div>'
             f'<div class="tall-attr-summary" style="font-size:0.85rem;opacity:0.8">{summary}</div>')
 

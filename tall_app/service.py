@@ -218,12 +218,12 @@ class AppService:
     # ------------------------------------------------------------------ analysis: attribution, export
 
     def attribution(self, state: AnalysisState | None, word=None, method="integrated_gradients", target="hebrew",
-                    steps=16) -> AttributionOutcome:
+                    steps=16, until_complete=True) -> AttributionOutcome:
         """Why `word` (default: the predicted word; else one of the candidates), with the model that predicted it."""
         if state is None:
             raise ValueError("Predict a word first: attribution explains a stored prediction.")
         loaded = self.cache.get(state.preset, state.checkpoint)
-        a = run_attribution(loaded.model, state.prediction, word, method, target, steps)
+        a = run_attribution(loaded.model, state.prediction, word, method, target, steps, until_complete)
         self.trim()
         new = dataclasses.replace(state, attribution=a)
         return AttributionOutcome(new, attribution_html(a), attribution_figure(a), a.as_dict())

@@ -1,7 +1,7 @@
 """The Predict tab's analysis section: why this word (attribution, any candidate), the logit lens, and export of
 every figure (PNG/SVG) and of the whole analysis (one zip of JSON and CSV).
 
-API names: attribution (runs after every prediction), attribute_word (another word, method, target or step count),
+API names: attribution (runs after every prediction), attribute_word (another word, method, target, step count or until-complete),
 export_figure, download_analysis.
 """
 
@@ -11,7 +11,18 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from .analysis import LENS_HEADERS, METHOD_CHOICES, TARGET_CHOICES, AnalysisState, lens_figure, lens_rows, word_choices
+from .analysis import (
+    COMPLETENESS_TOLERANCE,
+    DEFAULT_STEPS,
+    LENS_HEADERS,
+    MAX_ADAPTIVE_STEPS,
+    METHOD_CHOICES,
+    TARGET_CHOICES,
+    AnalysisState,
+    lens_figure,
+    lens_rows,
+    word_choices,
+)
 from .export import FORMATS
 from .figures import empty_figure
 from .service import FIGURES, AppService
@@ -20,7 +31,8 @@ from .ui import USER_ERRORS, user_error
 ATTRIBUTION_HELP = ("How much each word of the input raised (green) or lowered (red) the log-probability of the chosen "
                     "word, with gradients through all seven stages (captum). Integrated gradients start from zero "
                     "vectors; their sum equals the log-probability change from that baseline up to the completeness "
-                    "error shown.")
+                    "error shown, and by default they double their steps until that error is within "
+                    f"{COMPLETENESS_TOLERANCE:.0%} of the change.")
 
 
 @dataclass
@@ -30,6 +42,7 @@ class AnalysisSection:
     method: gr.Radio
     target: gr.Radio
     steps: gr.Slider
+    until_complete: gr.Checkbox
     text: gr.HTML
     bars: gr.Plot
     lens_table: gr.Dataframe
@@ -42,7 +55,7 @@ class AnalysisSection:
     bundle_file: gr.File
 
     def attribution_controls(self) -> list:
-        return [self.word, self.method, self.target, self.steps]
+        return [self.word, self.method, self.target, self.steps, self.until_complete]
 
 
 def build_analysis_section() -> AnalysisSection:
@@ -51,7 +64,11 @@ def build_analysis_section() -> AnalysisSection:
         word = gr.Dropdown([], label="Attributed word (the prediction or a candidate)", elem_id="attr-word")
         method = gr.Radio(METHOD_CHOICES, value="integrated_gradients", label="Method", elem_id="attr-method")
         target = gr.Radio(TARGET_CHOICES, value="hebrew", label="Attribute to", elem_id="attr-target")
-        steps = gr.Slider(2, 64, value=16, step=1, label="Integrated-gradient steps", elem_id="attr-steps")
+        steps = gr.Slider(2, 64, value=DEFAULT_STEPS, step=1, label="Integrated-gradient steps (the first try)",
+                          elem_id="attr-steps")
+        until_complete = gr.Checkbox(value=True, elem_id="attr-complete",
+                                     label=f"Double the steps until the scores add up to the change (error ≤ "
+                                           f"{COMPLETENESS_TOLERANCE:.0%}; at most {MAX_ADAPTIVE_STEPS} steps)")
     text = gr.HTML(elem_id="attr-text")
     bars = gr.Plot(label="Attribution per word", elem_id="attr-bars")
     gr.Markdown("### Logit lens: what the LLM would say next after each of its layers")
@@ -68,7 +85,7 @@ def build_analysis_section() -> AnalysisSection:
         with gr.Row():
             figure_file = gr.File(label="Figure", elem_id="export-file")
             bundle_file = gr.File(label="Analysis", elem_id="bundle-file")
-    return AnalysisSection(gr.State(None), word, method, target, steps, text, bars, lens_table, lens_plot, figure,
+    return AnalysisSection(gr.State(None), word, method, target, steps, until_complete, text, bars, lens_table, lens_plot, figure,
                            fmt, export, figure_file, bundle, bundle_file)
 
 
@@ -77,14 +94,14 @@ def wire_analysis(section: AnalysisSection, svc: AppService, predicted, last_pre
     """`predicted`: the predict event, which this section follows with the attribution of the predicted word."""
     outputs = [section.state, section.text, section.bars]
 
-    def attribute(state, word, method, target, steps):
+    def attribute(state, word, method, target, steps, until_complete):
         try:
-            out = svc.attribution(state, word, method, target, steps)
+            out = svc.attribution(state, word, method, target, steps, until_complete)
         except USER_ERRORS as err:
             raise user_error(err, svc) from None
         return out.state, out.html, out.figure
 
-    def after_predict(pred, preset_name, ckpt, method, target, steps):
+    def after_predict(pred, preset_name, ckpt, method, target, steps, until_complete):
         if pred is None:
             return (None, gr.Dropdown(choices=[], value=None), "", empty_figure("No prediction."), [],
                     empty_figure("No prediction."))
@@ -95,14 +112,15 @@ def wire_analysis(section: AnalysisSection, svc: AppService, predicted, last_pre
         if not words:
             return (state, gr.Dropdown(choices=[], value=None), "No word to explain.", empty_figure("No word."),
                     *lens)
-        state, html, fig = attribute(state, words[0], method, target, steps)
+        state, html, fig = attribute(state, words[0], method, target, steps, until_complete)
         return (state, gr.Dropdown(choices=words, value=words[0]), html, fig, *lens)
 
     predicted.then(after_predict, [last_prediction, preset, checkpoint, section.method, section.target,
-                                   section.steps],
+                                   section.steps, section.until_complete],
                    [section.state, section.word, section.text, section.bars, section.lens_table, section.lens_plot],
                    api_name="attribution")
-    gr.on([section.word.input, section.method.input, section.target.input, section.steps.release], attribute,
+    gr.on([section.word.input, section.method.input, section.target.input, section.steps.release,
+           section.until_complete.input], attribute,
           [section.state, *section.attribution_controls()], outputs, api_name="attribute_word",
           trigger_mode="always_last")
 

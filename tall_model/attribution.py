@@ -26,6 +26,9 @@ from .sampling import piece_masks
 METHODS = ("integrated_gradients", "input_x_gradient")
 TARGETS = ("hebrew", "english")
 DEFAULT_STEPS = 16
+COMPLETENESS_TOLERANCE = 0.01  # "complete": |error| within 1 % of the log-probability change (or COMPLETENESS_FLOOR)
+COMPLETENESS_FLOOR = 1e-3  # nats: a change that small needs no finer path
+MAX_ADAPTIVE_STEPS = 128
 WORD_MARKERS = ("\u2581", "\u0120")  # SentencePiece's ▁ and byte-level BPE's Ġ start a word
 
 
@@ -58,11 +61,20 @@ class Attribution:
     log_prob: float  # log P(word | prefix) at the input
     baseline_log_prob: float | None = None  # at the all-zero baseline (integrated gradients)
     delta: float | None = None  # completeness error: sum(scores) − (log_prob − baseline_log_prob)
-    steps: int | None = None
+    steps: int | None = None  # the steps of the attributions shown (the last tried, when adaptive)
+    tried_steps: list[int] | None = None  # every step count tried, in order (adaptive: doubling from the first)
+
+    @property
+    def complete(self) -> bool | None:
+        """Whether integrated gradients' error is within COMPLETENESS_TOLERANCE of the change (None for others)."""
+        if self.delta is None:
+            return None
+        return is_complete(self.delta, self.log_prob - self.baseline_log_prob)
 
     def as_dict(self) -> dict:
         return {"word": self.word, "method": self.method, "target": self.target, "log_prob": self.log_prob,
                 "baseline_log_prob": self.baseline_log_prob, "completeness_error": self.delta, "steps": self.steps,
+                "tried_steps": self.tried_steps, "complete": self.complete,
                 "tokens": [{"token": t, "score": s} for t, s in zip(self.tokens, self.scores)],
                 "words": [{"word": w, "score": s} for w, s in self.words]}
 
@@ -145,13 +157,24 @@ def group_words(tokens: list[str], scores: list[float], tokenizer) -> list[tuple
              score) for pieces, score in groups]
 
 
+def is_complete(delta: float, change: float, tolerance: float = COMPLETENESS_TOLERANCE) -> bool:
+    return abs(delta) <= max(COMPLETENESS_FLOOR, tolerance * abs(change))
+
+
 def attribute_inputs(model, inputs: AttributionInputs, *, word: str = "", method: str = "integrated_gradients",
-                     target: str = "hebrew", steps: int = DEFAULT_STEPS) -> Attribution:
-    """Attribution of `inputs`' word to the `target` tokens with captum."""
+                     target: str = "hebrew", steps: int = DEFAULT_STEPS, until_complete: bool = False,
+                     max_steps: int = MAX_ADAPTIVE_STEPS) -> Attribution:
+    """Attribution of `inputs`' word to the `target` tokens with captum.
+
+    until_complete: integrated gradients start at `steps` and double them until the completeness error is within
+    COMPLETENESS_TOLERANCE of the log-probability change, or `max_steps` is reached (the last result is kept, and
+    `Attribution.complete` says whether it got there). A curved path needs more steps than a straight one: on the
+    shipped demo 16 steps can leave most of a small change unexplained (benchmarks/RESULTS.md)."""
     if method not in METHODS:
         raise AttributionError(f"Attribution method must be one of {', '.join(METHODS)}, got {method!r}.")
-    if not 1 <= int(steps) <= 512:
-        raise AttributionError(f"Integrated-gradient steps must be between 1 and 512, got {steps}.")
+    for name, value in (("steps", steps), ("most steps", max_steps)):
+        if not 1 <= int(value) <= 512:
+            raise AttributionError(f"Integrated-gradient {name} must be between 1 and 512, got {value}.")
     if getattr(model.backbones, "quantized", None):  # int8 layers pass no gradient back: every score would be 0
         raise AttributionError(f"Attribution needs gradients through the backbones, and these are quantised "
                                f"({model.backbones.quantized}, which has none): load them without --quantize.")
@@ -160,28 +183,35 @@ def attribute_inputs(model, inputs: AttributionInputs, *, word: str = "", method
     model.eval()
     with torch.no_grad():
         log_prob = float(forward(states)[0])
-    baseline_log_prob = delta = None
+    baseline_log_prob = delta = tried = None
     if method == "integrated_gradients":
         baseline = torch.zeros_like(states)
-        attributions, error = IntegratedGradients(forward).attribute(
-            states, baselines=baseline, n_steps=int(steps), return_convergence_delta=True)
         with torch.no_grad():
             baseline_log_prob = float(forward(baseline)[0])
-        delta = float(error[0])
+        tried = [int(steps)]
+        while True:
+            attributions, error = IntegratedGradients(forward).attribute(
+                states, baselines=baseline, n_steps=tried[-1], return_convergence_delta=True)
+            delta = float(error[0])
+            if not until_complete or tried[-1] >= max_steps or is_complete(delta, log_prob - baseline_log_prob):
+                break
+            tried.append(min(2 * tried[-1], int(max_steps)))  # captum's Gauss–Legendre nodes: no reuse, so restart
     else:
         attributions = InputXGradient(forward).attribute(states)
     scores = attributions[0].sum(-1).detach().float().cpu().tolist()
     tokens = inputs.hebrew_tokens if target == "hebrew" else inputs.english_tokens
     tokenizer = model.backbones.lr_hr_tokenizer if target == "hebrew" else model.backbones.llm_tokenizer
     return Attribution(word, method, target, list(tokens), scores, group_words(list(tokens), scores, tokenizer),
-                       log_prob, baseline_log_prob, delta, int(steps) if method == "integrated_gradients" else None)
+                       log_prob, baseline_log_prob, delta, tried[-1] if tried else None, tried)
 
 
 def attribute(model, prediction, word: str | None = None, *, method: str = "integrated_gradients",
-              target: str = "hebrew", steps: int = DEFAULT_STEPS) -> Attribution:
+              target: str = "hebrew", steps: int = DEFAULT_STEPS, until_complete: bool = False,
+              max_steps: int = MAX_ADAPTIVE_STEPS) -> Attribution:
     """Why `word` (default: the predicted word; otherwise one of the prediction's candidates) after this prefix.
 
     Uses the prediction's own fitted prefix and translation, so it explains exactly what `predict` saw."""
     word, ids = word_ids_of(prediction, word, model.backbones.hr_lr_tokenizer)
     inputs = attribution_inputs(model, prediction.prefix_used, prediction.translation, ids)
-    return attribute_inputs(model, inputs, word=word, method=method, target=target, steps=steps)
+    return attribute_inputs(model, inputs, word=word, method=method, target=target, steps=steps,
+                            until_complete=until_complete, max_steps=max_steps)

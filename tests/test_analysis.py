@@ -51,6 +51,25 @@ def test_integrated_gradients_are_complete(demo, target, steps):
     assert len(a.scores) == len(a.tokens) and any(abs(s) > 1e-6 for s in a.scores)
 
 
+def test_until_complete_doubles_the_steps_until_the_scores_add_up(demo):
+    """On the demo's curved Hebrew path a few steps leave much of the change unexplained; until_complete doubles them
+    until the error is within 1 % of the change, keeps the last result, and stops at max_steps."""
+    model, prediction = demo
+    fixed = attribute(model, prediction, steps=4)
+    assert fixed.complete is False and fixed.tried_steps == [4]
+    a = attribute(model, prediction, steps=4, until_complete=True)
+    assert a.complete is True and a.tried_steps[0] == 4 and len(a.tried_steps) > 1
+    assert a.tried_steps == [4 * 2 ** i for i in range(len(a.tried_steps))] and a.steps == a.tried_steps[-1]
+    change = a.log_prob - a.baseline_log_prob
+    assert abs(sum(a.scores) - change) <= max(1e-3, 0.01 * abs(change))
+    assert a.as_dict()["complete"] is True and a.as_dict()["tried_steps"] == a.tried_steps
+    capped = attribute(model, prediction, steps=2, until_complete=True, max_steps=4)
+    assert capped.tried_steps == [2, 4] and capped.complete is False  # gave up at the cap, said so
+    assert attribute(model, prediction, method="input_x_gradient", until_complete=True).complete is None
+    with pytest.raises(AttributionError, match="most steps"):
+        attribute(model, prediction, until_complete=True, max_steps=0)
+
+
 @pytest.mark.parametrize("method", ["integrated_gradients", "input_x_gradient"])
 @pytest.mark.parametrize("target", ["hebrew", "english"])
 def test_a_padded_token_gets_zero_attribution(demo, method, target):

@@ -47,6 +47,26 @@ def test_attribution_html_shades_each_hebrew_word_right_to_left(analysed):
     assert all(f">{w}</span>" in html for w in HE.split())
 
 
+def test_the_summary_says_how_many_steps_and_whether_they_sufficed(analysed):
+    """The app adds integrated-gradient steps until complete by default; the summary names the doubling, and warns
+    when the error still exceeds 1 % of the change (a fixed count, or the cap)."""
+    svc, state, first = analysed
+    a = first.state.attribution
+    assert a.tried_steps[0] == 8 and a.complete is (abs(a.delta) <= max(1e-3, 0.01 * abs(a.log_prob -
+                                                                                       a.baseline_log_prob)))
+    fixed = svc.attribution(state, None, "integrated_gradients", "hebrew", 8, False)
+    assert fixed.details["tried_steps"] == [8] and fixed.details["steps"] == 8
+    change = a.log_prob - a.baseline_log_prob
+    doubled = dataclasses.replace(a, steps=32, tried_steps=[8, 16, 32], delta=0.001 * change)
+    assert "32 steps, doubled from 8 until complete)" in attribution_html(doubled)
+    short = dataclasses.replace(a, steps=8, tried_steps=[8], delta=0.5 * change + 0.01)
+    assert "(8 steps; ⚠ the error is above 1% of the change" in attribution_html(short)
+    capped = dataclasses.replace(a, steps=128, tried_steps=[16, 32, 64, 128], delta=0.5 * change + 0.01)
+    assert "128 steps, doubled from 16 (the most the app tries); ⚠" in attribution_html(capped)
+    assert "⚠" not in attribution_html(dataclasses.replace(a, method="input_x_gradient", delta=None,
+                                                           baseline_log_prob=None, steps=None, tried_steps=None))
+
+
 def test_logit_lens_views(analysed):
     _, state, _ = analysed
     lens = state.prediction.logit_lens

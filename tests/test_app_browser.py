@@ -173,6 +173,14 @@ def test_every_tab_on_the_shipped_demo(browser, tmp_path):
 
         summary = page.locator(".tall-attr-summary")
         summary.get_by_text(f"log P({word})").wait_for(timeout=SLOW_MS)  # attribution follows the prediction
+        assert page.locator("#attr-complete input[type=checkbox]").is_checked()
+        assert "steps" in summary.inner_text() and "⚠" not in summary.inner_text()
+        page.locator("#attr-complete input[type=checkbox]").uncheck()  # a fixed 16 steps leave 1.8 % here: a warning
+        summary.get_by_text("⚠").wait_for(timeout=SLOW_MS)
+        assert "(16 steps;" in summary.inner_text()
+        page.locator("#attr-complete input[type=checkbox]").check()
+        page.wait_for_function("() => !document.querySelector('.tall-attr-summary').innerText.includes('⚠')",
+                               timeout=SLOW_MS)
         assert page.locator("#attr-words .tall-attr-word").all_text_contents()[: len(HE.split())] == HE.split()
         page.locator("#attr-word input").click()
         second = page.get_by_role("option").nth(1)
