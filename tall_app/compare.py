@@ -19,6 +19,7 @@ from baselines.word_ngram import NGRAM_FILE
 from tall_model import Decoding
 from tall_model.checkpoint import checkpoint_file
 from tall_model.predict import fit_prefix
+from tall_model.text import has_hebrew
 
 from .paths import CHECKPOINTS_ROOT, find_results, list_baseline_adapters, public_message
 from .predicting import check_prefix, for_model
@@ -31,6 +32,8 @@ NO_ADAPTER = "no adapter under checkpoints/ (train one with `python -m baselines
 NO_NGRAM = (f"a reference, not one of the paper's baselines: it counts the checkpoint's training corpus, and this "
             f"checkpoint has no {NGRAM_FILE} (`python -m evaluation.evaluate --approaches word-ngram --ngram-data "
             f"TRAIN_FILE` counts one)")
+NOT_HEBREW = ("*{name}* answered {word}, which has no Hebrew letter (א–ת): an LLM that learned English only does not "
+              "write Hebrew, whatever the decoding (README, \"Why the LLM-only baselines find nothing\").")
 MAX_BUILT = 4  # models whose approaches are kept
 
 _lock = threading.Lock()
@@ -76,6 +79,9 @@ class Comparison:
         lines = [f"**English translation (shared by every approach that reads it):** {self.translation}"]
         for name, why in self.unavailable.items():
             lines.append(f"- *{name}* not available: {public_message(str(why))}")
+        for name, word, *_ in self.rows:  # a visitor should not take a letter run or English for a broken app
+            if word not in ("(none)", "(error)") and not has_hebrew(word):
+                lines.append("- " + NOT_HEBREW.format(name=name, word=f"`{word}`"))
         return "\n".join(lines)
 
 

@@ -203,6 +203,7 @@ def test_every_tab_on_the_shipped_demo(browser, tmp_path):
         show_comparison(page, HE)
         table = page.locator("#compare-table").inner_text()
         assert all(name in table for name in ("tall", "direct", "naive", "soft-prompt", "fine-tuned"))
+        assert page.get_by_text("which has no Hebrew letter").count() >= 1  # the LLM-only baselines, explained
         page.locator("#compare-ckpt-btn").click()
         page.locator("#ckpt-summary").get_by_text("B (").wait_for(timeout=SLOW_MS)
         for side in ("a", "b"):

@@ -399,3 +399,16 @@ def test_compare_shares_the_translation(service):
     assert result.translation and result.translation in result.notes_markdown()
     assert "soft-prompt" in result.unavailable and "no adapter" in result.unavailable["soft-prompt"]
     assert "not one of the paper's baselines" in result.unavailable["word-ngram"]  # fresh adapters: no n-gram
+
+
+def test_compare_notes_explain_an_answer_without_hebrew_letters():
+    """The demo's LLM-only baselines answer English (direct) or letter runs outside א–ת (fine-tuned: ׯׯׯ, U+05EF);
+    the notes say why, so a visitor does not take it for a broken app. Hebrew answers, none and errors get no note."""
+    from tall_app.compare import Comparison
+
+    rows = [["tall", "הנביא", "", 0.1], ["direct", "and", "", 0.1], ["fine-tuned", "ׯׯׯׯׯ", "", 0.1],
+            ["naive", "(none)", "", 0.1], ["soft-prompt", "(error)", "", 0.1], ["word-ngram", "בן־אמתי", "", 0.0]]
+    notes = Comparison(HE, "And the word", rows, {}).notes_markdown()
+    assert "*direct* answered `and`, which has no Hebrew letter" in notes
+    assert "*fine-tuned* answered `ׯׯׯׯׯ`, which has no Hebrew letter" in notes
+    assert notes.count("no Hebrew letter") == 2 and "Why the LLM-only baselines find nothing" in notes
