@@ -1,7 +1,9 @@
-"""Where do an approach's hits fall? Greedy exact-match hits per book, for one or more runs on the same verses.
+"""Where do an approach's hits fall? Greedy exact-match hits per book, for one or more runs on the same verses; with
+--word W, where a run says W: per book, how often W is the gold word, and how often each run predicts it (and is
+right).
 
     python -m evaluation.by_book --data build/demo-v2/data/he_test.jsonl \
-        shipped=RUN_A/predictions.jsonl ngram=RUN_B/predictions.jsonl [--approach tall]
+        shipped=RUN_A/predictions.jsonl ngram=RUN_B/predictions.jsonl [--approach tall] [--word יהוה]
 
 DATA is the JSON-lines file the runs were scored on (each verse's Hebrew "text" and its "id", "Book.chapter.verse").
 A prediction is matched to its verse by prefix + " " + gold; verses with the same text are taken in file order, as
@@ -19,7 +21,7 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from pathlib import Path
 
-from evaluation.metrics import exact_match
+from evaluation.metrics import exact_match, normalize_word
 from evaluation.report import read_predictions
 
 
@@ -36,17 +38,37 @@ def verse_books(data_lines: Sequence[str]) -> dict[str, deque[str]]:
     return books
 
 
-def hits_by_book(data_lines: Sequence[str], records: Sequence[dict]) -> dict[str, list[int]]:
-    """Book → [examples, greedy hits] for one run's prediction records."""
+def booked(data_lines: Sequence[str], records: Sequence[dict]):
+    """(book, record) for each prediction record, its verse found by text (ValueError when none is left)."""
     books = verse_books(data_lines)
-    table: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for record in records:
         text = " ".join(f"{record['prefix']} {record['gold']}".split())
         if not books.get(text):
             raise ValueError(f"no verse of the data ends a prefix this way: {text[:60]!r} (scored on other data?)")
-        counts = table[books[text].popleft()]
+        yield books[text].popleft(), record
+
+
+def hits_by_book(data_lines: Sequence[str], records: Sequence[dict]) -> dict[str, list[int]]:
+    """Book → [examples, greedy hits] for one run's prediction records."""
+    table: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for book, record in booked(data_lines, records):
+        counts = table[book]
         counts[0] += 1
         counts[1] += exact_match(record["greedy"], record["gold"])
+    return dict(table)
+
+
+def word_by_book(data_lines: Sequence[str], records: Sequence[dict], word: str) -> dict[str, list[int]]:
+    """Book → [examples, gold is `word`, greedy is `word`, both] for one run (words compared as exact match does)."""
+    word = normalize_word(word)
+    table: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for book, record in booked(data_lines, records):
+        gold, said = normalize_word(record["gold"]) == word, normalize_word(record["greedy"] or "") == word
+        counts = table[book]
+        counts[0] += 1
+        counts[1] += gold
+        counts[2] += said
+        counts[3] += gold and said
     return dict(table)
 
 
@@ -72,13 +94,31 @@ def format_markdown(runs: dict[str, dict[str, list[int]]]) -> str:
     return "\n".join(lines)
 
 
+def format_word_markdown(word: str, runs: dict[str, dict[str, list[int]]]) -> str:
+    """Per book: examples, how often `word` is the gold word, and each run's "predicted (right)" count of it."""
+    books = sorted({book for table in runs.values() for book in table})
+    first = next(iter(runs.values()))
+    lines = [f"| book | examples | gold {word} | " + " | ".join(f"{name}: {word} predicted (right)" for name in runs)
+             + " |", "|---|---|---|" + "---|" * len(runs)]
+    for book in [*books, "all"]:
+        def cell(table, index, book=book):
+            return sum(c[index] for c in table.values()) if book == "all" else table.get(book, [0] * 4)[index]
+        lines.append(f"| {book} | {cell(first, 0)} | {cell(first, 1)} | "
+                     + " | ".join(f"{cell(t, 2)} ({cell(t, 3)})" for t in runs.values()) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m evaluation.by_book", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="the JSON-lines verses the runs were scored on")
     ap.add_argument("runs", nargs="+", metavar="NAME=PREDICTIONS", help="predictions.jsonl of evaluation.evaluate")
     ap.add_argument("--approach", default=None, help="the approach to read from files that hold several")
+    ap.add_argument("--word", default=None, help="count this word per book (gold, predicted, right) instead of hits")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     args = ap.parse_args(argv)
+    if args.word is not None and not normalize_word(args.word):
+        print(f"error: --word needs a word, got {args.word!r}", file=sys.stderr)
+        return 2
     try:
         data_lines = args.data.read_text(encoding="utf-8").splitlines()
         runs = {}
@@ -86,11 +126,16 @@ def main(argv=None) -> int:
             name, sep, path = spec.partition("=")
             if not sep or not name or not path:
                 raise ValueError(f"a run is NAME=predictions.jsonl, got {spec!r}")
-            runs[name] = hits_by_book(data_lines, read_run(Path(path), args.approach))
+            records = read_run(Path(path), args.approach)
+            runs[name] = (hits_by_book(data_lines, records) if args.word is None
+                          else word_by_book(data_lines, records, args.word))
     except (OSError, ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps(runs, indent=2, ensure_ascii=False) if args.json else format_markdown(runs))
+    if args.json:
+        print(json.dumps(runs, indent=2, ensure_ascii=False))
+    else:
+        print(format_markdown(runs) if args.word is None else format_word_markdown(args.word, runs))
     return 0
 
 

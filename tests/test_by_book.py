@@ -60,3 +60,24 @@ def test_cli_compares_runs_and_asks_which_approach(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == {"a": {"Jonah": [1, 1]}, "b": {"Jonah": [1, 1]}}
     assert main(["--data", str(data), "no-equals-sign"]) == 2
     assert "NAME=predictions.jsonl" in capsys.readouterr().err
+
+
+def test_a_word_is_counted_per_book_as_gold_predicted_and_right(tmp_path, capsys):
+    """--word: where a run says a word (the demo's free TALL says יהוה 44 times on the test books, once rightly)."""
+    from evaluation.by_book import format_word_markdown, word_by_book
+
+    records = [record("ויהי בימי שפט", "השפטים", "יהוה"), record("ושם האיש", "אלימלך", "יהוה"),
+               record("ויהי דבר", "יהוה", "יהוה"), record("ושם האיש", "אלימלך", "")]
+    table = word_by_book(DATA, records, " יהוה ")  # the word is normalised as exact match does
+    assert table == {"Ruth": [2, 0, 2, 0], "Jonah": [2, 1, 1, 1]}
+    text = format_word_markdown("יהוה", {"run": table, "other": {"Jonah": [2, 0, 0, 0]}})
+    assert "| Ruth | 2 | 0 | 2 (0) | 0 (0) |" in text and "| Jonah | 2 | 1 | 1 (1) | 0 (0) |" in text
+    assert "| all | 4 | 1 | 3 (1) | 0 (0) |" in text and "run: יהוה predicted (right)" in text
+    data = tmp_path / "he_test.jsonl"
+    data.write_text("\n".join(DATA) + "\n", encoding="utf-8")
+    run = tmp_path / "run.jsonl"
+    run.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
+    assert main(["--data", str(data), f"run={run}", "--word", "יהוה", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"run": table}
+    assert main(["--data", str(data), f"run={run}", "--word", " "]) == 2
+    assert "--word needs a word" in capsys.readouterr().err
