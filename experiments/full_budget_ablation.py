@@ -1,0 +1,97 @@
+"""Experiment: one ablation row trained on the shipped TALL's own budget, chosen and scored as the shipped TALL is.
+
+    python -m experiments.full_budget_ablation concat-bridge --workdir build/demo-v3 --out build/full-concat
+
+Why: the ablation table (demo_build.ablation_stages) trains every row on 400 steps, and no row differs significantly
+from its reference there; concat-bridge came closest (7 words found only by it, 1 only by the reference, p = 0.070).
+A short budget can hide or fake a difference, so this trains the row the way the adapters stage trains the shipped
+TALL (its `adapter_config` with the row's one change: the same TRAIN verses, positions, epochs, batch, lr, seed,
+dev sample and evaluation steps), picks best/ or last/ on every DEV-book verse by the adapters stage's rule
+(demo_build.selection), scores the pick on the test books as the demo table scores TALL, and pairs it with the
+shipped TALL on the same dev verses (the build's own selection run) and test verses (checkpoints/demo/eval): exact
+McNemar p on greedy hits and a 95 % paired bootstrap interval (evaluation.significance), and top-5 hits.
+
+Resumable: rerunning with the same --out resumes the training and reuses every score already written. The
+build's --workdir must hold its data, translation cache and adapters/selection (python -m demo_build --stages
+data,hebrew,adapters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+
+from demo_build.ablation_stages import ablations
+from demo_build.build import parse_args
+from demo_build.context import BuildContext
+from demo_build.selection import choose_checkpoint
+from demo_build.tall_stages import adapter_config, check_same_run, he_files, train_resumable, translation_cache
+from evaluation.evaluate import evaluate
+from evaluation.metrics import exact_match
+from evaluation.significance import compare, mcnemar_exact
+
+
+def _records(path: Path, approach: str = "tall") -> list[dict]:
+    return [r for r in map(json.loads, path.open(encoding="utf-8")) if r["approach"] == approach]
+
+
+def paired(row: str, ours: list[dict], shipped: list[dict]) -> dict:
+    """The row against the shipped TALL on the same examples: greedy (McNemar, bootstrap) and top-5 hits."""
+    if [r["prefix"] for r in ours] != [r["prefix"] for r in shipped]:
+        raise SystemExit("the two prediction files are not on the same examples")
+    records = [{**r, "approach": "tall"} for r in shipped] + [{**r, "approach": row} for r in ours]
+    (greedy,) = [c.as_dict() for c in compare(records, reference="tall")]
+    top5 = [[any(exact_match(w, r["gold"]) for w in (r.get("candidates") or [])[:5]) for r in rs]
+            for rs in (ours, shipped)]
+    only_row, only_shipped, p = mcnemar_exact(*top5)
+    return {"greedy": greedy, "top5": {"row": sum(top5[0]), "shipped": sum(top5[1]), "only_row": only_row,
+                                       "only_shipped": only_shipped, "mcnemar_p": p}}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m experiments.full_budget_ablation", description=__doc__.split("\n\n")[0])
+    ap.add_argument("row", help="an ablation row's name (demo_build.ablation_stages), e.g. concat-bridge")
+    ap.add_argument("--workdir", default="build/demo", help="the demo build's work folder")
+    ap.add_argument("--out", type=Path, required=True, help="this experiment's folder")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    build = parse_args(["--workdir", args.workdir, "--threads", str(args.threads)])  # the shipped build's settings
+    ctx = BuildContext(args=build, workdir=Path(args.workdir), out=Path(build.out))
+    base = ctx.tall_config()
+    rows = {r.name: r for r in ablations(base)}
+    if args.row not in rows or args.row == "tall":
+        raise SystemExit(f"unknown row {args.row!r}; choose from {sorted(set(rows) - {'tall'})}")
+    row, run, files, cache = rows[args.row], args.out / "adapters", he_files(ctx), translation_cache(ctx)
+    config = dataclasses.replace(adapter_config(ctx, run), model=base.changed(row.changes))
+    check_same_run(run, config, args.row)
+    if not (run / "finished.json").exists():
+        result = train_resumable(ctx, run, config, args.row)
+        (run / "finished.json").write_text(json.dumps({"step": result.step}))
+    selection = choose_checkpoint(run, files["dev_all"], cache)
+    chosen = run / selection["selected"]
+    test_out = args.out / "test"
+    if not (test_out / "predictions.jsonl").exists():
+        evaluate([files["test"]], preset=build.tall_preset, tall=chosen, approaches=("tall",), seeds=0,
+                 translation_cache=cache, out=test_out,
+                 command=f"python -m evaluation.evaluate --preset {build.tall_preset} --data {files['test']} "
+                         f"--tall {chosen} --approaches tall --seeds 0 --out {test_out}")
+    shipped_metrics = json.loads((ctx.out / "metrics.json").read_text())["adapters"]["selection"]
+    shipped_dev = ctx.workdir / "adapters" / "selection" / shipped_metrics["selected"] / "predictions.jsonl"
+    result = {"row": row.name, "what": row.what, "changes": row.changes, "steps": config.max_steps or None,
+              "selection": selection,
+              "dev": paired(row.name, _records(run / "selection" / selection["selected"] / "predictions.jsonl"),
+                            _records(shipped_dev)),
+              "test": paired(row.name, _records(test_out / "predictions.jsonl"),
+                             _records(ctx.out / "eval" / "predictions.jsonl"))}
+    (args.out / "result.json").write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
+    print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    return result
+
+
+if __name__ == "__main__":
+    main()
