@@ -74,18 +74,18 @@ def main(argv=None) -> dict:
         (run / "finished.json").write_text(json.dumps({"step": result.step}))
     selection = choose_checkpoint(run, files["dev_all"], cache)
     chosen = run / selection["selected"]
-    test_out = args.out / "test"
-    if not (test_out / "predictions.jsonl").exists():
-        evaluate([files["test"]], preset=build.tall_preset, tall=chosen, approaches=("tall",), seeds=0,
-                 translation_cache=cache, out=test_out,
-                 command=f"python -m evaluation.evaluate --preset {build.tall_preset} --data {files['test']} "
-                         f"--tall {chosen} --approaches tall --seeds 0 --out {test_out}")
+    dev_out, test_out = run / "selection" / selection["selected"], args.out / "test"  # the rule's own dev scores
+    for data, out in ((files["dev_all"], dev_out), (files["test"], test_out)):  # (none when best/ is last/)
+        if not (out / "predictions.jsonl").exists():
+            evaluate([data], preset=build.tall_preset, tall=chosen, approaches=("tall",), seeds=0,
+                     translation_cache=cache, out=out,
+                     command=f"python -m evaluation.evaluate --preset {build.tall_preset} --data {data} "
+                             f"--tall {chosen} --approaches tall --seeds 0 --out {out}")
     shipped_metrics = json.loads((ctx.out / "metrics.json").read_text())["adapters"]["selection"]
     shipped_dev = ctx.workdir / "adapters" / "selection" / shipped_metrics["selected"] / "predictions.jsonl"
     result = {"row": row.name, "what": row.what, "changes": row.changes, "steps": config.max_steps or None,
               "selection": selection,
-              "dev": paired(row.name, _records(run / "selection" / selection["selected"] / "predictions.jsonl"),
-                            _records(shipped_dev)),
+              "dev": paired(row.name, _records(dev_out / "predictions.jsonl"), _records(shipped_dev)),
               "test": paired(row.name, _records(test_out / "predictions.jsonl"),
                              _records(ctx.out / "eval" / "predictions.jsonl"))}
     (args.out / "result.json").write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
