@@ -1,8 +1,8 @@
 """The Predict tab's analysis section: why this word (attribution, any candidate), the logit lens, and export of
 every figure (PNG/SVG) and of the whole analysis (one zip of JSON and CSV).
 
-API names: attribution (runs after every prediction), attribute_word (another word, method, target, step count or until-complete),
-export_figure, download_analysis.
+API names: attribution (runs after every prediction), attribute_word (another word, method, target, step count or
+the until-complete box), export_figure, download_analysis.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def build_analysis_section() -> AnalysisSection:
         with gr.Row():
             figure_file = gr.File(label="Figure", elem_id="export-file")
             bundle_file = gr.File(label="Analysis", elem_id="bundle-file")
-    return AnalysisSection(gr.State(None), word, method, target, steps, until_complete, text, bars, lens_table, lens_plot, figure,
-                           fmt, export, figure_file, bundle, bundle_file)
+    return AnalysisSection(gr.State(None), word, method, target, steps, until_complete, text, bars, lens_table,
+                           lens_plot, figure, fmt, export, figure_file, bundle, bundle_file)
 
 
 def wire_analysis(section: AnalysisSection, svc: AppService, predicted, last_prediction, preset, checkpoint,
