@@ -24,7 +24,7 @@ def _step(folder: Path) -> int:
     return int(json.loads((folder / "config.json").read_text())["extra"]["step"])
 
 
-def _hits(folder: Path, dev_all: Path, translation_cache: Path,
+def dev_hits(folder: Path, dev_all: Path, translation_cache: Path,
           backbone_dir: Path | None = None) -> tuple[list[bool], list[bool]]:
     """(greedy, top-5) hits of the checkpoint `folder` on every verse of `dev_all`, scored once."""
     out = folder.parent / "selection" / folder.name
@@ -51,7 +51,7 @@ def choose_checkpoint(run: Path, dev_all: Path, translation_cache: Path, backbon
     if len(names) == 1 or steps["best"] == steps["last"]:
         return {"selected": names[0], "steps": steps, "rule": "one checkpoint: nothing to choose",
                 "examples": None, "hits": None, "mcnemar_p": None}
-    scored = {n: _hits(run / n, dev_all, translation_cache, backbone_dir) for n in names}
+    scored = {n: dev_hits(run / n, dev_all, translation_cache, backbone_dir) for n in names}
     hits = {n: {"greedy": sum(g), "top5": sum(t)} for n, (g, t) in scored.items()}
     best, last = hits["best"], hits["last"]
     selected = "last" if (last["greedy"], last["top5"]) > (best["greedy"], best["top5"]) else "best"

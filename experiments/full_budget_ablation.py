@@ -28,15 +28,12 @@ import torch
 from demo_build.ablation_stages import ablations
 from demo_build.build import parse_args
 from demo_build.context import BuildContext
-from demo_build.selection import choose_checkpoint
+from demo_build.selection import choose_checkpoint, dev_hits
 from demo_build.tall_stages import adapter_config, check_same_run, he_files, train_resumable, translation_cache
 from evaluation.evaluate import evaluate
 from evaluation.metrics import exact_match
+from evaluation.report import read_predictions
 from evaluation.significance import compare, mcnemar_exact
-
-
-def _records(path: Path, approach: str = "tall") -> list[dict]:
-    return [r for r in map(json.loads, path.open(encoding="utf-8")) if r["approach"] == approach]
 
 
 def paired(row: str, ours: list[dict], shipped: list[dict]) -> dict:
@@ -53,7 +50,8 @@ def paired(row: str, ours: list[dict], shipped: list[dict]) -> dict:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(prog="python -m experiments.full_budget_ablation", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m experiments.full_budget_ablation",
+                                 description=__doc__.split("\n\n")[0])
     ap.add_argument("row", help="an ablation row's name (demo_build.ablation_stages), e.g. concat-bridge")
     ap.add_argument("--workdir", default="build/demo", help="the demo build's work folder")
     ap.add_argument("--out", type=Path, required=True, help="this experiment's folder")
@@ -74,20 +72,21 @@ def main(argv=None) -> dict:
         (run / "finished.json").write_text(json.dumps({"step": result.step}))
     selection = choose_checkpoint(run, files["dev_all"], cache)
     chosen = run / selection["selected"]
-    dev_out, test_out = run / "selection" / selection["selected"], args.out / "test"  # the rule's own dev scores
-    for data, out in ((files["dev_all"], dev_out), (files["test"], test_out)):  # (none when best/ is last/)
-        if not (out / "predictions.jsonl").exists():
-            evaluate([data], preset=build.tall_preset, tall=chosen, approaches=("tall",), seeds=0,
-                     translation_cache=cache, out=out,
-                     command=f"python -m evaluation.evaluate --preset {build.tall_preset} --data {data} "
-                             f"--tall {chosen} --approaches tall --seeds 0 --out {out}")
+    dev_hits(chosen, files["dev_all"], cache)  # the rule's own dev scores (written once; none when best/ is last/)
+    dev_out, test_out = run / "selection" / selection["selected"], args.out / "test"
+    if not (test_out / "predictions.jsonl").exists():
+        evaluate([files["test"]], preset=build.tall_preset, tall=chosen, approaches=("tall",), seeds=0,
+                 translation_cache=cache, out=test_out,
+                 command=f"python -m evaluation.evaluate --preset {build.tall_preset} --data {files['test']} "
+                         f"--tall {chosen} --approaches tall --seeds 0 --out {test_out}")
     shipped_metrics = json.loads((ctx.out / "metrics.json").read_text())["adapters"]["selection"]
     shipped_dev = ctx.workdir / "adapters" / "selection" / shipped_metrics["selected"] / "predictions.jsonl"
     result = {"row": row.name, "what": row.what, "changes": row.changes, "steps": config.max_steps or None,
               "selection": selection,
-              "dev": paired(row.name, _records(dev_out / "predictions.jsonl"), _records(shipped_dev)),
-              "test": paired(row.name, _records(test_out / "predictions.jsonl"),
-                             _records(ctx.out / "eval" / "predictions.jsonl"))}
+              "dev": paired(row.name, read_predictions(dev_out / "predictions.jsonl", "tall"),
+                            read_predictions(shipped_dev, "tall")),
+              "test": paired(row.name, read_predictions(test_out / "predictions.jsonl", "tall"),
+                             read_predictions(ctx.out / "eval" / "predictions.jsonl", "tall"))}
     (args.out / "result.json").write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
     print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
     return result
