@@ -13,6 +13,7 @@ import json
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,22 @@ def _sha(payload: object) -> str:
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
+def _enable_wal(db: sqlite3.Connection, timeout: float) -> None:
+    """Switch the file to write-ahead logging, waiting out other processes doing the same.
+
+    When two processes open a new file at once (the ranks of a training run), SQLite answers the loser's
+    journal-mode change "database is locked" at once, without the busy timeout; so retry until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class TranslationCache:
     """A persistent {text: translation} map for one translator and one set of settings.
 
@@ -80,7 +97,7 @@ class TranslationCache:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False)
         with self._lock, self._db:
-            self._db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            _enable_wal(self._db, timeout)  # readers never block the writer
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -133,3 +135,26 @@ def test_two_open_caches_share_one_file_in_wal_mode(tmp_path: Path) -> None:
         fake = CountingTranslator()
         a.translate(["ג"], fake, tqdm=True)  # the bar path must work too
         assert b.translate(["ג", "א"], fake) == ["EN(ג)", "a"] and fake.seen == ["ג"]
+
+
+def _open_after(barrier, path: str) -> str | None:
+    barrier.wait()  # both processes open the new file at the same moment, as the ranks of a training run do
+    try:
+        with TranslationCache(path, translator_id="m", settings={}) as cache:
+            cache.put_many({"א": "a"})
+        return None
+    except sqlite3.OperationalError as err:  # what a rank died of in CI ("database is locked")
+        return repr(err)
+
+
+def test_processes_opening_a_new_cache_at_once_all_get_in(tmp_path: Path) -> None:
+    # Without the retry around the journal-mode change, 12-60 % of these races failed on a 2-core machine.
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Manager().Barrier(2)
+    with ctx.Pool(2) as pool:
+        for trial in range(30):
+            path = str(tmp_path / f"c{trial}.sqlite")
+            errors = pool.starmap(_open_after, [(barrier, path)] * 2)
+            assert errors == [None, None], f"trial {trial}: {errors}"
+            with sqlite3.connect(path) as db:
+                assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
