@@ -11,6 +11,9 @@ dev sample and evaluation steps), picks best/ or last/ on every DEV-book verse b
 shipped TALL on the same dev verses (the build's own selection run) and test verses (checkpoints/demo/eval): exact
 McNemar p on greedy hits and a 95 % paired bootstrap interval (evaluation.significance), and top-5 hits.
 
+`--seed S` trains the row at another seed (initialisation, positions, batch order, dropout); row `tall` at a seed
+other than the shipped one's is the reference retrained, which says how far two seeds of the same model differ.
+
 Resumable: rerunning with the same --out resumes the training and reuses every score already written. The
 build's --workdir must hold its data, translation cache and adapters/selection (python -m demo_build --stages
 data,hebrew,adapters).
@@ -25,15 +28,23 @@ from pathlib import Path
 
 import torch
 
-from demo_build.ablation_stages import ablations
+from demo_build.ablation_stages import REFERENCE, Ablation, ablations
 from demo_build.build import parse_args
 from demo_build.context import BuildContext
 from demo_build.selection import choose_checkpoint, dev_hits
-from demo_build.tall_stages import adapter_config, check_same_run, he_files, train_resumable, translation_cache
+from demo_build.tall_stages import (
+    ADAPTER_SEED,
+    adapter_config,
+    check_same_run,
+    he_files,
+    train_resumable,
+    translation_cache,
+)
 from evaluation.evaluate import evaluate
 from evaluation.metrics import exact_match
 from evaluation.report import read_predictions
 from evaluation.significance import compare, mcnemar_exact
+from training.train_config import TrainConfig
 
 
 def paired(row: str, ours: list[dict], shipped: list[dict]) -> dict:
@@ -49,23 +60,32 @@ def paired(row: str, ours: list[dict], shipped: list[dict]) -> dict:
                                        "only_shipped": only_shipped, "mcnemar_p": p}}
 
 
+def row_config(ctx: BuildContext, name: str, seed: int, run: Path) -> tuple[Ablation, TrainConfig]:
+    """The row and its training run: the shipped TALL's (adapter_config) with the row's one change and `seed`."""
+    base = ctx.tall_config()
+    rows = {r.name: r for r in ablations(base)}
+    if name not in rows or (name == REFERENCE and seed == ADAPTER_SEED):
+        raise SystemExit(f"unknown row {name!r}; choose from {sorted(set(rows) - {REFERENCE})} (or {REFERENCE} "
+                         f"with a --seed other than {ADAPTER_SEED}: the shipped TALL is that one)")
+    row = rows[name]
+    return row, dataclasses.replace(adapter_config(ctx, run), model=base.changed(row.changes), seed=seed)
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m experiments.full_budget_ablation",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("row", help="an ablation row's name (demo_build.ablation_stages), e.g. concat-bridge")
     ap.add_argument("--workdir", default="build/demo", help="the demo build's work folder")
     ap.add_argument("--out", type=Path, required=True, help="this experiment's folder")
+    ap.add_argument("--seed", type=int, default=ADAPTER_SEED,
+                    help=f"the row's training seed (the shipped TALL's: {ADAPTER_SEED})")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     build = parse_args(["--workdir", args.workdir, "--threads", str(args.threads)])  # the shipped build's settings
     ctx = BuildContext(args=build, workdir=Path(args.workdir), out=Path(build.out))
-    base = ctx.tall_config()
-    rows = {r.name: r for r in ablations(base)}
-    if args.row not in rows or args.row == "tall":
-        raise SystemExit(f"unknown row {args.row!r}; choose from {sorted(set(rows) - {'tall'})}")
-    row, run, files, cache = rows[args.row], args.out / "adapters", he_files(ctx), translation_cache(ctx)
-    config = dataclasses.replace(adapter_config(ctx, run), model=base.changed(row.changes))
+    run, files, cache = args.out / "adapters", he_files(ctx), translation_cache(ctx)
+    row, config = row_config(ctx, args.row, args.seed, run)
     check_same_run(run, config, args.row)
     if not (run / "finished.json").exists():
         result = train_resumable(ctx, run, config, args.row)
@@ -81,7 +101,8 @@ def main(argv=None) -> dict:
                          f"--tall {chosen} --approaches tall --seeds 0 --out {test_out}")
     shipped_metrics = json.loads((ctx.out / "metrics.json").read_text())["adapters"]["selection"]
     shipped_dev = ctx.workdir / "adapters" / "selection" / shipped_metrics["selected"] / "predictions.jsonl"
-    result = {"row": row.name, "what": row.what, "changes": row.changes, "steps": config.max_steps or None,
+    result = {"row": row.name, "what": row.what, "changes": row.changes, "seed": args.seed,
+              "steps": config.max_steps or None,
               "selection": selection,
               "dev": paired(row.name, read_predictions(dev_out / "predictions.jsonl", "tall"),
                             read_predictions(shipped_dev, "tall")),

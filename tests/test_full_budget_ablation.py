@@ -29,3 +29,21 @@ def test_the_reference_row_and_unknown_rows_are_refused(tmp_path):
     for name in ("tall", "no-such-row"):
         with pytest.raises(SystemExit, match="unknown row"):
             main([name, "--workdir", str(tmp_path / "build"), "--out", str(tmp_path / "out")])
+
+
+def test_a_row_at_another_seed_is_the_shipped_run_with_one_change_and_that_seed(tmp_path):
+    from demo_build.build import parse_args
+    from demo_build.context import BuildContext
+    from demo_build.tall_stages import ADAPTER_SEED, adapter_config
+    from experiments.full_budget_ablation import row_config
+
+    build = parse_args(["--workdir", str(tmp_path / "build")])
+    ctx = BuildContext(args=build, workdir=tmp_path / "build", out=tmp_path / "out")
+    shipped = adapter_config(ctx, tmp_path / "run")
+    row, config = row_config(ctx, "tall", 1, tmp_path / "run")  # the reference retrained: only the seed differs
+    assert row.changes == {} and config.seed == 1 != ADAPTER_SEED
+    assert config.model == shipped.model and {**vars(config), "seed": ADAPTER_SEED} == vars(shipped)
+    row, config = row_config(ctx, "no-scale-matching", 1, tmp_path / "run")
+    assert config.seed == 1 and config.model.match_llm_scale is False and shipped.model.match_llm_scale is True
+    row, config = row_config(ctx, "no-scale-matching", ADAPTER_SEED, tmp_path / "run")
+    assert config.seed == ADAPTER_SEED
