@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from tall_model import Decoding
 
-from .analysis import attribution_figure, run_attribution
+from .analysis import DEFAULT_STEPS, attribution_figure, run_attribution
 from .figures import candidate_figure, empty_figure
 from .models import backbone_key
 from .predicting import render_attention, run_prediction
@@ -40,7 +40,7 @@ def _side(loaded, prefix: str, steps: int):
     return pred, attribution, figures
 
 
-def compare_checkpoints(loaded_a, loaded_b, prefix: str, steps: int = 16) -> CheckpointComparison:
+def compare_checkpoints(loaded_a, loaded_b, prefix: str, steps: int = DEFAULT_STEPS) -> CheckpointComparison:
     """Greedy prediction (as each model's config decodes) and integrated-gradient attribution (to the Hebrew prefix)
     of each model's own word."""
     if backbone_key(loaded_a.model.config) != backbone_key(loaded_b.model.config):

@@ -20,6 +20,7 @@ from tall_model.hub import hub_token_configured, looks_like_repo_id, push_to_hub
 from tall_model.memory import Trimmer
 
 from .analysis import (
+    DEFAULT_STEPS,
     AnalysisState,
     analysis_bundle,
     attribution_figure,
@@ -218,7 +219,7 @@ class AppService:
     # ------------------------------------------------------------------ analysis: attribution, export
 
     def attribution(self, state: AnalysisState | None, word=None, method="integrated_gradients", target="hebrew",
-                    steps=16, until_complete=True) -> AttributionOutcome:
+                    steps=DEFAULT_STEPS, until_complete=True) -> AttributionOutcome:
         """Why `word` (default: the predicted word; else one of the candidates), with the model that predicted it."""
         if state is None:
             raise ValueError("Predict a word first: attribution explains a stored prediction.")
@@ -280,12 +281,12 @@ class AppService:
             self.trim()
 
     def compare_checkpoints(self, prefix, preset_a, checkpoint_a, preset_b, checkpoint_b,
-                            steps=16, *, owner: str | None = None) -> CheckpointComparison:
+                            steps=DEFAULT_STEPS, *, owner: str | None = None) -> CheckpointComparison:
         """Two checkpoints on one prefix (greedy): words, candidates, attributions, heatmaps, attribution difference."""
         self.check_readable(checkpoint_a, owner)
         self.check_readable(checkpoint_b, owner)
         return compare_checkpoints(self.cache.get(preset_a, checkpoint_a), self.cache.get(preset_b, checkpoint_b),
-                                   prefix, int(steps or 16))
+                                   prefix, int(steps or DEFAULT_STEPS))
 
     def results(self, checkpoint, owner: str | None = None):
         self.check_readable(checkpoint, owner)
