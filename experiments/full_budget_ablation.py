@@ -11,6 +11,7 @@ dev sample and evaluation steps), picks best/ or last/ on every DEV-book verse b
 shipped TALL on the same dev verses (the build's own selection run) and test verses (checkpoints/demo/eval): exact
 McNemar p on greedy hits and a 95 % paired bootstrap interval (evaluation.significance), and top-5 hits.
 
+`--against DIR` pairs the row with another finished experiment folder instead (e.g. with tall at the same seed).
 `--seed S` trains the row at another seed (initialisation, positions, batch order, dropout); row `tall` at a seed
 other than the shipped one's is the reference retrained, which says how far two seeds of the same model differ.
 
@@ -71,6 +72,19 @@ def row_config(ctx: BuildContext, name: str, seed: int, run: Path) -> tuple[Abla
     return row, dataclasses.replace(adapter_config(ctx, run), model=base.changed(row.changes), seed=seed)
 
 
+def reference_predictions(ctx: BuildContext, against: Path | None) -> tuple[Path, Path]:
+    """The dev and test predictions a row is paired with: the shipped TALL's (the build's selection run and
+    checkpoints/demo/eval), or those of another finished experiment folder (its chosen checkpoint's)."""
+    if against is None:
+        selected = json.loads((ctx.out / "metrics.json").read_text())["adapters"]["selection"]["selected"]
+        return (ctx.workdir / "adapters" / "selection" / selected / "predictions.jsonl",
+                ctx.out / "eval" / "predictions.jsonl")
+    if not (against / "result.json").is_file():
+        raise SystemExit(f"--against {against}: no result.json there (run that experiment to the end first)")
+    selected = json.loads((against / "result.json").read_text())["selection"]["selected"]
+    return against / "adapters" / "selection" / selected / "predictions.jsonl", against / "test" / "predictions.jsonl"
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m experiments.full_budget_ablation",
                                  description=__doc__.split("\n\n")[0])
@@ -79,6 +93,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", type=Path, required=True, help="this experiment's folder")
     ap.add_argument("--seed", type=int, default=ADAPTER_SEED,
                     help=f"the row's training seed (the shipped TALL's: {ADAPTER_SEED})")
+    ap.add_argument("--against", type=Path, default=None,
+                    help="pair with another finished experiment folder (e.g. tall at the same --seed) instead of the "
+                         "shipped TALL; writes result-against-<its name>.json")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -99,16 +116,16 @@ def main(argv=None) -> dict:
                  translation_cache=cache, out=test_out,
                  command=f"python -m evaluation.evaluate --preset {build.tall_preset} --data {files['test']} "
                          f"--tall {chosen} --approaches tall --seeds 0 --out {test_out}")
-    shipped_metrics = json.loads((ctx.out / "metrics.json").read_text())["adapters"]["selection"]
-    shipped_dev = ctx.workdir / "adapters" / "selection" / shipped_metrics["selected"] / "predictions.jsonl"
+    reference_dev, reference_test = reference_predictions(ctx, args.against)
     result = {"row": row.name, "what": row.what, "changes": row.changes, "seed": args.seed,
-              "steps": config.max_steps or None,
+              "steps": config.max_steps or None, "reference": str(args.against or "the shipped TALL"),
               "selection": selection,
               "dev": paired(row.name, read_predictions(dev_out / "predictions.jsonl", "tall"),
-                            read_predictions(shipped_dev, "tall")),
+                            read_predictions(reference_dev, "tall")),
               "test": paired(row.name, read_predictions(test_out / "predictions.jsonl", "tall"),
-                             read_predictions(ctx.out / "eval" / "predictions.jsonl", "tall"))}
-    (args.out / "result.json").write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
+                             read_predictions(reference_test, "tall"))}
+    name = f"result-against-{args.against.name}.json" if args.against else "result.json"
+    (args.out / name).write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
     print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
     return result
 

@@ -47,3 +47,25 @@ def test_a_row_at_another_seed_is_the_shipped_run_with_one_change_and_that_seed(
     assert config.seed == 1 and config.model.match_llm_scale is False and shipped.model.match_llm_scale is True
     row, config = row_config(ctx, "no-scale-matching", ADAPTER_SEED, tmp_path / "run")
     assert config.seed == ADAPTER_SEED
+
+
+def test_a_row_is_paired_with_the_shipped_tall_or_with_another_finished_experiment(tmp_path):
+    import json
+
+    from demo_build.build import parse_args
+    from demo_build.context import BuildContext
+    from experiments.full_budget_ablation import reference_predictions
+
+    build = parse_args(["--workdir", str(tmp_path / "build")])
+    ctx = BuildContext(args=build, workdir=tmp_path / "build", out=tmp_path / "out")
+    ctx.out.mkdir()
+    (ctx.out / "metrics.json").write_text(json.dumps({"adapters": {"selection": {"selected": "last"}}}))
+    assert reference_predictions(ctx, None) == (tmp_path / "build/adapters/selection/last/predictions.jsonl",
+                                                tmp_path / "out/eval/predictions.jsonl")
+    other = tmp_path / "full-tall-s1"
+    with pytest.raises(SystemExit, match="no result.json"):  # an unfinished experiment is never a reference
+        reference_predictions(ctx, other)
+    other.mkdir()
+    (other / "result.json").write_text(json.dumps({"selection": {"selected": "best"}}))
+    assert reference_predictions(ctx, other) == (other / "adapters/selection/best/predictions.jsonl",
+                                                 other / "test/predictions.jsonl")
