@@ -50,6 +50,8 @@ from training.train_config import TrainConfig
 
 def paired(row: str, ours: list[dict], shipped: list[dict]) -> dict:
     """The row against the shipped TALL on the same examples: greedy (McNemar, bootstrap) and top-5 hits."""
+    if row == REFERENCE:
+        raise ValueError(f"name the row something other than {REFERENCE!r} (the reference's own label)")
     if [r["prefix"] for r in ours] != [r["prefix"] for r in shipped]:
         raise SystemExit("the two prediction files are not on the same examples")
     records = [{**r, "approach": "tall"} for r in shipped] + [{**r, "approach": row} for r in ours]
@@ -117,12 +119,13 @@ def main(argv=None) -> dict:
                  command=f"python -m evaluation.evaluate --preset {build.tall_preset} --data {files['test']} "
                          f"--tall {chosen} --approaches tall --seeds 0 --out {test_out}")
     reference_dev, reference_test = reference_predictions(ctx, args.against)
+    label = row.name if args.seed == ADAPTER_SEED else f"{row.name}@seed{args.seed}"
     result = {"row": row.name, "what": row.what, "changes": row.changes, "seed": args.seed,
               "steps": config.max_steps or None, "reference": str(args.against or "the shipped TALL"),
               "selection": selection,
-              "dev": paired(row.name, read_predictions(dev_out / "predictions.jsonl", "tall"),
+              "dev": paired(label, read_predictions(dev_out / "predictions.jsonl", "tall"),
                             read_predictions(reference_dev, "tall")),
-              "test": paired(row.name, read_predictions(test_out / "predictions.jsonl", "tall"),
+              "test": paired(label, read_predictions(test_out / "predictions.jsonl", "tall"),
                              read_predictions(reference_test, "tall"))}
     name = f"result-against-{args.against.name}.json" if args.against else "result.json"
     (args.out / name).write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")

@@ -23,6 +23,9 @@ def test_a_row_is_paired_with_the_shipped_tall_on_greedy_and_top5_hits():
                                                   "mcnemar_p": None}
     with pytest.raises(SystemExit, match="not on the same examples"):
         paired("concat-bridge", row[:2], shipped)
+    with pytest.raises(ValueError, match="other than 'tall'"):  # the retrained reference needs its own label
+        paired("tall", row, shipped)
+    assert paired("tall@seed1", row, shipped)["greedy"]["approach"] == "tall@seed1"
 
 
 def test_the_reference_row_and_unknown_rows_are_refused(tmp_path):
