@@ -39,8 +39,10 @@ def reference_label(result: dict) -> str:
 
 def chosen_text(selection: dict) -> str:
     """The checkpoint the dev rule chose, and the other one's dev hits when both were scored."""
-    chosen = selection["selected"]
-    text = f"{chosen} ({selection['steps'][chosen]:,})"
+    chosen, steps = selection["selected"], selection["steps"]
+    if steps["best"] == steps["last"]:  # the dev sample rose at every evaluation: one checkpoint, nothing to choose
+        return f"best = last ({steps['last']:,})"
+    text = f"{chosen} ({steps[chosen]:,})"
     other = "last" if chosen == "best" else "best"
     hits = selection.get("hits") or {}
     if other in hits:

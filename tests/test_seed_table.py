@@ -3,7 +3,7 @@
 import json
 
 from experiments.full_budget_ablation import paired
-from experiments.seed_table import HEADER, main, p_text
+from experiments.seed_table import HEADER, chosen_text, main, p_text
 
 
 def rec(prefix, gold, greedy, candidates):
@@ -26,6 +26,12 @@ def write_run(folder, row, seed, reference, ours, theirs, selection):
 def test_p_values_print_with_two_significant_digits():
     assert [p_text(p) for p in (0.0524788, 0.0023, 0.05, 0.7358, 1.0, 0.999)] == [
         "0.052", "0.0023", "0.050", "0.74", "1", "1"]
+
+
+def test_the_chosen_checkpoint_says_when_best_was_last_and_what_the_other_one_found():
+    assert chosen_text({"selected": "best", "steps": {"best": 2622, "last": 2622}}) == "best = last (2,622)"
+    assert chosen_text({"selected": "best", "steps": {"best": 1750, "last": 2622}, "mcnemar_p": 0.79,
+                        "hits": {"best": {"greedy": 95}, "last": {"greedy": 93}}}) == "best (1,750); last/ 93, p = 0.79"
 
 
 def test_each_result_file_is_one_row_against_the_reference_it_names(tmp_path, capsys):
