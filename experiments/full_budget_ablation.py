@@ -47,6 +47,8 @@ from evaluation.report import read_predictions
 from evaluation.significance import compare, mcnemar_exact
 from training.train_config import TrainConfig
 
+SHIPPED = "the shipped TALL"  # a result's "reference" when it is paired with the shipped TALL (no --against)
+
 
 def paired(row: str, ours: list[dict], shipped: list[dict]) -> dict:
     """The row against the shipped TALL on the same examples: greedy (McNemar, bootstrap) and top-5 hits."""
@@ -121,7 +123,7 @@ def main(argv=None) -> dict:
     reference_dev, reference_test = reference_predictions(ctx, args.against)
     label = row.name if args.seed == ADAPTER_SEED else f"{row.name}@seed{args.seed}"
     result = {"row": row.name, "what": row.what, "changes": row.changes, "seed": args.seed,
-              "steps": config.max_steps or None, "reference": str(args.against or "the shipped TALL"),
+              "steps": config.max_steps or None, "reference": str(args.against or SHIPPED),
               "selection": selection,
               "dev": paired(label, read_predictions(dev_out / "predictions.jsonl", "tall"),
                             read_predictions(reference_dev, "tall")),

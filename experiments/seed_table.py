@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from evaluation.report import read_predictions
+from experiments.full_budget_ablation import SHIPPED
 
 HEADER = ("| row (seed) against | chosen | dev greedy | dev only row / only ref, p | dev top-5 (p) | test greedy "
           "| test only row / only ref, p | test top-5 (p) | top test word |\n|---|---|---|---|---|---|---|---|---|")
@@ -32,7 +33,7 @@ def run_label(result: dict) -> str:
 
 
 def reference_label(result: dict) -> str:
-    if result["reference"] == "the shipped TALL":
+    if result["reference"] == SHIPPED:
         return "shipped tall (0)"
     return run_label(json.loads((Path(result["reference"]) / "result.json").read_text()))
 
@@ -66,10 +67,10 @@ def top_word(predictions: Path) -> str:
 
 
 def table_row(path: Path) -> str:
-    result = json.loads(Path(path).read_text())
+    result = json.loads(path.read_text())
     cells = [f"{run_label(result)} vs {reference_label(result)}", chosen_text(result["selection"]),
              *split_cells(result["dev"]), *split_cells(result["test"]),
-             top_word(Path(path).parent / "test" / "predictions.jsonl")]
+             top_word(path.parent / "test" / "predictions.jsonl")]
     return "| " + " | ".join(cells) + " |"
 
 

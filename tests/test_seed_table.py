@@ -2,7 +2,7 @@
 
 import json
 
-from experiments.full_budget_ablation import paired
+from experiments.full_budget_ablation import SHIPPED, paired
 from experiments.seed_table import HEADER, chosen_text, main, p_text
 
 
@@ -18,7 +18,7 @@ def write_run(folder, row, seed, reference, ours, theirs, selection):
     label = f"{row}@seed{seed}"
     result = {"row": row, "seed": seed, "reference": reference, "selection": selection,
               "dev": paired(label, ours, theirs), "test": paired(label, ours, theirs)}
-    name = "result.json" if reference == "the shipped TALL" else f"result-against-{reference.rsplit('/', 1)[-1]}.json"
+    name = "result.json" if reference == SHIPPED else f"result-against-{reference.rsplit('/', 1)[-1]}.json"
     (folder / name).write_text(json.dumps(result, ensure_ascii=False))
     return folder / name
 
@@ -44,7 +44,7 @@ def test_each_result_file_is_one_row_against_the_reference_it_names(tmp_path, ca
                     "hits": {"best": {"greedy": 2, "top5": 3}, "last": {"greedy": 2, "top5": 3}}, "mcnemar_p": 1.0}
     last_chosen = {"selected": "last", "steps": {"best": 1750, "last": 2622},
                    "hits": {"best": {"greedy": 0, "top5": 0}, "last": {"greedy": 1, "top5": 1}}, "mcnemar_p": 1.0}
-    reference = write_run(tmp_path / "full-tall-s1", "tall", 1, "the shipped TALL", tall1, shipped, best_is_last)
+    reference = write_run(tmp_path / "full-tall-s1", "tall", 1, SHIPPED, tall1, shipped, best_is_last)
     against = write_run(tmp_path / "full-no-llm-s1", "no-llm", 1, str(tmp_path / "full-tall-s1"), row1, tall1,
                         last_chosen)
     table = main([str(reference), str(against)])
