@@ -4,6 +4,9 @@
   a fair coin, so the two-sided p-value is a binomial test (scipy.stats.binomtest) on the discordant pairs.
 - Paired bootstrap: a 95 % percentile interval of the accuracy difference, resampling examples (both approaches'
   hits together), with a fixed seed (scipy.stats.bootstrap).
+- Pooled over training seeds (`pooled_over_seeds`): each example's hits averaged over the seeds, one paired
+  sign-flip permutation test over examples (scipy.stats.permutation_test) and the bootstrap interval of the same
+  averages. With one seed it is the McNemar test again (up to Monte Carlo noise).
 
     python -m evaluation.significance RUN/predictions.jsonl [--reference tall] [--resamples 10000] [--seed 0]
 """
@@ -18,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import binomtest, bootstrap
+from scipy.stats import binomtest, bootstrap, permutation_test
 
 from evaluation.metrics import exact_match
 from evaluation.report import read_predictions
@@ -63,7 +66,8 @@ def mcnemar_exact(hits_a: Sequence[bool], hits_b: Sequence[bool]) -> tuple[int, 
 
 def paired_bootstrap(hits_a: Sequence[bool], hits_b: Sequence[bool], resamples: int = RESAMPLES, seed: int = SEED,
                      confidence: float = CONFIDENCE) -> tuple[float, float, float]:
-    """(accuracy difference a − b, low, high): a percentile interval over resampled examples."""
+    """(accuracy difference a − b, low, high): a percentile interval over resampled examples (hits, or hits
+    averaged over seeds)."""
     a, b = np.asarray(hits_a, dtype=float), np.asarray(hits_b, dtype=float)
     if len(a) != len(b) or len(a) == 0:
         raise ValueError(f"paired tests need the same, non-empty examples: {len(a)} vs {len(b)} hits")
@@ -74,6 +78,55 @@ def paired_bootstrap(hits_a: Sequence[bool], hits_b: Sequence[bool], resamples: 
                        vectorized=True, n_resamples=resamples, confidence_level=confidence, method="percentile",
                        rng=np.random.default_rng(seed))
     return difference, float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+@dataclass
+class PooledComparison:
+    """a against b over several training seeds on the same examples: hits averaged over seeds per example."""
+
+    n: int
+    seeds: int
+    a_accuracy: float  # mean over seeds
+    b_accuracy: float
+    a_better: int  # examples a gets right in more seeds than b
+    b_better: int
+    permutation_p: float  # two-sided, sign flips of the per-example differences
+    difference: float  # accuracy(a) − accuracy(b), averaged over seeds
+    ci_low: float
+    ci_high: float
+    confidence: float
+    resamples: int
+    seed: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _mean_difference(x, y, axis=-1):
+    return np.mean(x - y, axis=axis)
+
+
+def pooled_over_seeds(hits_a: Sequence[Sequence[bool]], hits_b: Sequence[Sequence[bool]], resamples: int = RESAMPLES,
+                      seed: int = SEED, confidence: float = CONFIDENCE) -> PooledComparison:
+    """hits_a[k], hits_b[k]: seed k's hits of a and b on the same examples (a and b trained at the same seed k).
+
+    Why pool this way: the examples are what is sampled from the world, so they are the test's unit; a seed is a
+    repeat measurement of each. Averaging each example over seeds keeps one value per example, so verses that every
+    seed gets right are not counted as independent evidence three times (a McNemar test on the seeds' hits
+    concatenated would be)."""
+    a, b = np.asarray(hits_a, dtype=float), np.asarray(hits_b, dtype=float)
+    if a.ndim != 2 or a.shape != b.shape or a.size == 0:
+        raise ValueError(f"pooled tests need seeds × examples hits of the same shape: {a.shape} vs {b.shape}")
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    difference, low, high = paired_bootstrap(mean_a, mean_b, resamples, seed, confidence)
+    p = 1.0
+    if not np.all(mean_a == mean_b):
+        p = float(permutation_test((mean_a, mean_b), _mean_difference, permutation_type="samples", vectorized=True,
+                                   n_resamples=resamples, alternative="two-sided",
+                                   rng=np.random.default_rng(seed)).pvalue)
+    return PooledComparison(a.shape[1], a.shape[0], float(mean_a.mean()), float(mean_b.mean()),
+                            int(np.sum(mean_a > mean_b)), int(np.sum(mean_b > mean_a)), min(p, 1.0), difference, low,
+                            high, confidence, resamples, seed)
 
 
 def compare(records: Sequence[dict], reference: str = "tall", resamples: int = RESAMPLES,

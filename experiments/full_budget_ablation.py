@@ -50,6 +50,14 @@ from training.train_config import TrainConfig
 SHIPPED = "the shipped TALL"  # a result's "reference" when it is paired with the shipped TALL (no --against)
 
 
+def greedy_hits(records: list[dict]) -> list[bool]:
+    return [exact_match(r["greedy"], r["gold"]) for r in records]
+
+
+def top5_hits(records: list[dict]) -> list[bool]:
+    return [any(exact_match(w, r["gold"]) for w in (r.get("candidates") or [])[:5]) for r in records]
+
+
 def paired(row: str, ours: list[dict], shipped: list[dict]) -> dict:
     """The row against the shipped TALL on the same examples: greedy (McNemar, bootstrap) and top-5 hits."""
     if row == REFERENCE:
@@ -58,8 +66,7 @@ def paired(row: str, ours: list[dict], shipped: list[dict]) -> dict:
         raise SystemExit("the two prediction files are not on the same examples")
     records = [{**r, "approach": "tall"} for r in shipped] + [{**r, "approach": row} for r in ours]
     (greedy,) = [c.as_dict() for c in compare(records, reference="tall")]
-    top5 = [[any(exact_match(w, r["gold"]) for w in (r.get("candidates") or [])[:5]) for r in rs]
-            for rs in (ours, shipped)]
+    top5 = [top5_hits(rs) for rs in (ours, shipped)]
     only_row, only_shipped, p = mcnemar_exact(*top5)
     return {"greedy": greedy, "top5": {"row": sum(top5[0]), "shipped": sum(top5[1]), "only_row": only_row,
                                        "only_shipped": only_shipped, "mcnemar_p": p}}

@@ -1,0 +1,84 @@
+"""experiments/seed_pooled.py: a row's result files at several seeds become one pooled test against TALL."""
+
+import json
+
+import pytest
+
+from demo_build.build import parse_args
+from demo_build.context import BuildContext
+from evaluation.significance import pooled_over_seeds
+from experiments.full_budget_ablation import SHIPPED
+from experiments.seed_pooled import HEADER, main, pooled
+
+GOLDS = ["יהוה", "המלך", "לו", "את", "הארץ", "לי"]
+
+
+def records(greedy, top5):
+    """Six examples; greedy[i] / top5[i]: whether example i is hit greedily / in the top five."""
+    return [{"dataset": "d", "approach": "tall", "prefix": f"p{i}", "gold": g, "greedy": g if hit else "x",
+             "candidates": ["x"] * 4 + ([g] if hit or hit5 else ["y"])}
+            for i, (g, hit, hit5) in enumerate(zip(GOLDS, greedy, top5))]
+
+
+def write_predictions(path, recs):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs), encoding="utf-8")
+
+
+def write_run(folder, row, seed, reference, recs, selected="best"):
+    """An experiment folder as full_budget_ablation leaves it: dev and test predictions and the result file."""
+    write_predictions(folder / "adapters" / "selection" / selected / "predictions.jsonl", recs)
+    write_predictions(folder / "test" / "predictions.jsonl", recs)
+    result = {"row": row, "seed": seed, "reference": reference, "selection": {"selected": selected}}
+    name = "result.json" if reference in (SHIPPED, None) else f"result-against-{reference.rsplit('/', 1)[-1]}.json"
+    (folder / name).write_text(json.dumps(result, ensure_ascii=False))
+    return folder / name
+
+
+A = ([1, 1, 0, 0, 0, 0], [1, 1, 1, 0, 0, 0])
+B = ([0, 1, 1, 0, 0, 0], [1, 1, 1, 1, 0, 0])
+
+
+def test_each_seed_is_paired_with_tall_at_that_seed_and_pooled_per_split_and_measure(tmp_path, capsys):
+    tall1 = write_run(tmp_path / "full-tall-s1", "tall", 1, SHIPPED, records(*B)).parent
+    tall2 = write_run(tmp_path / "full-tall-s2", "tall", 2, SHIPPED, records(*A)).parent
+    row1 = write_run(tmp_path / "full-x-s1", "no-llm", 1, str(tall1), records(*A))
+    row2 = write_run(tmp_path / "full-x-s2", "no-llm", 2, str(tall2), records(*A), selected="last")
+    out = tmp_path / "pooled.json"
+    result = main([str(row1), str(row2), "--resamples", "500", "--json", str(out)])
+    assert json.loads(out.read_text()) == result and result["seeds"] == [1, 2] and result["row"] == "no-llm"
+    expected = pooled_over_seeds([A[0], A[0]], [B[0], A[0]], resamples=500)
+    assert result["test"]["greedy"] == result["dev"]["greedy"] == expected.as_dict()
+    assert result["test"]["top-5"] == pooled_over_seeds([A[1], A[1]], [B[1], A[1]], resamples=500).as_dict()
+    printed = capsys.readouterr().out
+    assert "no-llm against TALL, pooled over seeds [1, 2]" in printed and HEADER in printed
+    assert "| test (6) | greedy | 2 | 33.33 | 33.33 | 1 / 1 | +0.00" in printed
+
+
+def test_the_shipped_tall_is_seed_0s_reference(tmp_path):
+    build = parse_args(["--workdir", str(tmp_path / "build")])
+    ctx = BuildContext(args=build, workdir=tmp_path / "build", out=tmp_path / "out")
+    write_predictions(ctx.out / "eval" / "predictions.jsonl", records(*B))
+    write_predictions(ctx.workdir / "adapters" / "selection" / "last" / "predictions.jsonl", records(*B))
+    (ctx.out / "metrics.json").write_text(json.dumps({"adapters": {"selection": {"selected": "last"}}}))
+    row0 = write_run(tmp_path / "full-x-s0", "no-llm", 0, SHIPPED, records(*A))
+    result = pooled([row0], ctx, resamples=200)
+    assert result["dev"]["greedy"]["b_accuracy"] == pytest.approx(2 / 6)
+    assert (result["dev"]["greedy"]["a_better"], result["dev"]["greedy"]["b_better"]) == (1, 1)
+    assert result["test"]["top-5"]["b_accuracy"] == pytest.approx(4 / 6)
+
+
+def test_runs_that_cannot_be_pooled_are_refused(tmp_path):
+    tall1 = write_run(tmp_path / "full-tall-s1", "tall", 1, SHIPPED, records(*B)).parent
+    row1 = write_run(tmp_path / "full-x-s1", "no-llm", 1, str(tall1), records(*A))
+    row2_vs_seed1 = write_run(tmp_path / "full-x-s2", "no-llm", 2, str(tall1), records(*A))
+    other_row = write_run(tmp_path / "full-y-s2", "concat-bridge", 2, str(tall1), records(*A))
+    with pytest.raises(SystemExit, match="same seed"):
+        main([str(row1), str(row2_vs_seed1)])
+    with pytest.raises(SystemExit, match="one row at a time"):
+        main([str(row1), str(other_row)])
+    with pytest.raises(SystemExit, match="each seed once"):
+        main([str(row1), str(row1)])
+    fewer = write_run(tmp_path / "full-z-s1", "no-llm", 1, str(tall1), records(*A)[:5])
+    with pytest.raises(SystemExit, match="not all on the same examples"):
+        main([str(fewer)])
