@@ -125,7 +125,7 @@ def pooled_over_seeds(hits_a: Sequence[Sequence[bool]], hits_b: Sequence[Sequenc
                                    n_resamples=resamples, alternative="two-sided",
                                    rng=np.random.default_rng(seed)).pvalue)
     return PooledComparison(a.shape[1], a.shape[0], float(mean_a.mean()), float(mean_b.mean()),
-                            int(np.sum(mean_a > mean_b)), int(np.sum(mean_b > mean_a)), min(p, 1.0), difference, low,
+                            int(np.sum(mean_a > mean_b)), int(np.sum(mean_b > mean_a)), p, difference, low,
                             high, confidence, resamples, seed)
 
 

@@ -83,6 +83,13 @@ def row_config(ctx: BuildContext, name: str, seed: int, run: Path) -> tuple[Abla
     return row, dataclasses.replace(adapter_config(ctx, run), model=base.changed(row.changes), seed=seed)
 
 
+def reference_run(result: dict) -> dict:
+    """The run a result was paired with: the shipped TALL (row tall, seed ADAPTER_SEED) or its --against run."""
+    if result["reference"] == SHIPPED:
+        return {"row": REFERENCE, "seed": ADAPTER_SEED}
+    return json.loads((Path(result["reference"]) / "result.json").read_text())
+
+
 def reference_predictions(ctx: BuildContext, against: Path | None) -> tuple[Path, Path]:
     """The dev and test predictions a row is paired with: the shipped TALL's (the build's selection run and
     checkpoints/demo/eval), or those of another finished experiment folder (its chosen checkpoint's)."""

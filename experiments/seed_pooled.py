@@ -22,10 +22,9 @@ from pathlib import Path
 
 from demo_build.build import parse_args
 from demo_build.context import BuildContext
-from demo_build.tall_stages import ADAPTER_SEED
 from evaluation.report import read_predictions
 from evaluation.significance import RESAMPLES, SEED, PooledComparison, pooled_over_seeds
-from experiments.full_budget_ablation import SHIPPED, greedy_hits, reference_predictions, top5_hits
+from experiments.full_budget_ablation import SHIPPED, greedy_hits, reference_predictions, reference_run, top5_hits
 from experiments.seed_table import p_text
 
 MEASURES = {"greedy": greedy_hits, "top-5": top5_hits}
@@ -33,15 +32,8 @@ HEADER = ("| split | measure | seeds | row % | TALL % | examples better in row /
           "difference row − TALL, points (95 % CI) | permutation p |\n|---|---|---|---|---|---|---|---|")
 
 
-def reference_seed(result: dict) -> int:
-    if result["reference"] == SHIPPED:
-        return ADAPTER_SEED
-    return json.loads((Path(result["reference"]) / "result.json").read_text())["seed"]
-
-
-def prediction_files(path: Path, ctx: BuildContext) -> dict[str, tuple[Path, Path]]:
-    """{split: (the row's predictions, its reference's)} for one result file."""
-    result = json.loads(path.read_text())
+def prediction_files(path: Path, result: dict, ctx: BuildContext) -> dict[str, tuple[Path, Path]]:
+    """{split: (the row's predictions, its reference's)} for the result file at `path`."""
     against = None if result["reference"] == SHIPPED else Path(result["reference"])
     reference_dev, reference_test = reference_predictions(ctx, against)
     row_dev = path.parent / "adapters" / "selection" / result["selection"]["selected"] / "predictions.jsonl"
@@ -56,8 +48,8 @@ def check_runs(results: list[dict]) -> None:
     if len(set(seeds)) != len(seeds):
         raise SystemExit(f"each seed once: got seeds {seeds}")
     for r in results:
-        if reference_seed(r) != r["seed"]:
-            raise SystemExit(f"{r['row']} at seed {r['seed']} is paired with TALL at seed {reference_seed(r)}: "
+        if (paired_seed := reference_run(r)["seed"]) != r["seed"]:
+            raise SystemExit(f"{r['row']} at seed {r['seed']} is paired with TALL at seed {paired_seed}: "
                              "pair it with TALL at the same seed (full_budget_ablation --against)")
 
 
@@ -65,7 +57,7 @@ def pooled(paths: list[Path], ctx: BuildContext, resamples: int = RESAMPLES, see
     """{split: {measure: PooledComparison as a dict}}, the row as a and TALL as b."""
     results = [json.loads(p.read_text()) for p in paths]
     check_runs(results)
-    files = [prediction_files(p, ctx) for p in paths]
+    files = [prediction_files(p, r, ctx) for p, r in zip(paths, results)]
     out = {"row": results[0]["row"], "seeds": [r["seed"] for r in results], "results": [str(p) for p in paths]}
     for split in ("dev", "test"):
         runs = [(read_predictions(row, "tall"), read_predictions(ref, "tall")) for row, ref in (f[split] for f in files)]

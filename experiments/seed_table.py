@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from evaluation.report import read_predictions
-from experiments.full_budget_ablation import SHIPPED
+from experiments.full_budget_ablation import SHIPPED, reference_run
 
 HEADER = ("| row (seed) against | chosen | dev greedy | dev only row / only ref, p | dev top-5 (p) | test greedy "
           "| test only row / only ref, p | test top-5 (p) | top test word |\n|---|---|---|---|---|---|---|---|---|")
@@ -35,7 +35,7 @@ def run_label(result: dict) -> str:
 def reference_label(result: dict) -> str:
     if result["reference"] == SHIPPED:
         return "shipped tall (0)"
-    return run_label(json.loads((Path(result["reference"]) / "result.json").read_text()))
+    return run_label(reference_run(result))
 
 
 def chosen_text(selection: dict) -> str:
