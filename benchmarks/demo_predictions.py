@@ -50,6 +50,20 @@ def predictions(batch_size: int = 16, **settings) -> list[dict]:
     return rows
 
 
+def difference_summary(rows: list[dict], reference: list[dict]) -> str:
+    """Which fields differ, row by row: on another CPU or thread count a sum's order changes the probability's last
+    digits, which matters only where it moves a word, a translation or the top five."""
+    pairs = list(zip(rows, reference))
+    count = {key: sum(a[key] != b[key] for a, b in pairs) for key in ("word", "translation", "candidates")}
+    only_prob = [abs(a["prob"] - b["prob"]) for a, b in pairs
+                 if a != b and all(a[k] == b[k] for k in a if k != "prob")]
+    hits = [sum(r["word"] == r["gold"] for r in rs) for rs in (rows, reference)]
+    largest = max((abs(a["prob"] - b["prob"]) for a, b in pairs), default=0.0)
+    return (f"word {count['word']}, translation {count['translation']}, top-5 {count['candidates']}, probability "
+            f"only {len(only_prob)}; largest probability difference {largest:.6f}; exact words {hits[0]} here vs "
+            f"{hits[1]} in the reference")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     group = ap.add_mutually_exclusive_group(required=True)
@@ -75,8 +89,8 @@ def main(argv=None) -> int:
               f"translation {same['translation']}; exact words {hits[0]} here vs {hits[1]} in the reference")
         return 0
     if len(rows) != len(reference) or differ:
-        print(f"DIFFERENT: {len(rows)} vs {len(reference)} rows; {len(differ)} rows differ, e.g. "
-              f"{[(rows[i], reference[i]) for i in differ[:2]]}")
+        print(f"DIFFERENT: {len(rows)} vs {len(reference)} rows; {len(differ)} rows differ ({difference_summary(rows, reference)}), "
+              f"e.g. {[(rows[i], reference[i]) for i in differ[:2]]}")
         return 1
     words = sum(r["word"] == r["gold"] for r in rows)
     print(f"identical: all {len(rows)} rows (word, probability, translation, top-5) match the reference; "

@@ -1,4 +1,5 @@
-"""experiments/seed_pooled.py: a row's result files at several seeds become one pooled test against TALL."""
+"""experiments/seed_pooled.py and run_record.py: a row's runs at several seeds (result files in build/, or the
+committed run records) become one pooled test against TALL."""
 
 import json
 
@@ -8,7 +9,9 @@ from demo_build.build import parse_args
 from demo_build.context import BuildContext
 from evaluation.significance import pooled_over_seeds
 from experiments.full_budget_ablation import SHIPPED
-from experiments.seed_pooled import HEADER, main, pooled
+from experiments.run_record import main as record_main
+from experiments.run_record import record_name, shipped_record
+from experiments.seed_pooled import HEADER, main, pair_from_result, pooled
 
 GOLDS = ["יהוה", "המלך", "לו", "את", "הארץ", "לי"]
 
@@ -62,7 +65,7 @@ def test_the_shipped_tall_is_seed_0s_reference(tmp_path):
     write_predictions(ctx.workdir / "adapters" / "selection" / "last" / "predictions.jsonl", records(*B))
     (ctx.out / "metrics.json").write_text(json.dumps({"adapters": {"selection": {"selected": "last"}}}))
     row0 = write_run(tmp_path / "full-x-s0", "no-llm", 0, SHIPPED, records(*A))
-    result = pooled([row0], ctx, resamples=200)
+    result = pooled([pair_from_result(row0, ctx)], resamples=200)
     assert result["dev"]["greedy"]["b_accuracy"] == pytest.approx(2 / 6)
     assert (result["dev"]["greedy"]["a_better"], result["dev"]["greedy"]["b_better"]) == (1, 1)
     assert result["test"]["top-5"]["b_accuracy"] == pytest.approx(4 / 6)
@@ -82,3 +85,56 @@ def test_runs_that_cannot_be_pooled_are_refused(tmp_path):
     fewer = write_run(tmp_path / "full-z-s1", "no-llm", 1, str(tall1), records(*A)[:5])
     with pytest.raises(SystemExit, match="not all on the same examples"):
         main([str(fewer)])
+    other_gold = [{**r, "gold": "אחר"} if i == 0 else r for i, r in enumerate(records(*A))]
+    relabelled = write_run(tmp_path / "full-w-s1", "no-llm", 1, str(tall1), other_gold)
+    with pytest.raises(SystemExit, match="not all on the same examples"):
+        main([str(relabelled)])
+
+
+def shipped_build(tmp_path, recs):
+    """A build folder and demo out folder holding the shipped TALL's dev (selection run) and test predictions."""
+    workdir, out = tmp_path / "build", tmp_path / "out"
+    write_predictions(out / "eval" / "predictions.jsonl", recs)
+    write_predictions(workdir / "adapters" / "selection" / "best" / "predictions.jsonl", recs)
+    (out / "metrics.json").write_text(json.dumps({"adapters": {"selection": {"selected": "best"}}}))
+    return workdir, out
+
+
+def test_records_pool_exactly_as_the_run_folders_they_were_made_from(tmp_path):
+    workdir, out = shipped_build(tmp_path, records(*B))
+    tall1 = write_run(tmp_path / "full-tall-s1", "tall", 1, SHIPPED, records(*A)).parent
+    row0 = write_run(tmp_path / "full-x-s0", "no-llm", 0, SHIPPED, records(*A))
+    row1 = write_run(tmp_path / "full-x-s1", "no-llm", 1, str(tall1), records(*B), selected="last")
+    ctx = BuildContext(args=parse_args(["--workdir", str(workdir)]), workdir=workdir, out=out)
+    from_results = pooled([pair_from_result(p, ctx) for p in (row0, row1)], resamples=300)
+
+    runs = tmp_path / "runs"
+    record_main([str(tall1), str(row0.parent), str(row1.parent), "--out", str(runs)])
+    shipped = shipped_record(ctx)
+    (runs / record_name(shipped)).write_text(json.dumps(shipped, ensure_ascii=False), encoding="utf-8")
+    assert sorted(p.name for p in runs.iterdir()) == ["no-llm-s0.json", "no-llm-s1.json", "tall-s0.json", "tall-s1.json"]
+    assert shipped["selected"] == "best" and shipped["source"] == SHIPPED
+    assert shipped["test"]["greedy"] == "011000" and shipped["test"]["top-5"] == "111100"
+    assert json.loads((runs / "no-llm-s1.json").read_text())["selected"] == "last"
+    assert (shipped["test"]["top_word"], shipped["test"]["top_word_count"]) == ("x", 4)
+
+    from_records = main(["--records", str(runs), "--row", "no-llm", "--resamples", "300"])
+    assert from_records["seeds"] == [0, 1]
+    for split in ("dev", "test"):
+        assert from_records[split] == from_results[split]
+    assert main(["--records", str(runs), "--row", "no-llm", "--seeds", "1", "--resamples", "300"])["seeds"] == [1]
+    with pytest.raises(SystemExit, match=r"at seeds \[2\]"):
+        main(["--records", str(runs), "--row", "no-llm", "--seeds", "1", "2"])
+    with pytest.raises(SystemExit, match="no seed with both"):
+        main(["--records", str(runs), "--row", "concat-bridge"])
+    (runs / "no-llm-s1.json").write_text((runs / "no-llm-s1.json").read_text().replace('"011000"', '"01100"'))
+    with pytest.raises(ValueError, match="not 6 characters"):
+        main(["--records", str(runs), "--row", "no-llm"])
+    with pytest.raises(SystemExit):
+        main(["--records", str(runs)])  # a row is needed
+
+
+def test_a_run_that_never_finished_has_no_record(tmp_path):
+    (tmp_path / "full-x-s3").mkdir()
+    with pytest.raises(SystemExit, match="no result"):
+        record_main([str(tmp_path / "full-x-s3"), "--out", str(tmp_path / "runs")])
