@@ -1,11 +1,16 @@
 """The README's seed-pooled figures are those of benchmarks/results/pooled-*.json (experiments.seed_pooled --json),
+and those whose runs are kept as records (benchmarks/results/runs, experiments.run_record) are what the records give,
 so a rerun that changes them, or an edit that retypes them, fails here."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from evaluation.report import read_predictions
+from experiments import seed_pooled
+from experiments.run_record import split_record
 from experiments.seed_table import p_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,6 +22,11 @@ def pooled(name: str) -> dict:
 
 def points(x: float) -> str:
     return f"{100 * x:.2f}"
+
+
+def signed(x: float) -> str:
+    """Points with their sign, as the README prints them (a true minus sign)."""
+    return f"{100 * x:+.2f}".replace("-", "−")
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +60,47 @@ def test_the_concat_and_no_llm_sentence_is_the_pooled_result(readme):
     assert (f"Bypassing the LLM changes test greedy by +{points(no_llm['greedy']['difference'])} points "
             f"(p = {p_text(no_llm['greedy']['permutation_p'])}) and test top-5 by "
             f"−{points(-no_llm['top-5']['difference'])} (p = {p_text(no_llm['top-5']['permutation_p'])})") in readme
+
+
+RUNS = ROOT / "benchmarks" / "results" / "runs"
+
+
+def test_the_shipped_tall_record_is_the_shipped_demos_test_predictions():
+    shipped = json.loads((RUNS / "tall-s0.json").read_text(encoding="utf-8"))
+    assert shipped["source"] == "the shipped TALL" and shipped["dev"]["n"] == 1126
+    assert shipped["test"] == split_record(read_predictions(ROOT / "checkpoints" / "demo" / "eval" / "predictions.jsonl",
+                                                            "tall"))
+
+
+def test_pooled_results_with_records_are_what_the_records_give():
+    for name, row in (("no-translation", "no-translation"),):
+        kept = pooled(name)
+        again = seed_pooled.pooled(seed_pooled.pairs_from_records(RUNS, row, kept["seeds"]))
+        assert again["seeds"] == kept["seeds"]
+        for split in ("dev", "test"):
+            for measure, c in again[split].items():
+                assert c == pytest.approx(kept[split][measure]), (name, split, measure)
+
+
+def test_the_retrained_talls_in_the_readme_are_their_records(readme):
+    """The README's per-seed TALL figures, for every seed whose run is kept as a record."""
+    sentence = re.search(r"retrained at seeds 1, 2 and 3, finds (\d+), (\d+) and (\d+) dev-book words against the "
+                         r"shipped one's (\d+) \(.*?\) and (\d+), (\d+) and (\d+) test-book words against (\d+)\*\*",
+                         readme)
+    assert sentence, "the README's sentence on TALL retrained at seeds 1, 2 and 3 is gone or reworded"
+    typed = [int(x) for x in sentence.groups()]
+    readme_hits = {0: (typed[3], typed[7]), **{s: (typed[s - 1], typed[s + 3]) for s in (1, 2, 3)}}
+    talls = {int(p.stem.rsplit("-s", 1)[1]): json.loads(p.read_text(encoding="utf-8")) for p in RUNS.glob("tall-s*.json")}
+    assert {0, 1} <= set(talls)
+    for seed, record in talls.items():
+        hits = (record["dev"]["greedy"].count("1"), record["test"]["greedy"].count("1"))
+        assert hits == readme_hits[seed], (seed, hits, readme_hits[seed])
+
+
+def test_the_no_translation_sentence_is_the_pooled_result(readme):
+    result = pooled("no-translation")
+    greedy, top5 = result["test"]["greedy"], result["test"]["top-5"]
+    seeds = " and ".join(str(s) for s in result["seeds"])
+    assert (f"without the translation input, pooled over seeds {seeds}, test greedy changes by "
+            f"{signed(greedy['difference'])} points (p = {p_text(greedy['permutation_p'])}) and test top-5 by "
+            f"{signed(top5['difference'])} (p = {p_text(top5['permutation_p'])})") in readme
