@@ -55,12 +55,11 @@ def difference_summary(rows: list[dict], reference: list[dict]) -> str:
     digits, which matters only where it moves a word, a translation or the top five."""
     pairs = list(zip(rows, reference))
     count = {key: sum(a[key] != b[key] for a, b in pairs) for key in ("word", "translation", "candidates")}
-    only_prob = [abs(a["prob"] - b["prob"]) for a, b in pairs
-                 if a != b and all(a[k] == b[k] for k in a if k != "prob")]
+    only_prob = sum(a != b and all(a[k] == b[k] for k in a if k != "prob") for a, b in pairs)
     hits = [sum(r["word"] == r["gold"] for r in rs) for rs in (rows, reference)]
     largest = max((abs(a["prob"] - b["prob"]) for a, b in pairs), default=0.0)
     return (f"word {count['word']}, translation {count['translation']}, top-5 {count['candidates']}, probability "
-            f"only {len(only_prob)}; largest probability difference {largest:.6f}; exact words {hits[0]} here vs "
+            f"only {only_prob}; largest probability difference {largest:.6f}; exact words {hits[0]} here vs "
             f"{hits[1]} in the reference")
 
 

@@ -20,11 +20,12 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from demo_build.ablation_stages import REFERENCE
 from demo_build.build import parse_args
 from demo_build.context import BuildContext
 from demo_build.tall_stages import ADAPTER_SEED
 from evaluation.report import read_predictions
-from experiments.full_budget_ablation import greedy_hits, reference_predictions, top5_hits
+from experiments.full_budget_ablation import SHIPPED, greedy_hits, reference_predictions, top5_hits
 
 SPLITS = ("dev", "test")
 MEASURES = {"greedy": greedy_hits, "top-5": top5_hits}
@@ -64,7 +65,7 @@ def run_record(folder: Path) -> dict:
 
 def shipped_record(ctx: BuildContext) -> dict:
     dev, test = reference_predictions(ctx, None)
-    return make_record("tall", ADAPTER_SEED, dev.parent.name, {"dev": dev, "test": test}, "the shipped TALL")
+    return make_record(REFERENCE, ADAPTER_SEED, dev.parent.name, {"dev": dev, "test": test}, SHIPPED)
 
 
 def hits(record: dict, split: str, measure: str) -> list[bool]:
@@ -77,6 +78,10 @@ def hits(record: dict, split: str, measure: str) -> list[bool]:
 
 def record_name(record: dict) -> str:
     return f"{record['row']}-s{record['seed']}.json"
+
+
+def read_record(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def main(argv=None) -> list[dict]:

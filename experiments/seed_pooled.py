@@ -28,7 +28,7 @@ from demo_build.build import parse_args
 from demo_build.context import BuildContext
 from evaluation.significance import RESAMPLES, SEED, PooledComparison, pooled_over_seeds
 from experiments.full_budget_ablation import SHIPPED, reference_predictions, reference_run
-from experiments.run_record import MEASURES, SPLITS, hits, make_record
+from experiments.run_record import MEASURES, SPLITS, hits, make_record, read_record
 from experiments.seed_table import p_text
 
 HEADER = ("| split | measure | seeds | row % | TALL % | examples better in row / in TALL | "
@@ -52,7 +52,8 @@ def pair_from_result(path: Path, ctx: BuildContext) -> Pair:
 
 def pairs_from_records(folder: Path, row: str, seeds: list[int] | None = None) -> list[Pair]:
     """Every seed (or those named) with both <row>-s<seed>.json and tall-s<seed>.json in `folder`."""
-    found = {int(p.stem.rsplit("-s", 1)[1]) for p in folder.glob(f"{row}-s*.json") if p.stem.rsplit("-s", 1)[1].isdigit()}
+    suffixes = (p.stem.removeprefix(f"{row}-s") for p in folder.glob(f"{row}-s*.json"))
+    found = {int(s) for s in suffixes if s.isdigit()}
     paired = sorted(s for s in found if (folder / f"{REFERENCE}-s{s}.json").is_file())
     if seeds is not None:
         if missing := sorted(set(seeds) - set(paired)):
@@ -60,8 +61,7 @@ def pairs_from_records(folder: Path, row: str, seeds: list[int] | None = None) -
         paired = sorted(set(seeds))
     if not paired:
         raise SystemExit(f"{folder}: no seed with both {row}-s<seed>.json and {REFERENCE}-s<seed>.json")
-    read = lambda name: json.loads((folder / name).read_text(encoding="utf-8"))  # noqa: E731
-    return [(read(f"{row}-s{s}.json"), read(f"{REFERENCE}-s{s}.json")) for s in paired]
+    return [(read_record(folder / f"{row}-s{s}.json"), read_record(folder / f"{REFERENCE}-s{s}.json")) for s in paired]
 
 
 def check_pairs(pairs: list[Pair]) -> None:
