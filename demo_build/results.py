@@ -22,6 +22,11 @@ RESULTS_END = "<!-- /demo-results -->"
 SIGNIFICANCE_LEVEL = 0.05
 
 
+def listed(items: list[str]) -> str:
+    """A list as the README's sentences write it: a; a and b; a, b and c."""
+    return " and ".join(filter(None, [", ".join(items[:-1]), items[-1]]))
+
+
 def significance_verdict(rows: list[dict], level: float = SIGNIFICANCE_LEVEL) -> str:
     """One sentence that says only what the paired tests support."""
     if not rows:
@@ -31,8 +36,7 @@ def significance_verdict(rows: list[dict], level: float = SIGNIFICANCE_LEVEL) ->
     unclear = [r for r in rows if r["mcnemar_p"] >= level]
 
     def names(rs):
-        each = [f"{r['approach']} (p = {r['mcnemar_p']:.3g})" for r in rs]
-        return " and ".join(filter(None, [", ".join(each[:-1]), each[-1]]))
+        return listed([f"{r['approach']} (p = {r['mcnemar_p']:.3g})" for r in rs])
 
     ref = rows[0]["reference"].upper() if rows[0]["reference"] == "tall" else rows[0]["reference"]
     parts = []

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from demo_build.results import listed
 from evaluation.report import read_predictions
 from experiments import seed_pooled
-from experiments.run_record import split_record
+from experiments.run_record import read_record, split_record
 from experiments.seed_table import p_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +67,7 @@ RUNS = ROOT / "benchmarks" / "results" / "runs"
 
 
 def test_the_shipped_tall_record_is_the_shipped_demos_test_predictions():
-    shipped = json.loads((RUNS / "tall-s0.json").read_text(encoding="utf-8"))
+    shipped = read_record(RUNS / "tall-s0.json")
     assert shipped["source"] == "the shipped TALL" and shipped["dev"]["n"] == 1126
     assert shipped["test"] == split_record(read_predictions(ROOT / "checkpoints" / "demo" / "eval" / "predictions.jsonl",
                                                             "tall"))
@@ -90,7 +91,7 @@ def test_the_retrained_talls_in_the_readme_are_their_records(readme):
     assert sentence, "the README's sentence on TALL retrained at seeds 1, 2 and 3 is gone or reworded"
     typed = [int(x) for x in sentence.groups()]
     readme_hits = {0: (typed[3], typed[7]), **{s: (typed[s - 1], typed[s + 3]) for s in (1, 2, 3)}}
-    talls = {int(p.stem.rsplit("-s", 1)[1]): json.loads(p.read_text(encoding="utf-8")) for p in RUNS.glob("tall-s*.json")}
+    talls = {record["seed"]: record for record in map(read_record, RUNS.glob("tall-s*.json"))}
     assert {0, 1} <= set(talls)
     for seed, record in talls.items():
         hits = (record["dev"]["greedy"].count("1"), record["test"]["greedy"].count("1"))
@@ -100,8 +101,7 @@ def test_the_retrained_talls_in_the_readme_are_their_records(readme):
 def test_the_no_translation_sentence_is_the_pooled_result(readme):
     result = pooled("no-translation")
     greedy, top5 = result["test"]["greedy"], result["test"]["top-5"]
-    seeds = [str(s) for s in result["seeds"]]
-    seeds = " and ".join(filter(None, [", ".join(seeds[:-1]), seeds[-1]]))  # "0 and 1", "0, 1, 2 and 3"
+    seeds = listed([str(s) for s in result["seeds"]])  # "0 and 1", "0, 1, 2 and 3"
     assert (f"without the translation input, pooled over seeds {seeds}, test greedy changes by "
             f"{signed(greedy['difference'])} points (p = {p_text(greedy['permutation_p'])}) and test top-5 by "
             f"{signed(top5['difference'])} (p = {p_text(top5['permutation_p'])})") in readme
