@@ -94,7 +94,7 @@ def test_the_shipped_tall_record_is_the_shipped_demos_test_predictions():
 
 
 def test_pooled_results_with_records_are_what_the_records_give():
-    for name, row in (("no-translation", "no-translation"), ("concat", "concat-bridge")):
+    for name, row in (("no-translation", "no-translation"), ("concat", "concat-bridge"), ("no-scale", "no-scale-matching")):
         kept = pooled(name)
         again = seed_pooled.pooled(seed_pooled.pairs_from_records(RUNS, row, kept["seeds"]))
         assert again["seeds"] == kept["seeds"]
@@ -129,3 +129,19 @@ def test_the_no_translation_sentence_is_the_pooled_result(readme):
     assert len(measures) == 4 and min(measures) == top5["permutation_p"]
     assert (f"not once corrected for the four measures tested (Holm, p = {p_text(min(1.0, 4 * min(measures)))}), and "
             f"dev top-5 is level (p = {p_text(result['dev']['top-5']['permutation_p'])})") in readme
+
+
+def test_the_scale_matching_per_seed_figures_are_their_records(readme):
+    """The README's per-seed differences without scale matching, against TALL at the same seed, from the records."""
+    sentence = re.search(r"TALL without it found fewer dev-book words at all three seeds tried \((.*?);.*?\) and fewer "
+                         r"test-book top-5 words \((.*?);.*?\), with test greedy hits (.*?)\. ", readme)
+    assert sentence, "the README's per-seed sentence on scale matching is gone or reworded"
+    typed = [[int(x.replace("−", "-")) for x in group.split(", ")] for group in sentence.groups()]
+    seeds = pooled("no-scale")["seeds"]
+    rows = [read_record(RUNS / f"no-scale-matching-s{s}.json") for s in seeds]
+    talls = [read_record(RUNS / f"tall-s{s}.json") for s in seeds]
+
+    def differences(split: str, measure: str) -> list[int]:
+        return [r[split][measure].count("1") - t[split][measure].count("1") for r, t in zip(rows, talls)]
+
+    assert typed == [differences("dev", "greedy"), differences("test", "top-5"), differences("test", "greedy")]
