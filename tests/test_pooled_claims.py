@@ -27,8 +27,14 @@ def seed_list(result: dict) -> str:
     return listed([str(s) for s in result["seeds"]])
 
 
-def hits(record: dict, split: str = "test") -> int:
-    return record[split]["greedy"].count("1")
+def hits(record: dict, split: str = "test", measure: str = "greedy") -> int:
+    return record[split][measure].count("1")
+
+
+def gains(row: str, seeds: list[int], split: str = "test", measure: str = "greedy") -> list[int]:
+    """Per seed, the row's hits minus TALL's at the same seed, from the kept records."""
+    return [hits(read_record(RUNS / f"{row}-s{s}.json"), split, measure)
+            - hits(read_record(RUNS / f"tall-s{s}.json"), split, measure) for s in seeds]
 
 
 def points(x: float) -> str:
@@ -70,9 +76,7 @@ def test_the_concat_and_no_llm_sentence_is_the_pooled_result(readme):
     concat, no_llm = pooled("concat"), pooled("no-llm")
     assert (f"The first two stay level when pooled (the concatenating bridge over seeds {seed_list(concat)}, "
             f"bypassing the LLM over seeds {seed_list(no_llm)})") in readme
-    # Each seed's extra test words against TALL at that seed, from the kept runs.
-    extra = [hits(read_record(RUNS / f"concat-bridge-s{s}.json")) - hits(read_record(RUNS / f"tall-s{s}.json"))
-             for s in concat["seeds"]]
+    extra = gains("concat-bridge", concat["seeds"])
     assert min(extra) > 0, extra  # "more test words at every seed"
     greedy, top5 = concat["test"]["greedy"], concat["test"]["top-5"]
     assert top5["difference"] < 0  # "lower"
@@ -138,10 +142,5 @@ def test_the_scale_matching_per_seed_figures_are_their_records(readme):
     assert sentence, "the README's per-seed sentence on scale matching is gone or reworded"
     typed = [[int(x.replace("−", "-")) for x in group.split(", ")] for group in sentence.groups()]
     seeds = pooled("no-scale")["seeds"]
-    rows = [read_record(RUNS / f"no-scale-matching-s{s}.json") for s in seeds]
-    talls = [read_record(RUNS / f"tall-s{s}.json") for s in seeds]
-
-    def differences(split: str, measure: str) -> list[int]:
-        return [r[split][measure].count("1") - t[split][measure].count("1") for r, t in zip(rows, talls)]
-
-    assert typed == [differences("dev", "greedy"), differences("test", "top-5"), differences("test", "greedy")]
+    assert typed == [gains("no-scale-matching", seeds, split, measure)
+                     for split, measure in (("dev", "greedy"), ("test", "top-5"), ("test", "greedy"))]
