@@ -312,21 +312,31 @@ def results_markdown(m: dict) -> str:
         *ablation_section(m)]).rstrip() + "\n"
 
 
-def update_readme(readme: Path, m: dict) -> bool:
-    """Rewrite the generated block of `readme`; True if it changed. The markers must already be there."""
+def rewrite_block(readme: Path, start: str, end: str, body: str) -> bool:
+    """Replace what lies between the markers `start` and `end` of `readme` with `body`; True if it changed. The
+    markers must already be there, so a generator never guesses where its block goes."""
     text = readme.read_text(encoding="utf-8")
-    if RESULTS_START not in text or RESULTS_END not in text:
-        raise ValueError(f"{readme} has no generated results block ({RESULTS_START!r} … {RESULTS_END!r})")
-    head, rest = text.split(RESULTS_START, 1)
-    _, tail = rest.split(RESULTS_END, 1)
-    new = f"{head}{RESULTS_START}\n{results_markdown(m)}{RESULTS_END}{tail}"
+    if start not in text or end not in text:
+        raise ValueError(f"{readme} has no generated block ({start!r} … {end!r})")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{start}\n{body}{end}{tail}"
     readme.write_text(new, encoding="utf-8")
     return new != text
 
 
-def readme_block(readme: Path) -> str:
+def read_block(readme: Path, start: str, end: str) -> str:
     text = readme.read_text(encoding="utf-8")
-    return text.split(RESULTS_START, 1)[1].split(RESULTS_END, 1)[0].lstrip("\n")
+    return text.split(start, 1)[1].split(end, 1)[0].lstrip("\n")
+
+
+def update_readme(readme: Path, m: dict) -> bool:
+    """Rewrite the demo's results block of `readme`; True if it changed."""
+    return rewrite_block(readme, RESULTS_START, RESULTS_END, results_markdown(m))
+
+
+def readme_block(readme: Path) -> str:
+    return read_block(readme, RESULTS_START, RESULTS_END)
 
 
 def load_metrics(demo: Path) -> dict:

@@ -29,7 +29,7 @@ def test_update_readme_rewrites_only_the_block(tmp_path):
 def test_update_readme_without_markers_is_a_clear_error(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("no block here\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="no generated results block"):
+    with pytest.raises(ValueError, match="no generated block"):
         update_readme(readme, {})
 
 

@@ -1,0 +1,146 @@
+"""Experiment summary: every ablation row kept as run records, pooled over its seeds against TALL, in one table.
+
+    python -m experiments.pooled_table                                   # print the table and its verdict
+    python -m experiments.pooled_table --json benchmarks/results/pooled.json --readme README.md
+
+Why: the full-budget ablations were run a seed or two per session, and their verdicts were sentences with typed
+numbers, each checked by its own test. This computes all of them from the committed records
+(benchmarks/results/runs, experiments.run_record) in one pass: per row, every seed with both the row's record and
+TALL's at the same seed (experiments.seed_pooled), the four comparisons (dev and test books, greedy and top-5 exact
+match; a paired sign-flip permutation test over examples, hits averaged over seeds), Holm-adjusted within the row
+(four measures are four chances at p < 0.05), and a verdict that says only what the adjusted p-values support.
+`--readme` rewrites the README's block between POOLED_START and POOLED_END; a test regenerates it and compares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from demo_build.ablation_stages import REFERENCE, ablations
+from demo_build.results import SIGNIFICANCE_LEVEL, listed, rewrite_block
+from evaluation.significance import RESAMPLES, SEED, holm
+from experiments.run_record import MEASURES, SPLITS, hits
+from experiments.seed_pooled import pairs_from_records, pooled
+from experiments.seed_table import p_text
+from tall_model import preset_config
+
+RUNS = Path("benchmarks/results/runs")
+POOLED_START = ("<!-- pooled-ablations: generated from benchmarks/results/runs by `python -m experiments.pooled_table "
+                "--readme README.md`; do not edit by hand -->")
+POOLED_END = "<!-- /pooled-ablations -->"
+HEADER = ("| row | what changes | seeds | test greedy %, row / TALL | row − TALL, points (95 % CI), p | "
+          "test top-5 %, row / TALL | row − TALL (95 % CI), p | dev greedy, row − TALL (p) | "
+          "dev top-5, row − TALL (p) | smallest Holm p | test words per seed, row − TALL |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def rows_with_records(folder: Path) -> list[tuple[str, str]]:
+    """(row, what it changes) for every ablation row of the demo preset with a record paired with TALL's."""
+    seeds = {p.stem.rsplit("-s", 1)[1] for p in folder.glob(f"{REFERENCE}-s*.json")}
+    kept = {p.stem.rsplit("-s", 1)[0] for p in folder.glob("*-s*.json") if p.stem.rsplit("-s", 1)[1] in seeds}
+    return [(r.name, r.what) for r in ablations(preset_config("demo")) if r.name in kept - {REFERENCE}]
+
+
+def pool_all(folder: Path, resamples: int = RESAMPLES, seed: int = SEED) -> dict:
+    """{row: seed_pooled.pooled(...) plus "what", "holm" ({split: {measure: adjusted p}}) and "per_seed" (test
+    greedy hits of the row minus TALL's, seed by seed)}, in the ablation table's row order."""
+    out = {}
+    for row, what in rows_with_records(folder):
+        pairs = pairs_from_records(folder, row)
+        result = pooled(pairs, resamples, seed)
+        keys = [(split, measure) for split in SPLITS for measure in MEASURES]
+        adjusted = dict(zip(keys, holm([result[s][m]["permutation_p"] for s, m in keys]), strict=True))
+        result["holm"] = {s: {m: adjusted[s, m] for m in MEASURES} for s in SPLITS}
+        result["per_seed"] = [sum(hits(r, "test", "greedy")) - sum(hits(t, "test", "greedy")) for r, t in pairs]
+        out[row] = {"what": what, **result}
+    return out
+
+
+def _interval(c: dict) -> str:
+    """"+0.55 (-0.21 … +1.33), 0.19": row − TALL in points, its 95 % interval and permutation p."""
+    return (f"{100 * c['difference']:+.2f} ({100 * c['ci_low']:+.2f} … {100 * c['ci_high']:+.2f}), "
+            f"{p_text(c['permutation_p'])}")
+
+
+def _accuracies(c: dict) -> str:
+    return f"{100 * c['a_accuracy']:.2f} / {100 * c['b_accuracy']:.2f}"
+
+
+def _said(split: str, measure: str, c: dict) -> str:
+    direction = "higher" if c["difference"] > 0 else "lower"
+    return f"{split} {measure} {abs(100 * c['difference']):.2f} points {direction}"
+
+
+def table(results: dict) -> str:
+    lines = [HEADER]
+    for row, r in results.items():
+        tg, t5, dg, d5 = r["test"]["greedy"], r["test"]["top-5"], r["dev"]["greedy"], r["dev"]["top-5"]
+        smallest = min((p, r[s][m]["permutation_p"], s, m) for s, ps in r["holm"].items() for m, p in ps.items())
+        lines.append(
+            f"| {row} | {r['what']} | {listed([str(s) for s in r['seeds']])} | {_accuracies(tg)} | {_interval(tg)} | "
+            f"{_accuracies(t5)} | {_interval(t5)} | {100 * dg['difference']:+.2f} ({p_text(dg['permutation_p'])}) | "
+            f"{100 * d5['difference']:+.2f} ({p_text(d5['permutation_p'])}) | {p_text(smallest[0])} "
+            f"({smallest[2]} {smallest[3]}) | {', '.join(f'{x:+d}' if x else '0' for x in r['per_seed'])} |")
+    return "\n".join(lines)
+
+
+def verdict(results: dict, level: float = SIGNIFICANCE_LEVEL) -> str:
+    """What the Holm-adjusted p-values support, and what only the unadjusted ones would have."""
+    found, level_rows, uncorrected = [], [], []
+    for row, r in results.items():
+        cells = [(s, m, r[s][m], r["holm"][s][m]) for s in SPLITS for m in MEASURES]
+        if significant := [c for c in cells if c[3] < level]:
+            found.append(f"{row} ({listed([_said(s, m, c) + f', Holm p = {p_text(h)}' for s, m, c, h in significant])})")
+        else:
+            level_rows.append(f"{row} (smallest Holm p {p_text(min(c[3] for c in cells))})")
+        uncorrected += [f"{row}'s {_said(s, m, c)}, p = {p_text(c['permutation_p'])}"
+                        for s, m, c, h in cells if h >= level > c["permutation_p"]]
+    head = f"With each row's four comparisons Holm-adjusted (level {level}), "
+    if not found:
+        text = [f"{head}no row differs from TALL on any of the four ({listed(level_rows)})."]
+    else:
+        rest = f"; {listed(level_rows)} do{'es' if len(level_rows) == 1 else ''} not on any of the four" * bool(level_rows)
+        text = [f"{head}{listed(found)} differ{'s' if len(found) == 1 else ''} from TALL{rest}."]
+    if uncorrected:
+        text.append(f"Unadjusted, {listed(uncorrected)} would pass {level} too; adjusted, "
+                    f"{'it does' if len(uncorrected) == 1 else 'they do'} not.")
+    return " ".join(text)
+
+
+def markdown(results: dict) -> str:
+    first = next(iter(results.values()))
+    test, dev = first["test"]["greedy"], first["dev"]["greedy"]
+    return "\n".join([
+        "Each row at seed S against TALL retrained at the same seed S (seed 0: the shipped TALL), both on the shipped "
+        "TALL's full budget, pooled over the seeds both are kept at: every example's hits averaged over the seeds, a "
+        f"paired sign-flip permutation test over examples and a 95 % paired bootstrap interval ({test['resamples']:,} "
+        f"resamples, seed {test['seed']}); test = the {test['n']:,} test-book examples, dev = all {dev['n']:,} "
+        "DEV-book verses (which also chose each run's checkpoint). The last column is each seed's test greedy hits of "
+        "the row minus TALL's.", "", table(results), "", verdict(results), ""])
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m experiments.pooled_table", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--records", type=Path, default=RUNS, help="a folder of run records (experiments.run_record)")
+    ap.add_argument("--resamples", type=int, default=RESAMPLES)
+    ap.add_argument("--seed", type=int, default=SEED, help="the permutation and bootstrap seed")
+    ap.add_argument("--json", type=Path, default=None, help="also write every row's comparisons here")
+    ap.add_argument("--readme", type=Path, default=None, help="rewrite this README's pooled-ablations block")
+    args = ap.parse_args(argv)
+    if not args.records.is_dir():
+        ap.error(f"{args.records}: no such folder of run records")
+    results = pool_all(args.records, args.resamples, args.seed)
+    if not results:
+        raise SystemExit(f"{args.records}: no ablation row has a record at a seed TALL has one")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if args.readme and rewrite_block(args.readme, POOLED_START, POOLED_END, markdown(results)):
+        print(f"{args.readme}: pooled-ablations block rewritten")
+    print(markdown(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
