@@ -1,7 +1,8 @@
 """Experiment summary: every ablation row kept as run records, pooled over its seeds against TALL, in one table.
 
     python -m experiments.pooled_table                                   # print the table and its verdict
-    python -m experiments.pooled_table --json benchmarks/results/pooled.json --readme README.md
+    python -m experiments.pooled_table --json benchmarks/results/pooled.json --readme README.md \
+        --plot docs/pooled_ablations.svg
 
 Why: the full-budget ablations were run a seed or two per session, and their verdicts were sentences with typed
 numbers, each checked by its own test. This computes all of them from the committed records
@@ -21,6 +22,7 @@ from pathlib import Path
 from demo_build.ablation_stages import REFERENCE, ablations
 from demo_build.results import SIGNIFICANCE_LEVEL, listed, rewrite_block
 from evaluation.significance import RESAMPLES, SEED, holm
+from experiments.pooled_plot import write_forest
 from experiments.run_record import MEASURES, SPLITS, hits
 from experiments.seed_pooled import pairs_from_records, pooled
 from experiments.seed_table import p_text
@@ -128,7 +130,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=SEED, help="the permutation and bootstrap seed")
     ap.add_argument("--json", type=Path, default=None, help="also write every row's comparisons here")
     ap.add_argument("--readme", type=Path, default=None, help="rewrite this README's pooled-ablations block")
+    ap.add_argument("--plot", type=Path, default=None, help="also draw the forest plot here (*.svg)")
     args = ap.parse_args(argv)
+    if args.plot and args.plot.suffix != ".svg":
+        ap.error(f"--plot {args.plot}: the forest plot is written as SVG; name it *.svg")
     if not args.records.is_dir():
         ap.error(f"{args.records}: no such folder of run records")
     results = pool_all(args.records, args.resamples, args.seed)
@@ -136,6 +141,8 @@ def main(argv=None) -> dict:
         raise SystemExit(f"{args.records}: no ablation row has a record at a seed TALL has one")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if args.plot:
+        write_forest(results, args.plot)
     if args.readme and rewrite_block(args.readme, POOLED_START, POOLED_END, markdown(results)):
         print(f"{args.readme}: pooled-ablations block rewritten")
     print(markdown(results))

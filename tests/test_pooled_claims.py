@@ -12,6 +12,7 @@ from demo_build.results import read_block
 from evaluation.report import read_predictions
 from evaluation.significance import mcnemar_exact
 from experiments import pooled_table
+from experiments.pooled_plot import write_forest
 from experiments.run_record import hits as record_hits
 from experiments.run_record import read_record, split_record
 from experiments.seed_table import p_text
@@ -54,7 +55,7 @@ def test_every_pooled_row_pairs_each_seed_with_tall_on_every_example():
             assert {c["seeds"] for c in result[split].values()} == {len(result["seeds"])}
 
 
-def test_pooled_json_and_the_readme_table_are_what_the_records_give():
+def test_pooled_json_the_readme_table_and_its_plot_are_what_the_records_give(tmp_path):
     again = pooled_table.pool_all(RUNS)
     kept = json.loads((ROOT / "benchmarks" / "results" / "pooled.json").read_text(encoding="utf-8"))
     assert list(again) == list(kept)
@@ -66,6 +67,9 @@ def test_pooled_json_and_the_readme_table_are_what_the_records_give():
                 assert result["holm"][split][measure] == pytest.approx(kept[row]["holm"][split][measure])
     block = read_block(ROOT / "README.md", pooled_table.POOLED_START, pooled_table.POOLED_END)
     assert block == pooled_table.markdown(again), "regenerate it: python -m experiments.pooled_table --readme README.md"
+    write_forest(again, tmp_path / "forest.svg")
+    assert (tmp_path / "forest.svg").read_bytes() == (ROOT / "docs" / "pooled_ablations.svg").read_bytes()
+    assert "(docs/pooled_ablations.svg)" in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_no_row_but_scale_matching_differs_at_any_single_seed_in_greedy_hits(readme):

@@ -97,3 +97,37 @@ def test_nothing_to_pool_is_a_clear_error(tmp_path):
     write(tmp_path / "runs", record("tall", 0, 10, 12), record("no-llm", 1, 14, 15))
     with pytest.raises(SystemExit, match="no ablation row has a record at a seed TALL has one"):
         pooled_table.main(["--records", str(tmp_path / "runs")])
+
+
+def test_the_forest_plot_draws_each_difference_with_its_interval_and_fills_what_holm_passes(tmp_path):
+    from matplotlib.colors import to_hex
+
+    from experiments.pooled_plot import MEASURES, forest, write_forest
+
+    write(tmp_path, record("tall", 0, 10, 12), record("tall", 1, 11, 13), record("no-scale-matching", 0, 8, 4),
+          record("no-scale-matching", 1, 10, 3), record("no-llm", 0, 12, 12), record("no-llm", 1, 11, 13))
+    results = pooled_table.pool_all(tmp_path, resamples=500)
+    fig = forest(results)
+    test_panel = fig.axes[0]
+    assert [t.get_text() for t in test_panel.get_yticklabels()] == ["no-llm (2 seeds)", "no-scale-matching (2 seeds)"]
+    drawn = {}
+    for container, (measure, row) in zip(test_panel.containers, [(m, r) for m in MEASURES for r in results],
+                                         strict=True):
+        line = container.lines[0]
+        drawn[measure, row] = (line.get_xdata()[0], to_hex(line.get_markerfacecolor()))
+    for (measure, row), (x, face) in drawn.items():
+        c = results[row]["test"][measure]
+        assert x == pytest.approx(100 * c["difference"])
+        significant = results[row]["holm"]["test"][measure] < 0.05
+        assert (face != "#ffffff") == significant, (measure, row)
+    assert drawn["top-5", "no-scale-matching"][1] == MEASURES["top-5"][1]  # the one filled marker
+    out = tmp_path / "forest.svg"
+    write_forest(results, out)
+    text = out.read_text(encoding="utf-8")
+    assert "no-scale-matching (2 seeds)" in text and "Date" not in text  # text kept as text, no timestamp
+    write_forest(results, tmp_path / "again.svg")
+    assert (tmp_path / "again.svg").read_bytes() == out.read_bytes()
+    with pytest.raises(ValueError, match="name it \\*.svg"):
+        write_forest(results, tmp_path / "forest.png")
+    with pytest.raises(SystemExit):
+        pooled_table.main(["--records", str(tmp_path), "--plot", str(tmp_path / "forest.png")])
