@@ -72,7 +72,7 @@ def test_pooled_json_the_readme_table_and_its_plot_are_what_the_records_give(tmp
     assert "(docs/pooled_ablations.svg)" in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def test_no_row_but_scale_matching_differs_at_any_single_seed_in_greedy_hits(readme):
+def test_the_bridge_llm_and_translation_rows_never_differ_in_greedy_hits(readme):
     """"Neither ... differs significantly from TALL in greedy hits, on the dev or the test books, at any seed tried,
     nor pooled": each seed's own exact McNemar test, from the records, and the pooled Holm p."""
     assert ("Neither the concatenating bridge, nor **bypassing the LLM**, nor dropping the translation input differs "
