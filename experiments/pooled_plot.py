@@ -40,7 +40,7 @@ def forest(results: dict, level: float = 0.05):
         ax.set_yticks(range(len(rows)), [f"{r} ({len(results[r]['seeds'])} seeds)" for r in rows])
         ax.grid(axis="x", alpha=0.3)
     axes[0].invert_yaxis()  # the table's first row on top (the axes share y)
-    axes[-1].legend(loc="lower right", fontsize=8, title=f"filled: Holm p < {level}", title_fontsize=8)
+    axes[-1].legend(loc="upper left", fontsize=8, title=f"filled: Holm p < {level}", title_fontsize=8)
     fig.tight_layout()
     return fig
 

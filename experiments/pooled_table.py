@@ -94,7 +94,7 @@ def verdict(results: dict, level: float = SIGNIFICANCE_LEVEL) -> str:
     for row, r in results.items():
         cells = [(s, m, r[s][m], r["holm"][s][m]) for s in SPLITS for m in MEASURES]
         if significant := [c for c in cells if c[3] < level]:
-            found.append(f"{row} ({listed([_said(s, m, c) + f', Holm p = {p_text(h)}' for s, m, c, h in significant])})")
+            found.append(f"{row} ({'; '.join(f'{_said(s, m, c)}, Holm p = {p_text(h)}' for s, m, c, h in significant)})")
         else:
             level_rows.append(f"{row} (smallest Holm p {p_text(min(c[3] for c in cells))})")
         uncorrected += [f"{row}'s {_said(s, m, c)}, p = {p_text(c['permutation_p'])}"
@@ -118,7 +118,8 @@ def markdown(results: dict) -> str:
         "Each row at seed S against TALL retrained at the same seed S (seed 0: the shipped TALL), both on the shipped "
         "TALL's full budget, pooled over the seeds both are kept at: every example's hits averaged over the seeds, a "
         f"paired sign-flip permutation test over examples and a 95 % paired bootstrap interval ({test['resamples']:,} "
-        f"resamples, seed {test['seed']}); test = the {test['n']:,} test-book examples, dev = all {dev['n']:,} "
+        f"resamples, seed {test['seed']}, so p = {p_text(2 / (test['resamples'] + 1))} is the smallest p it can report); "
+        f"test = the {test['n']:,} test-book examples, dev = all {dev['n']:,} "
         "DEV-book verses (which also chose each run's checkpoint). The last column is each seed's test greedy hits of "
         "the row minus TALL's.", "", table(results), "", verdict(results), ""])
 

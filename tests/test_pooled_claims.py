@@ -143,3 +143,24 @@ def test_the_scale_matching_per_seed_figures_are_their_records(readme):
     seeds = pooled("no-scale-matching")["seeds"]
     assert typed == [gains("no-scale-matching", seeds, split, measure)
                      for split, measure in (("dev", "greedy"), ("test", "top-5"), ("test", "greedy"))]
+
+
+def top_word_share(row: str, seed: int) -> float:
+    test = read_record(RUNS / f"{row}-s{seed}.json")["test"]
+    return 100 * test["top_word_count"] / test["n"]
+
+
+def test_the_frozen_decoder_sentence_is_its_records(readme):
+    rows = json.loads((ROOT / "benchmarks" / "results" / "pooled.json").read_text(encoding="utf-8"))
+    number = {3: "three", 4: "four", 5: "five", 6: "six"}[len(rows)]
+    assert f"short budget can hide a difference, so {number} rows were also trained" in readme
+
+    def lower_everywhere(result: dict) -> bool:
+        return all(result[s][m]["difference"] < 0 and result["holm"][s][m] < 0.05
+                   for s in ("dev", "test") for m in ("greedy", "top-5"))
+
+    assert [row for row, result in rows.items() if lower_everywhere(result)] == ["frozen-decoder"]  # "the one row"
+    seeds = rows["frozen-decoder"]["seeds"]
+    frozen, tall = ([top_word_share(row, s) for s in seeds] for row in ("frozen-decoder", "tall"))
+    assert (f"most frequent test word takes {min(frozen):.1f}–{max(frozen):.1f} % of the test examples at those seeds "
+            f"(TALL's: {min(tall):.1f}–{max(tall):.1f} %)") in readme
