@@ -16,12 +16,14 @@ import matplotlib
 matplotlib.use("Agg")  # no display: drawn to a file only
 import matplotlib.pyplot as plt  # noqa: E402
 
+from demo_build.results import SIGNIFICANCE_LEVEL  # noqa: E402
+
 SPLITS = {"test": "test books", "dev": "dev books"}
 MEASURES = {"greedy": ("o", "#1f77b4"), "top-5": ("s", "#d62728")}
 OFFSET = 0.15  # greedy just above a row's line, top-5 just below (the y axis is inverted)
 
 
-def forest(results: dict, level: float = 0.05):
+def forest(results: dict, level: float = SIGNIFICANCE_LEVEL):
     """A figure with one panel per split; y: the rows, x: row − TALL in points with the 95 % interval. A filled
     marker is a comparison whose Holm-adjusted p is under `level`; an open one is not."""
     rows = list(results)
@@ -45,7 +47,7 @@ def forest(results: dict, level: float = 0.05):
     return fig
 
 
-def write_forest(results: dict, path: Path, level: float = 0.05) -> None:
+def write_forest(results: dict, path: Path, level: float = SIGNIFICANCE_LEVEL) -> None:
     if path.suffix != ".svg":
         raise ValueError(f"{path}: the forest plot is written as SVG; name it *.svg")
     fig = forest(results, level)
