@@ -21,9 +21,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "benchmarks" / "results" / "runs"
 
 
+def pooled_rows() -> dict:
+    """Every row of pooled.json (experiments.pooled_table --json), in the table's order."""
+    return json.loads((ROOT / "benchmarks" / "results" / "pooled.json").read_text(encoding="utf-8"))
+
+
 def pooled(row: str) -> dict:
-    """One row's entry of pooled.json (experiments.pooled_table)."""
-    return json.loads((ROOT / "benchmarks" / "results" / "pooled.json").read_text(encoding="utf-8"))[row]
+    return pooled_rows()[row]
 
 
 def hits(record: dict, split: str = "test", measure: str = "greedy") -> int:
@@ -46,7 +50,7 @@ def readme() -> str:
 
 
 def test_every_pooled_row_pairs_each_seed_with_tall_on_every_example():
-    rows = json.loads((ROOT / "benchmarks" / "results" / "pooled.json").read_text(encoding="utf-8"))
+    rows = pooled_rows()
     assert {"no-llm", "concat-bridge", "no-translation", "no-scale-matching"} <= set(rows)
     for row, result in rows.items():
         assert result["row"] == row and result["seeds"] == sorted(set(result["seeds"])) and len(result["seeds"]) >= 3
@@ -57,7 +61,7 @@ def test_every_pooled_row_pairs_each_seed_with_tall_on_every_example():
 
 def test_pooled_json_the_readme_table_and_its_plot_are_what_the_records_give(tmp_path):
     again = pooled_table.pool_all(RUNS)
-    kept = json.loads((ROOT / "benchmarks" / "results" / "pooled.json").read_text(encoding="utf-8"))
+    kept = pooled_rows()
     assert list(again) == list(kept)
     for row, result in again.items():
         assert result["seeds"] == kept[row]["seeds"] and result["per_seed"] == kept[row]["per_seed"]
@@ -151,7 +155,7 @@ def top_word_share(row: str, seed: int) -> float:
 
 
 def test_the_frozen_decoder_sentence_is_its_records(readme):
-    rows = json.loads((ROOT / "benchmarks" / "results" / "pooled.json").read_text(encoding="utf-8"))
+    rows = pooled_rows()
     number = {3: "three", 4: "four", 5: "five", 6: "six"}[len(rows)]
     assert f"short budget can hide a difference, so {number} rows were also trained" in readme
 
