@@ -36,27 +36,45 @@ HEADER = ("| row | what changes | seeds | test greedy %, row / TALL | row − TA
           "test top-5 %, row / TALL | row − TALL (95 % CI), p | dev greedy, row − TALL (p) | "
           "dev top-5, row − TALL (p) | smallest Holm p | test words per seed, row − TALL |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|")
+# One or two seeds cannot tell a row from seed noise (TALL alone moved by 7 test words between seeds), so a row
+# joins the pooled table from three seeds on.
+MIN_SEEDS = 3
 
 
-def rows_with_records(folder: Path) -> list[tuple[str, str]]:
-    """(row, what it changes) for every ablation row of the demo preset with a record paired with TALL's."""
-    seeds = {p.stem.rsplit("-s", 1)[1] for p in folder.glob(f"{REFERENCE}-s*.json")}
-    kept = {p.stem.rsplit("-s", 1)[0] for p in folder.glob("*-s*.json") if p.stem.rsplit("-s", 1)[1] in seeds}
-    return [(r.name, r.what) for r in ablations(preset_config("demo")) if r.name in kept - {REFERENCE}]
+def paired_seeds(folder: Path) -> dict[str, list[int]]:
+    """{row: the seeds it has a record at where TALL has one too}, for every ablation row of the demo preset with
+    any, in the ablation table's row order."""
+    tall = {p.stem.rsplit("-s", 1)[1] for p in folder.glob(f"{REFERENCE}-s*.json")}
+    kept: dict[str, set[int]] = {}
+    for p in folder.glob("*-s*.json"):
+        row, seed = p.stem.rsplit("-s", 1)
+        if seed in tall and seed.isdigit():
+            kept.setdefault(row, set()).add(int(seed))
+    return {r.name: sorted(kept[r.name]) for r in ablations(preset_config("demo"))
+            if r.name in kept and r.name != REFERENCE}
 
 
-def pool_all(folder: Path, resamples: int = RESAMPLES, seed: int = SEED) -> dict:
+def waiting(folder: Path, min_seeds: int = MIN_SEEDS) -> dict[str, list[int]]:
+    """{row: its paired seeds} for the rows kept at fewer than `min_seeds` seeds: recorded, not yet pooled."""
+    return {row: seeds for row, seeds in paired_seeds(folder).items() if len(seeds) < min_seeds}
+
+
+def pool_all(folder: Path, resamples: int = RESAMPLES, seed: int = SEED, min_seeds: int = MIN_SEEDS) -> dict:
     """{row: seed_pooled.pooled(...) plus "what", "holm" ({split: {measure: adjusted p}}) and "per_seed" (test
-    greedy hits of the row minus TALL's, seed by seed)}, in the ablation table's row order."""
+    greedy hits of the row minus TALL's, seed by seed)}, in the ablation table's row order, for every row kept at
+    `min_seeds` seeds or more."""
+    what = {r.name: r.what for r in ablations(preset_config("demo"))}
     out = {}
-    for row, what in rows_with_records(folder):
-        pairs = pairs_from_records(folder, row)
+    for row, seeds in paired_seeds(folder).items():
+        if len(seeds) < min_seeds:
+            continue
+        pairs = pairs_from_records(folder, row, seeds)
         result = pooled(pairs, resamples, seed)
         keys = [(split, measure) for split in SPLITS for measure in MEASURES]
         adjusted = dict(zip(keys, holm([result[s][m]["permutation_p"] for s, m in keys]), strict=True))
         result["holm"] = {s: {m: adjusted[s, m] for m in MEASURES} for s in SPLITS}
         result["per_seed"] = [sum(hits(r, "test", "greedy")) - sum(hits(t, "test", "greedy")) for r, t in pairs]
-        out[row] = {"what": what, **result}
+        out[row] = {"what": what[row], **result}
     return out
 
 
@@ -111,7 +129,16 @@ def verdict(results: dict, level: float = SIGNIFICANCE_LEVEL) -> str:
     return " ".join(text)
 
 
-def markdown(results: dict) -> str:
+def waiting_sentence(waiting_rows: dict[str, list[int]], min_seeds: int = MIN_SEEDS) -> str:
+    """"Kept as records, but pooled only from 3 seeds on: adapter-x2 (seeds 0 and 1)." (empty when none waits)."""
+    if not waiting_rows:
+        return ""
+    rows = [f"{row} (seed{'s' * (len(seeds) > 1)} {listed([str(s) for s in seeds])})"
+            for row, seeds in waiting_rows.items()]
+    return f"Kept as records, but pooled only from {min_seeds} seeds on: {listed(rows)}."
+
+
+def markdown(results: dict, waiting_rows: dict[str, list[int]] | None = None, min_seeds: int = MIN_SEEDS) -> str:
     first = next(iter(results.values()))
     test, dev = first["test"]["greedy"], first["dev"]["greedy"]
     return "\n".join([
@@ -121,7 +148,8 @@ def markdown(results: dict) -> str:
         f"resamples, seed {test['seed']}, so p = {p_text(2 / (test['resamples'] + 1))} is the smallest p it can report); "
         f"test = the {test['n']:,} test-book examples, dev = all {dev['n']:,} "
         "DEV-book verses (which also chose each run's checkpoint). The last column is each seed's test greedy hits of "
-        "the row minus TALL's.", "", table(results), "", verdict(results), ""])
+        "the row minus TALL's.", "", table(results), "", verdict(results), "",
+        *([waiting_sentence(waiting_rows, min_seeds), ""] if waiting_rows else [])])
 
 
 def main(argv=None) -> dict:
@@ -129,6 +157,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--records", type=Path, default=RUNS, help="a folder of run records (experiments.run_record)")
     ap.add_argument("--resamples", type=int, default=RESAMPLES)
     ap.add_argument("--seed", type=int, default=SEED, help="the permutation and bootstrap seed")
+    ap.add_argument("--min-seeds", type=int, default=MIN_SEEDS,
+                    help="pool a row only when it is kept at this many seeds paired with TALL (fewer: listed)")
     ap.add_argument("--json", type=Path, default=None, help="also write every row's comparisons here")
     ap.add_argument("--readme", type=Path, default=None, help="rewrite this README's pooled-ablations block")
     ap.add_argument("--plot", type=Path, default=None, help="also draw the forest plot here (*.svg)")
@@ -137,16 +167,22 @@ def main(argv=None) -> dict:
         ap.error(f"--plot {args.plot}: the forest plot is written as SVG; name it *.svg")
     if not args.records.is_dir():
         ap.error(f"{args.records}: no such folder of run records")
-    results = pool_all(args.records, args.resamples, args.seed)
+    if args.min_seeds < 1:
+        ap.error(f"--min-seeds {args.min_seeds}: a row needs at least one seed to be pooled")
+    results = pool_all(args.records, args.resamples, args.seed, args.min_seeds)
+    waiting_rows = waiting(args.records, args.min_seeds)
     if not results:
-        raise SystemExit(f"{args.records}: no ablation row has a record at a seed TALL has one")
+        kept = f" (fewer than {args.min_seeds} seeds: {', '.join(waiting_rows)})" * bool(waiting_rows)
+        raise SystemExit(f"{args.records}: no ablation row has records at {args.min_seeds} or more seeds TALL has "
+                         f"one at{kept}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if args.plot:
         write_forest(results, args.plot)
-    if args.readme and rewrite_block(args.readme, POOLED_START, POOLED_END, markdown(results)):
+    text = markdown(results, waiting_rows, args.min_seeds)
+    if args.readme and rewrite_block(args.readme, POOLED_START, POOLED_END, text):
         print(f"{args.readme}: pooled-ablations block rewritten")
-    print(markdown(results))
+    print(text)
     return results
 
 

@@ -35,7 +35,7 @@ def test_rows_are_pooled_over_the_seeds_tall_shares_in_the_ablation_tables_order
           record("no-scale-matching", 0, 8, 4), record("no-scale-matching", 1, 10, 3),
           record("no-llm", 0, 12, 12), record("no-llm", 1, 11, 13),
           record("concat-bridge", 5, 30, 30))  # no tall at seed 5: nothing to pair with
-    results = pooled_table.pool_all(tmp_path, resamples=500)
+    results = pooled_table.pool_all(tmp_path, resamples=500, min_seeds=2)
     assert list(results) == ["no-llm", "no-scale-matching"]
     assert results["no-llm"]["seeds"] == [0, 1] and results["no-llm"]["per_seed"] == [+2, 0]
     assert results["no-scale-matching"]["per_seed"] == [-2, -1]
@@ -80,14 +80,14 @@ def test_the_readme_block_is_rewritten_in_place_and_only_when_it_changes(tmp_pat
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{pooled_table.POOLED_START}\nold\n{pooled_table.POOLED_END}\noutro\n", encoding="utf-8")
     out = tmp_path / "pooled.json"
-    results = pooled_table.main(["--records", str(runs), "--resamples", "300", "--json", str(out), "--readme",
-                                 str(readme)])
+    results = pooled_table.main(["--records", str(runs), "--resamples", "300", "--min-seeds", "1", "--json", str(out),
+                                 "--readme", str(readme)])
     assert json.loads(out.read_text(encoding="utf-8")) == results
     text = readme.read_text(encoding="utf-8")
     assert text.startswith("intro\n") and text.endswith(f"{pooled_table.POOLED_END}\noutro\n") and "old" not in text
     assert "| no-llm | LLM bypassed" in text and "| 0 | 35.00 / 25.00 | +10.00 (" in text and "| +4 |" in text
     assert "block rewritten" in capsys.readouterr().out
-    pooled_table.main(["--records", str(runs), "--resamples", "300", "--readme", str(readme)])
+    pooled_table.main(["--records", str(runs), "--resamples", "300", "--min-seeds", "1", "--readme", str(readme)])
     assert "block rewritten" not in capsys.readouterr().out and readme.read_text(encoding="utf-8") == text
 
 
@@ -95,8 +95,33 @@ def test_nothing_to_pool_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit):
         pooled_table.main(["--records", str(tmp_path / "missing")])
     write(tmp_path / "runs", record("tall", 0, 10, 12), record("no-llm", 1, 14, 15))
-    with pytest.raises(SystemExit, match="no ablation row has a record at a seed TALL has one"):
+    with pytest.raises(SystemExit, match="no ablation row has records at 1 or more seeds TALL has one at"):
+        pooled_table.main(["--records", str(tmp_path / "runs"), "--min-seeds", "1"])
+    write(tmp_path / "runs", record("no-llm", 0, 14, 15))
+    with pytest.raises(SystemExit, match=r"at 3 or more seeds TALL has one at \(fewer than 3 seeds: no-llm\)"):
         pooled_table.main(["--records", str(tmp_path / "runs")])
+    with pytest.raises(SystemExit):
+        pooled_table.main(["--records", str(tmp_path / "runs"), "--min-seeds", "0"])
+
+
+def test_a_row_joins_the_table_from_min_seeds_on_and_is_listed_until_then(tmp_path, capsys):
+    write(tmp_path, *(record("tall", s, 10, 12) for s in (0, 1, 2)),
+          *(record("no-llm", s, 12, 12) for s in (0, 1, 2)),
+          record("adapter-x2", 0, 9, 12), record("adapter-x2", 2, 11, 12),
+          record("bridges-2", 1, 10, 12), record("bridges-2", 7, 10, 12))  # seed 7 has no TALL to pair with
+    assert pooled_table.waiting(tmp_path) == {"adapter-x2": [0, 2], "bridges-2": [1]}
+    assert list(pooled_table.pool_all(tmp_path, resamples=200)) == ["no-llm"]
+    assert list(pooled_table.pool_all(tmp_path, resamples=200, min_seeds=1)) == ["no-llm", "adapter-x2", "bridges-2"]
+    pooled_table.main(["--records", str(tmp_path), "--resamples", "200"])
+    text = capsys.readouterr().out
+    assert "| no-llm |" in text and "| adapter-x2 |" not in text
+    assert text.rstrip().endswith(
+        "Kept as records, but pooled only from 3 seeds on: adapter-x2 (seeds 0 and 2) and bridges-2 (seed 1).")
+    write(tmp_path, record("adapter-x2", 1, 10, 12))  # its third seed
+    pooled_table.main(["--records", str(tmp_path), "--resamples", "200"])
+    text = capsys.readouterr().out
+    assert "| adapter-x2 | adapter hidden factor" in text and "| 0, 1 and 2 |" in text
+    assert text.rstrip().endswith("pooled only from 3 seeds on: bridges-2 (seed 1).")
 
 
 def test_the_forest_plot_draws_each_difference_with_its_interval_and_fills_what_holm_passes(tmp_path):
@@ -106,7 +131,7 @@ def test_the_forest_plot_draws_each_difference_with_its_interval_and_fills_what_
 
     write(tmp_path, record("tall", 0, 10, 12), record("tall", 1, 11, 13), record("no-scale-matching", 0, 8, 4),
           record("no-scale-matching", 1, 10, 3), record("no-llm", 0, 12, 12), record("no-llm", 1, 11, 13))
-    results = pooled_table.pool_all(tmp_path, resamples=500)
+    results = pooled_table.pool_all(tmp_path, resamples=500, min_seeds=2)
     fig = forest(results)
     test_panel = fig.axes[0]
     assert [t.get_text() for t in test_panel.get_yticklabels()] == ["no-llm (2 seeds)", "no-scale-matching (2 seeds)"]
