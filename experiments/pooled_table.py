@@ -10,6 +10,7 @@ numbers, each checked by its own test. This computes all of them from the commit
 TALL's at the same seed (experiments.seed_pooled), the four comparisons (dev and test books, greedy and top-5 exact
 match; a paired sign-flip permutation test over examples, hits averaged over seeds), Holm-adjusted within the row
 (four measures are four chances at p < 0.05), and a verdict that says only what the adjusted p-values support.
+A row joins the table once it is kept at MIN_SEEDS seeds (`--min-seeds`); until then it is listed under it.
 `--readme` rewrites the README's block between POOLED_START and POOLED_END; a test regenerates it and compares.
 """
 

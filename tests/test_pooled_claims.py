@@ -168,3 +168,25 @@ def test_the_frozen_decoder_sentence_is_its_records(readme):
     frozen, tall = ([top_word_share(row, s) for s in seeds] for row in ("frozen-decoder", "tall"))
     assert (f"most frequent test word takes {min(frozen):.1f}–{max(frozen):.1f} % of the test examples at those seeds "
             f"(TALL's: {min(tall):.1f}–{max(tall):.1f} %)") in readme
+
+
+def test_the_adapter_size_sentence_is_their_records(readme):
+    """"halving or doubling their hidden factor ... found more test-book words than TALL at each of three seeds ...
+    but neither passes the Holm correction": the per-seed gains, pooled differences and p-values from the records."""
+    half, double = pooled("adapter-x0.5"), pooled("adapter-x2")
+    for row in (half, double):
+        assert row["seeds"] == [0, 1, 2] and min(row["per_seed"]) > 0
+        assert min(row["holm"][s][m] for s in ("dev", "test") for m in ("greedy", "top-5")) >= 0.05
+        assert row["test"]["top-5"]["difference"] < 0 and row["dev"]["greedy"]["permutation_p"] >= 0.05
+    assert half["per_seed"] == gains("adapter-x0.5", [0, 1, 2]) and double["per_seed"] == gains("adapter-x2", [0, 1, 2])
+
+    def seeds(row):
+        return ", ".join(f"{g:+d}" for g in row["per_seed"])
+
+    greedy = [row["test"]["greedy"] for row in (half, double)]
+    assert points(greedy[0]["difference"]) == points(greedy[1]["difference"])  # the sentence says "for both"
+    assert (f"found more test-book words than TALL at each of three seeds ({seeds(half)} and {seeds(double)}), "
+            f"{points(greedy[0]['difference'])} points pooled for both (p = {p_text(greedy[0]['permutation_p'])} and "
+            f"{p_text(greedy[1]['permutation_p'])}), but neither passes the Holm correction") in readme
+    assert (f"dev-book greedy level (p = {p_text(half['dev']['greedy']['permutation_p'])} and "
+            f"{p_text(double['dev']['greedy']['permutation_p'])})") in readme
