@@ -190,3 +190,13 @@ def test_the_adapter_size_sentence_is_their_records(readme):
             f"{p_text(greedy[1]['permutation_p'])}), but neither passes the Holm correction") in readme
     assert (f"dev-book greedy level (p = {p_text(half['dev']['greedy']['permutation_p'])} and "
             f"{p_text(double['dev']['greedy']['permutation_p'])})") in readme
+
+
+def test_the_bridge_depth_sentence_is_its_records(readme):
+    """"Bridges of depth 2 ... are level with TALL on all four measures (test words per seed ...; every Holm p = 1)"."""
+    deeper = pooled("bridges-2")
+    assert deeper["per_seed"] == gains("bridges-2", deeper["seeds"]) and deeper["seeds"] == [0, 1, 2]
+    assert all(p == 1 for split in deeper["holm"].values() for p in split.values()), deeper["holm"]
+    per_seed = ", ".join(f"{g:+d}".replace("-", "−") for g in deeper["per_seed"])
+    assert (f"**Bridges of depth 2** (against the demo's 1) are level with TALL on all four measures (test words per "
+            f"seed {per_seed}; every Holm p = 1)") in readme
