@@ -44,6 +44,11 @@ def points(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
+def per_seed_words(row: dict) -> str:
+    """A pooled row's per-seed test-word gains as the README writes them: "+6, −3, 0"."""
+    return ", ".join(f"{g:+d}".replace("-", "−").replace("+0", "0") for g in row["per_seed"])
+
+
 @pytest.fixture(scope="module")
 def readme() -> str:
     return " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())  # the README's own line breaks aside
@@ -180,12 +185,9 @@ def test_the_adapter_size_sentence_is_their_records(readme):
         assert row["test"]["top-5"]["difference"] < 0 and row["dev"]["greedy"]["permutation_p"] >= 0.05
     assert half["per_seed"] == gains("adapter-x0.5", [0, 1, 2]) and double["per_seed"] == gains("adapter-x2", [0, 1, 2])
 
-    def seeds(row):
-        return ", ".join(f"{g:+d}" for g in row["per_seed"])
-
     greedy = [row["test"]["greedy"] for row in (half, double)]
     assert points(greedy[0]["difference"]) == points(greedy[1]["difference"])  # the sentence says "for both"
-    assert (f"found more test-book words than TALL at each of three seeds ({seeds(half)} and {seeds(double)}), "
+    assert (f"found more test-book words than TALL at each of three seeds ({per_seed_words(half)} and {per_seed_words(double)}), "
             f"{points(greedy[0]['difference'])} points pooled for both (p = {p_text(greedy[0]['permutation_p'])} and "
             f"{p_text(greedy[1]['permutation_p'])}), but neither passes the Holm correction") in readme
     assert (f"dev-book greedy level (p = {p_text(half['dev']['greedy']['permutation_p'])} and "
@@ -197,6 +199,5 @@ def test_the_bridge_depth_sentence_is_its_records(readme):
     deeper = pooled("bridges-2")
     assert deeper["per_seed"] == gains("bridges-2", deeper["seeds"]) and deeper["seeds"] == [0, 1, 2]
     assert all(p == 1 for split in deeper["holm"].values() for p in split.values()), deeper["holm"]
-    per_seed = ", ".join(f"{g:+d}".replace("-", "−") for g in deeper["per_seed"])
     assert (f"**Bridges of depth 2** (against the demo's 1) are level with TALL on all four measures (test words per "
-            f"seed {per_seed}; every Holm p = 1)") in readme
+            f"seed {per_seed_words(deeper)}; every Holm p = 1)") in readme
