@@ -7,7 +7,8 @@ Why: a pooled test over seeds (experiments.seed_pooled) needs every run's hits o
 folders (checkpoints, 25 MB each) live in build/, which a fresh machine does not have. Sessions kept losing them
 and retraining three seeds to add a fourth. A record keeps, per split (all DEV-book verses, the test-book examples),
 a digest of the examples (prefix and gold word), the greedy and top-5 hits as strings of 0 and 1, and the most
-frequent greedy word: 4 KB a run. `shipped` is the shipped TALL (row tall, seed 0): its dev hits come from the
+frequent greedy word and how many greedy words are not words of the training Hebrew (made up, or a lone piece
+such as the article ה; checkpoints/demo/training_words.txt, which every run's own list equals): 4 KB a run. `shipped` is the shipped TALL (row tall, seed 0): its dev hits come from the
 build's own selection run in --workdir, its test hits from checkpoints/demo/eval. Each record is written as
 <row>-s<seed>.json.
 """
@@ -26,9 +27,18 @@ from demo_build.context import BuildContext
 from demo_build.tall_stages import ADAPTER_SEED
 from evaluation.report import read_predictions
 from experiments.full_budget_ablation import SHIPPED, greedy_hits, reference_predictions, top5_hits
+from tall_model.text import normalize_word
+from tall_model.word_list import TRAINING_WORDS
 
 SPLITS = ("dev", "test")
 MEASURES = {"greedy": greedy_hits, "top-5": top5_hits}
+SHIPPED_WORDS = Path("checkpoints/demo") / TRAINING_WORDS
+
+
+def read_training_words(path: Path = SHIPPED_WORDS) -> set[str]:
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such word list (the demo build's {TRAINING_WORDS}, one word a line)")
+    return set(path.read_text(encoding="utf-8").split())
 
 
 def examples_digest(records: list[dict]) -> str:
@@ -37,20 +47,24 @@ def examples_digest(records: list[dict]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def split_record(records: list[dict]) -> dict:
+def split_record(records: list[dict], training_words: set[str] | None = None) -> dict:
+    """One split's record; with `training_words`, also how many non-empty greedy words are not among them."""
     word, count = Counter(r["greedy"] for r in records).most_common(1)[0]
+    spoken = [w for w in (normalize_word(r["greedy"]) for r in records) if w]
+    unseen = {} if training_words is None else {"unseen_count": sum(w not in training_words for w in spoken)}
     return {"n": len(records), "examples_sha256": examples_digest(records),
             **{name: "".join("1" if h else "0" for h in hits(records)) for name, hits in MEASURES.items()},
-            "top_word": word, "top_word_count": count}
+            "top_word": word, "top_word_count": count, **unseen}
 
 
-def make_record(row: str, seed: int, selected: str, predictions: dict[str, Path], source: str) -> dict:
+def make_record(row: str, seed: int, selected: str, predictions: dict[str, Path], source: str,
+                training_words: set[str] | None = None) -> dict:
     """{row, seed, selected, source, dev: split_record, test: split_record} from the dev and test predictions."""
     return {"row": row, "seed": seed, "selected": selected, "source": source,
-            **{split: split_record(read_predictions(predictions[split], "tall")) for split in SPLITS}}
+            **{split: split_record(read_predictions(predictions[split], "tall"), training_words) for split in SPLITS}}
 
 
-def run_record(folder: Path) -> dict:
+def run_record(folder: Path, training_words: set[str] | None = None) -> dict:
     """The record of an experiment folder that experiments.full_budget_ablation finished (any result*.json there
     names its row, seed and chosen checkpoint; pairing does not change them)."""
     results = sorted(folder.glob("result*.json"))
@@ -60,12 +74,12 @@ def run_record(folder: Path) -> dict:
     selected = result["selection"]["selected"]
     predictions = {"dev": folder / "adapters" / "selection" / selected / "predictions.jsonl",
                    "test": folder / "test" / "predictions.jsonl"}
-    return make_record(result["row"], result["seed"], selected, predictions, str(folder))
+    return make_record(result["row"], result["seed"], selected, predictions, str(folder), training_words)
 
 
-def shipped_record(ctx: BuildContext) -> dict:
+def shipped_record(ctx: BuildContext, training_words: set[str] | None = None) -> dict:
     dev, test = reference_predictions(ctx, None)
-    return make_record(REFERENCE, ADAPTER_SEED, dev.parent.name, {"dev": dev, "test": test}, SHIPPED)
+    return make_record(REFERENCE, ADAPTER_SEED, dev.parent.name, {"dev": dev, "test": test}, SHIPPED, training_words)
 
 
 def hits(record: dict, split: str, measure: str) -> list[bool]:
@@ -89,10 +103,13 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("runs", nargs="+", help="finished experiment folders, or `shipped` for the shipped TALL")
     ap.add_argument("--workdir", default="build/demo", help="the demo build's work folder (for `shipped`)")
     ap.add_argument("--out", type=Path, required=True, help="where <row>-s<seed>.json are written")
+    ap.add_argument("--training-words", type=Path, default=SHIPPED_WORDS,
+                    help="the training Hebrew's words, one a line (for each split's unseen_count)")
     args = ap.parse_args(argv)
+    words = read_training_words(args.training_words)
     build = parse_args(["--workdir", args.workdir])
     ctx = BuildContext(args=build, workdir=Path(args.workdir), out=Path(build.out))
-    records = [shipped_record(ctx) if run == "shipped" else run_record(Path(run)) for run in args.runs]
+    records = [shipped_record(ctx, words) if run == "shipped" else run_record(Path(run), words) for run in args.runs]
     args.out.mkdir(parents=True, exist_ok=True)
     for record in records:
         (args.out / record_name(record)).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n",

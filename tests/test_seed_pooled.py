@@ -138,3 +138,13 @@ def test_a_run_that_never_finished_has_no_record(tmp_path):
     (tmp_path / "full-x-s3").mkdir()
     with pytest.raises(SystemExit, match="no result"):
         record_main([str(tmp_path / "full-x-s3"), "--out", str(tmp_path / "runs")])
+
+
+def test_a_record_counts_the_greedy_words_that_are_not_words_of_the_training_hebrew():
+    from experiments.run_record import split_record
+
+    recs = [{"prefix": f"p{i}", "gold": "שלום", "greedy": g, "candidates": [g]}
+            for i, g in enumerate(["שלום", "ה", "", "שלום.", "תבדו"])]
+    record = split_record(recs, {"שלום", "בית"})
+    assert record["unseen_count"] == 2  # ה and תבדו; the empty word is not a word, "שלום." is שלום
+    assert "unseen_count" not in split_record(recs)  # hits only, as seed_pooled pairs run folders
