@@ -30,13 +30,14 @@ from experiments.seed_table import p_text
 from tall_model import preset_config
 
 RUNS = Path("benchmarks/results/runs")
+ABLATION_METRICS = Path("checkpoints/demo/ablations/metrics.json")  # the 400-step table: each row's parameter count
 POOLED_START = ("<!-- pooled-ablations: generated from benchmarks/results/runs by `python -m experiments.pooled_table "
                 "--readme README.md`; do not edit by hand -->")
 POOLED_END = "<!-- /pooled-ablations -->"
 HEADER = ("| row | what changes | seeds | test greedy %, row / TALL | row − TALL, points (95 % CI), p | "
           "test top-5 %, row / TALL | row − TALL (95 % CI), p | dev greedy, row − TALL (p) | "
-          "dev top-5, row − TALL (p) | smallest Holm p | test words per seed, row − TALL |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|")
+          "dev top-5, row − TALL (p) | smallest Holm p | test words per seed, row − TALL | trainable parameters |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|")
 # One or two seeds cannot tell a row from seed noise (TALL alone moved by 7 test words between seeds), so a row
 # joins the pooled table from three seeds on.
 MIN_SEEDS = 3
@@ -60,10 +61,22 @@ def waiting(folder: Path, min_seeds: int = MIN_SEEDS) -> dict[str, list[int]]:
     return {row: seeds for row, seeds in paired_seeds(folder).items() if len(seeds) < min_seeds}
 
 
-def pool_all(folder: Path, resamples: int = RESAMPLES, seed: int = SEED, min_seeds: int = MIN_SEEDS) -> dict:
-    """{row: seed_pooled.pooled(...) plus "what", "holm" ({split: {measure: adjusted p}}) and "per_seed" (test
-    greedy hits of the row minus TALL's, seed by seed)}, in the ablation table's row order, for every row kept at
-    `min_seeds` seeds or more."""
+def parameter_counts(metrics: Path) -> dict[str, int]:
+    """{row: trainable parameters} from the ablation table's metrics.json (demo_build.ablation_stages), for the
+    reference and every row whose change there is still the row's change now (a redefined row's count is dropped,
+    not shown beside records of another configuration). The count depends only on the configuration, not on the
+    budget or seed, so the 400-step run's count is the full-budget run's too."""
+    changes = {r.name: r.changes for r in ablations(preset_config("demo"))}
+    rows = json.loads(metrics.read_text(encoding="utf-8"))["rows"]
+    return {r["name"]: r["trainable_parameters"] for r in rows if changes.get(r["name"], None) == r["changes"]}
+
+
+def pool_all(folder: Path, resamples: int = RESAMPLES, seed: int = SEED, min_seeds: int = MIN_SEEDS,
+             counts: dict[str, int] | None = None) -> dict:
+    """{row: seed_pooled.pooled(...) plus "what", "holm" ({split: {measure: adjusted p}}), "per_seed" (test
+    greedy hits of the row minus TALL's, seed by seed) and "trainable_parameters" (row and TALL, from `counts`,
+    None where it has none)}, in the ablation table's row order, for every row kept at `min_seeds` seeds or more."""
+    counts = counts or {}
     what = {r.name: r.what for r in ablations(preset_config("demo"))}
     out = {}
     for row, seeds in paired_seeds(folder).items():
@@ -75,6 +88,7 @@ def pool_all(folder: Path, resamples: int = RESAMPLES, seed: int = SEED, min_see
         adjusted = dict(zip(keys, holm([result[s][m]["permutation_p"] for s, m in keys]), strict=True))
         result["holm"] = {s: {m: adjusted[s, m] for m in MEASURES} for s in SPLITS}
         result["per_seed"] = [sum(hits(r, "test", "greedy")) - sum(hits(t, "test", "greedy")) for r, t in pairs]
+        result["trainable_parameters"] = {"row": counts.get(row), REFERENCE: counts.get(REFERENCE)}
         out[row] = {"what": what[row], **result}
     return out
 
@@ -94,6 +108,16 @@ def _said(split: str, measure: str, c: dict) -> str:
     return f"{split} {measure} {abs(100 * c['difference']):.2f} points {direction}"
 
 
+def _parameters(counts: dict) -> str:
+    """"3,677,824 (+46 %)": the row's trainable parameters and how many more or fewer than TALL's ("—": unknown)."""
+    row, tall = counts["row"], counts[REFERENCE]
+    if row is None:
+        return "—"
+    if not tall:
+        return f"{row:,}"
+    return f"{row:,} ({'as TALL' if row == tall else f'{100 * (row - tall) / tall:+.0f} %'})"
+
+
 def table(results: dict) -> str:
     lines = [HEADER]
     for row, r in results.items():
@@ -103,7 +127,8 @@ def table(results: dict) -> str:
             f"| {row} | {r['what']} | {listed([str(s) for s in r['seeds']])} | {_accuracies(tg)} | {_interval(tg)} | "
             f"{_accuracies(t5)} | {_interval(t5)} | {100 * dg['difference']:+.2f} ({p_text(dg['permutation_p'])}) | "
             f"{100 * d5['difference']:+.2f} ({p_text(d5['permutation_p'])}) | {p_text(smallest[0])} "
-            f"({smallest[2]} {smallest[3]}) | {', '.join(f'{x:+d}' if x else '0' for x in r['per_seed'])} |")
+            f"({smallest[2]} {smallest[3]}) | {', '.join(f'{x:+d}' if x else '0' for x in r['per_seed'])} | "
+            f"{_parameters(r['trainable_parameters'])} |")
     return "\n".join(lines)
 
 
@@ -139,6 +164,11 @@ def waiting_sentence(waiting_rows: dict[str, list[int]], min_seeds: int = MIN_SE
     return f"Kept as records, but pooled only from {min_seeds} seeds on: {listed(rows)}."
 
 
+def _tall_parameters(result: dict) -> str:
+    tall = result["trainable_parameters"][REFERENCE]
+    return f" {tall:,}" if tall else ""
+
+
 def markdown(results: dict, waiting_rows: dict[str, list[int]] | None = None, min_seeds: int = MIN_SEEDS) -> str:
     first = next(iter(results.values()))
     test, dev = first["test"]["greedy"], first["dev"]["greedy"]
@@ -148,8 +178,10 @@ def markdown(results: dict, waiting_rows: dict[str, list[int]] | None = None, mi
         f"paired sign-flip permutation test over examples and a 95 % paired bootstrap interval ({test['resamples']:,} "
         f"resamples, seed {test['seed']}, so p = {p_text(2 / (test['resamples'] + 1))} is the smallest p it can report); "
         f"test = the {test['n']:,} test-book examples, dev = all {dev['n']:,} "
-        "DEV-book verses (which also chose each run's checkpoint). The last column is each seed's test greedy hits of "
-        "the row minus TALL's.", "", table(results), "", verdict(results), "",
+        "DEV-book verses (which also chose each run's checkpoint). The last but one column is each seed's test greedy "
+        "hits of the row minus TALL's; the last, the row's trainable parameters and how many more than TALL's"
+        f"{_tall_parameters(first)}, as the ablation table's run of the same configuration counted them.", "",
+        table(results), "", verdict(results), "",
         *([waiting_sentence(waiting_rows, min_seeds), ""] if waiting_rows else [])])
 
 
@@ -160,6 +192,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=SEED, help="the permutation and bootstrap seed")
     ap.add_argument("--min-seeds", type=int, default=MIN_SEEDS,
                     help="pool a row only when it is kept at this many seeds paired with TALL (fewer: listed)")
+    ap.add_argument("--ablations", type=Path, default=ABLATION_METRICS,
+                    help="the ablation table's metrics.json, for each row's trainable parameter count")
     ap.add_argument("--json", type=Path, default=None, help="also write every row's comparisons here")
     ap.add_argument("--readme", type=Path, default=None, help="rewrite this README's pooled-ablations block")
     ap.add_argument("--plot", type=Path, default=None, help="also draw the forest plot here (*.svg)")
@@ -168,9 +202,12 @@ def main(argv=None) -> dict:
         ap.error(f"--plot {args.plot}: the forest plot is written as SVG; name it *.svg")
     if not args.records.is_dir():
         ap.error(f"{args.records}: no such folder of run records")
+    if args.ablations != ABLATION_METRICS and not args.ablations.is_file():
+        ap.error(f"--ablations {args.ablations}: no such file (the ablation table's metrics.json)")
     if args.min_seeds < 1:
         ap.error(f"--min-seeds {args.min_seeds}: a row needs at least one seed to be pooled")
-    results = pool_all(args.records, args.resamples, args.seed, args.min_seeds)
+    counts = parameter_counts(args.ablations) if args.ablations.is_file() else {}
+    results = pool_all(args.records, args.resamples, args.seed, args.min_seeds, counts)
     waiting_rows = waiting(args.records, args.min_seeds)
     if not results:
         kept = f" (fewer than {args.min_seeds} seeds: {', '.join(waiting_rows)})" * bool(waiting_rows)

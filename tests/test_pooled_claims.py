@@ -13,8 +13,8 @@ from evaluation.report import read_predictions
 from evaluation.significance import mcnemar_exact
 from experiments import pooled_table
 from experiments.pooled_plot import write_forest
-from experiments.run_record import hits as record_hits
 from experiments.run_record import SHIPPED_WORDS, read_record, read_training_words, split_record
+from experiments.run_record import hits as record_hits
 from experiments.seed_table import p_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,11 +65,14 @@ def test_every_pooled_row_pairs_each_seed_with_tall_on_every_example():
 
 
 def test_pooled_json_the_readme_table_and_its_plot_are_what_the_records_give(tmp_path):
-    again = pooled_table.pool_all(RUNS)
+    counts = pooled_table.parameter_counts(ROOT / pooled_table.ABLATION_METRICS)
+    again = pooled_table.pool_all(RUNS, counts=counts)
     kept = pooled_rows()
     assert list(again) == list(kept)
     for row, result in again.items():
         assert result["seeds"] == kept[row]["seeds"] and result["per_seed"] == kept[row]["per_seed"]
+        assert result["trainable_parameters"] == kept[row]["trainable_parameters"] == {"row": counts[row],
+                                                                                       "tall": counts["tall"]}
         for split in ("dev", "test"):
             for measure, c in result[split].items():
                 assert c == pytest.approx(kept[row][split][measure]), (row, split, measure)

@@ -156,3 +156,24 @@ def test_the_forest_plot_draws_each_difference_with_its_interval_and_fills_what_
         write_forest(results, tmp_path / "forest.png")
     with pytest.raises(SystemExit):
         pooled_table.main(["--records", str(tmp_path), "--plot", str(tmp_path / "forest.png")])
+
+
+def test_each_row_shows_its_trainable_parameters_against_talls_and_a_redefined_rows_count_is_dropped(tmp_path):
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"rows": [
+        {"name": "tall", "changes": {}, "trainable_parameters": 2_516_512},
+        {"name": "bridges-2", "changes": {"bridge_in": {"layers": 2}, "bridge_out": {"layers": 2}},
+         "trainable_parameters": 3_677_824},
+        {"name": "no-llm", "changes": {"bypass_llm": False}, "trainable_parameters": 1},
+        {"name": "adapter-x2", "changes": {"adapter_in": {"hidden_factor": 2.0}}, "trainable_parameters": 5}]}),
+        encoding="utf-8")
+    counts = pooled_table.parameter_counts(metrics)
+    assert counts == {"tall": 2_516_512, "bridges-2": 3_677_824}  # no-llm's and adapter-x2's changes are not theirs now
+    write(tmp_path / "runs", *(record(row, s, 10, 12) for row in ("tall", "no-llm", "bridges-2") for s in (0, 1, 2)))
+    results = pooled_table.pool_all(tmp_path / "runs", resamples=200, counts=counts)
+    assert results["bridges-2"]["trainable_parameters"] == {"row": 3_677_824, "tall": 2_516_512}
+    text = pooled_table.markdown(results)
+    assert "| 0, 0, 0 | 3,677,824 (+46 %) |" in text and "| 0, 0, 0 | — |" in text
+    assert "the row's trainable parameters and how many more than TALL's 2,516,512, as" in text
+    with pytest.raises(SystemExit):  # a named metrics file that is not there is an error, not a column of dashes
+        pooled_table.main(["--records", str(tmp_path / "runs"), "--ablations", str(tmp_path / "missing.json")])
