@@ -205,3 +205,18 @@ def test_the_bridge_depth_sentence_is_its_records(readme):
     assert all(p == 1 for split in deeper["holm"].values() for p in split.values()), deeper["holm"]
     assert (f"**Bridges of depth 2** (against the demo's 1) are level with TALL on all four measures (test words per "
             f"seed {per_seed_words(deeper)}; every Holm p = 1)") in readme
+
+
+def test_the_subword_framing_sentence_is_its_records(readme):
+    """"The paper's subword framing ... is level with TALL on all four measures too (test words per seed ...; every
+    Holm p = 1), but N–M of its 731 greedy test words are not words of the training Hebrew at all (TALL's: a–b)"."""
+    framing = pooled("subword-framing")
+    seeds = framing["seeds"]
+    assert seeds == [0, 1, 2] and framing["per_seed"] == gains("subword-framing", seeds)
+    assert all(p == 1 for split in framing["holm"].values() for p in split.values()), framing["holm"]
+    made_up, tall = ([read_record(RUNS / f"{row}-s{s}.json")["test"]["unseen_count"] for s in seeds]
+                     for row in ("subword-framing", "tall"))
+    assert min(made_up) > 10 * max(tall)  # "makes up far more"
+    assert (f"level with TALL on all four measures too (test words per seed {per_seed_words(framing)}; every Holm "
+            f"p = 1), but {min(made_up)}–{max(made_up)} of its 731 greedy test words are not words of the training "
+            f"Hebrew at all (TALL's: {min(tall)}–{max(tall)})") in readme
