@@ -165,7 +165,7 @@ def top_word_share(row: str, seed: int) -> float:
 
 def test_the_frozen_decoder_sentence_is_its_records(readme):
     rows = pooled_rows()
-    number = {3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}[len(rows)]
+    number = {3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}[len(rows)]
     assert f"short budget can hide a difference, so {number} rows were also trained" in readme
 
     def lower_everywhere(result: dict) -> bool:
@@ -220,3 +220,17 @@ def test_the_subword_framing_sentence_is_its_records(readme):
     assert (f"level with TALL on all four measures too (test words per seed {per_seed_words(framing)}; every Holm "
             f"p = 1), but {min(made_up)}–{max(made_up)} of its 731 greedy test words are not words of the training "
             f"Hebrew at all (TALL's: {min(tall)}–{max(tall)})") in readme
+
+
+def test_the_depth_4_sentence_is_its_records(readme):
+    deepest = pooled("bridges-4")
+    assert deepest["seeds"] == [0, 1, 2] and deepest["per_seed"] == gains("bridges-4", deepest["seeds"])
+    counts = deepest["trainable_parameters"]
+    more = round(100 * (counts["row"] - counts["tall"]) / counts["tall"])
+    top5 = deepest["test"]["top-5"]
+    assert top5["difference"] < 0 and top5["permutation_p"] < 0.05 <= deepest["holm"]["test"]["top-5"]
+    assert min(p for split in deepest["holm"].values() for p in split.values()) >= 0.05
+    assert deepest["holm"]["test"]["greedy"] == 1
+    assert (f"**Bridges of depth 4**, at {more} % more trainable parameters, find as many test words "
+            f"({per_seed_words(deepest)}; Holm p = 1) and a lower test top-5 only before the correction "
+            f"(p = {p_text(top5['permutation_p'])}, Holm p = {p_text(deepest['holm']['test']['top-5'])})") in readme
