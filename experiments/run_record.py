@@ -7,9 +7,9 @@ Why: a pooled test over seeds (experiments.seed_pooled) needs every run's hits o
 folders (checkpoints, 25 MB each) live in build/, which a fresh machine does not have. Sessions kept losing them
 and retraining three seeds to add a fourth. A record keeps, per split (all DEV-book verses, the test-book examples),
 a digest of the examples (prefix and gold word), the greedy and top-5 hits as strings of 0 and 1, and the most
-frequent greedy word and how many greedy words are not words of the training Hebrew (made up, or a lone piece
-such as the article ה; checkpoints/demo/training_words.txt, which every run's own list equals): 4 KB a run. `shipped` is the shipped TALL (row tall, seed 0): its dev hits come from the
-build's own selection run in --workdir, its test hits from checkpoints/demo/eval. Each record is written as
+frequent greedy word and how many greedy words are not words of the training Hebrew (made up, or a word's ending
+alone such as ך; checkpoints/demo/training_words.txt, which every run's own list equals): 4 KB a run. `shipped` is
+the shipped TALL (row tall, seed 0): its dev hits come from the build's own selection run in --workdir, its test hits from checkpoints/demo/eval. Each record is written as
 <row>-s<seed>.json.
 """
 
@@ -28,17 +28,10 @@ from demo_build.tall_stages import ADAPTER_SEED
 from evaluation.report import read_predictions
 from experiments.full_budget_ablation import SHIPPED, greedy_hits, reference_predictions, top5_hits
 from tall_model.text import normalize_word
-from tall_model.word_list import TRAINING_WORDS
+from tall_model.word_list import demo_word_list, read_word_list
 
 SPLITS = ("dev", "test")
 MEASURES = {"greedy": greedy_hits, "top-5": top5_hits}
-SHIPPED_WORDS = Path("checkpoints/demo") / TRAINING_WORDS
-
-
-def read_training_words(path: Path = SHIPPED_WORDS) -> set[str]:
-    if not path.is_file():
-        raise SystemExit(f"{path}: no such word list (the demo build's {TRAINING_WORDS}, one word a line)")
-    return set(path.read_text(encoding="utf-8").split())
 
 
 def examples_digest(records: list[dict]) -> str:
@@ -103,10 +96,10 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("runs", nargs="+", help="finished experiment folders, or `shipped` for the shipped TALL")
     ap.add_argument("--workdir", default="build/demo", help="the demo build's work folder (for `shipped`)")
     ap.add_argument("--out", type=Path, required=True, help="where <row>-s<seed>.json are written")
-    ap.add_argument("--training-words", type=Path, default=SHIPPED_WORDS,
+    ap.add_argument("--training-words", type=Path, default=demo_word_list(),
                     help="the training Hebrew's words, one a line (for each split's unseen_count)")
     args = ap.parse_args(argv)
-    words = read_training_words(args.training_words)
+    words = set(read_word_list(args.training_words))
     build = parse_args(["--workdir", args.workdir])
     ctx = BuildContext(args=build, workdir=Path(args.workdir), out=Path(build.out))
     records = [shipped_record(ctx, words) if run == "shipped" else run_record(Path(run), words) for run in args.runs]

@@ -13,9 +13,10 @@ from evaluation.report import read_predictions
 from evaluation.significance import mcnemar_exact
 from experiments import pooled_table
 from experiments.pooled_plot import write_forest
-from experiments.run_record import SHIPPED_WORDS, read_record, read_training_words, split_record
 from experiments.run_record import hits as record_hits
+from experiments.run_record import read_record, split_record
 from experiments.seed_table import p_text
+from tall_model.word_list import demo_word_list, read_word_list
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "benchmarks" / "results" / "runs"
@@ -127,7 +128,7 @@ def test_the_concat_and_no_translation_sentences_are_their_records(readme):
 def test_the_shipped_tall_record_is_the_shipped_demos_test_predictions():
     shipped = read_record(RUNS / "tall-s0.json")
     assert shipped["source"] == "the shipped TALL" and shipped["dev"]["n"] == 1126
-    words = read_training_words(ROOT / SHIPPED_WORDS)
+    words = set(read_word_list(demo_word_list()))
     assert shipped["test"] == split_record(read_predictions(ROOT / "checkpoints" / "demo" / "eval" / "predictions.jsonl",
                                                             "tall"), words)
 
