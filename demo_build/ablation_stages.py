@@ -68,6 +68,9 @@ def ablations(base: TallConfig) -> list[Ablation]:
     rows += [
         Ablation("subword-framing", "the paper's framing: the next piece only, loss on its one position "
                  "(scored on whole words)", {"framing": "subword", "loss": "last"}),
+        Ablation("subword-framing-wordstart", "the paper's framing, its predicted piece held to pieces that start "
+                 "a word (scored on whole words)",
+                 {"framing": "subword", "loss": "last", "decoding": {"subword_word_start": True}}),
         Ablation("no-scale-matching", "without our embedding-scale matching (match_llm_scale off, as in the paper)",
                  {"match_llm_scale": False}),
     ]

@@ -61,14 +61,23 @@ def waiting(folder: Path, min_seeds: int = MIN_SEEDS) -> dict[str, list[int]]:
     return {row: seeds for row, seeds in paired_seeds(folder).items() if len(seeds) < min_seeds}
 
 
+def _shape(changes: dict) -> str:
+    """A row's changes less its decoding (which has no parameters), as a key."""
+    return json.dumps({k: v for k, v in changes.items() if k != "decoding"}, sort_keys=True)
+
+
 def parameter_counts(metrics: Path) -> dict[str, int]:
     """{row: trainable parameters} from the ablation table's metrics.json (demo_build.ablation_stages), for the
     reference and every row whose change there is still the row's change now (a redefined row's count is dropped,
-    not shown beside records of another configuration). The count depends only on the configuration, not on the
-    budget or seed, so the 400-step run's count is the full-budget run's too."""
+    not shown beside records of another configuration), and for a row absent there whose change differs from a
+    counted row's only in its decoding (subword-framing-wordstart has subword-framing's count). The count depends
+    only on the configuration, not on the budget, seed or decoding, so the 400-step run's count is the full-budget
+    run's too."""
     changes = {r.name: r.changes for r in ablations(preset_config("demo"))}
     rows = json.loads(metrics.read_text(encoding="utf-8"))["rows"]
-    return {r["name"]: r["trainable_parameters"] for r in rows if changes.get(r["name"], None) == r["changes"]}
+    counted = {r["name"]: r["trainable_parameters"] for r in rows if changes.get(r["name"], None) == r["changes"]}
+    by_shape = {_shape(changes[name]): n for name, n in counted.items()}
+    return {**{name: by_shape[_shape(c)] for name, c in changes.items() if _shape(c) in by_shape}, **counted}
 
 
 def pool_all(folder: Path, resamples: int = RESAMPLES, seed: int = SEED, min_seeds: int = MIN_SEEDS,

@@ -129,7 +129,7 @@ def generate_word(first_logits: torch.Tensor, next_logits: Callable[[int], torch
     max_pieces = settings.max_word_pieces
     node = trie.root if trie else None
     for step in range(max_pieces):
-        allowed = word_start if (step == 0 and not subword) else ~never
+        allowed = word_start if (step == 0 and (not subword or settings.subword_word_start)) else ~never
         if node is not None:
             allowed = trie.first_pieces(word_start) if step == 0 else node.allowed(end_of_word)
         token_id, prob = choose_piece(logits, allowed, settings, generator, bias if step == 0 else None)

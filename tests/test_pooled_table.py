@@ -169,6 +169,12 @@ def test_each_row_shows_its_trainable_parameters_against_talls_and_a_redefined_r
         encoding="utf-8")
     counts = pooled_table.parameter_counts(metrics)
     assert counts == {"tall": 2_516_512, "bridges-2": 3_677_824}  # no-llm's and adapter-x2's changes are not theirs now
+    rows = json.loads(metrics.read_text(encoding="utf-8"))["rows"]
+    subword = {"name": "subword-framing", "changes": {"framing": "subword", "loss": "last"}, "trainable_parameters": 7}
+    metrics.write_text(json.dumps({"rows": rows + [subword]}), encoding="utf-8")
+    with_subword = pooled_table.parameter_counts(metrics)  # a row that differs only in decoding has the same count
+    assert with_subword["subword-framing"] == with_subword["subword-framing-wordstart"] == 7
+    assert "no-llm" not in with_subword and with_subword["tall"] == 2_516_512
     write(tmp_path / "runs", *(record(row, s, 10, 12) for row in ("tall", "no-llm", "bridges-2") for s in (0, 1, 2)))
     results = pooled_table.pool_all(tmp_path / "runs", resamples=200, counts=counts)
     assert results["bridges-2"]["trainable_parameters"] == {"row": 3_677_824, "tall": 2_516_512}

@@ -221,3 +221,57 @@ def test_attention_labels_never_show_broken_characters(tiny_model):
     r = predict(tiny_model, HEBREW_PREFIX, translations="God said אור and there was")
     labels = r.bridge_in_attention.query_tokens + r.decoder_attention.key_tokens + [t for t, _ in r.llm_next]
     assert labels and all(label and "\ufffd" not in label for label in labels)
+
+
+def test_a_subword_piece_is_held_to_word_starts_only_when_asked():
+    """The paper's subword framing takes the likeliest of all pieces, even one that continues a word (here piece 3,
+    the likeliest); subword_word_start holds it to word starts (piece 2, the likeliest of those)."""
+    from tall_model.predict import generate_word
+
+    word_start = torch.tensor([False, True, True, False])
+    masks = (word_start, word_start | torch.tensor([True, False, False, False]), torch.zeros(4, dtype=torch.bool))
+    logits = torch.tensor([[0.0, 1.0, 2.0, 5.0]])
+
+    def never_called(token_id):
+        raise AssertionError("a subword model predicts one piece")
+
+    free = generate_word(logits, never_called, masks, Decoding(), None, subword=True)
+    held = generate_word(logits, never_called, masks, Decoding(subword_word_start=True), None, subword=True)
+    assert [p.token_id for p in free] == [3] and [p.token_id for p in held] == [2]
+    with pytest.raises(ValueError, match="subword_word_start must be true or false"):
+        Decoding(subword_word_start="yes")
+
+
+def test_a_subword_model_predicts_a_word_start_from_its_own_decoding(tiny_config, backbones):
+    """Through predict (cached and uncached), the flag comes from the checkpoint's decoding like any other."""
+    from tall_model import load
+
+    held = load(tiny_config.changed({"framing": "subword", "loss": "last",
+                                     "decoding": {"subword_word_start": True}}), backbones=backbones, seed=0)
+    prefixes = [HEBREW_PREFIX, "ויאמר אלהים יהי", "והארץ היתה", "וירא אלהים את"]
+    translations = ["In the beginning", "And God said", "And the earth was", "And God saw the"]
+    for r in predict(held, prefixes, translations=translations):
+        assert len(r.pieces) == 1 and r.pieces[0].piece.startswith(WORD_START), r.pieces
+    slow = predict_uncached(held, prefixes[1])
+    assert len(slow.pieces) == 1 and slow.pieces[0].piece.startswith(WORD_START)
+
+
+def test_the_cli_holds_a_subword_checkpoints_piece_to_word_starts_when_asked(tiny_config, backbones, tmp_path, capsys):
+    """--subword-word-start reaches the decoding of a saved subword checkpoint; without it, the checkpoint's own
+    (the paper's) free piece is predicted, which for this random model continues a word."""
+    import json
+
+    from tall_model import load
+    from tall_model.__main__ import main as cli
+    from tall_model.checkpoint import save_pretrained
+
+    subword = load(tiny_config.changed({"framing": "subword", "loss": "last"}), backbones=backbones, seed=0)
+    folder = save_pretrained(subword, tmp_path / "subword")
+    args = ["ויאמר אלהים יהי", "--preset", "tiny", "--checkpoint", str(folder), "--json",
+            "--translation", "And God said", "--threads", str(torch.get_num_threads())]
+    printed = {}
+    for flag in ([], ["--subword-word-start"]):
+        assert cli(args + flag) == 0
+        printed[bool(flag)] = json.loads(capsys.readouterr().out)["pieces"]
+    assert not printed[False][0][0].startswith(WORD_START)
+    assert printed[True][0][0].startswith(WORD_START) and len(printed[True]) == 1
