@@ -219,6 +219,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--ngram-weight", type=float, default=None, help="its λ (default: the one the n-gram file carries)")
     p.add_argument("--ngram-discount", type=float, default=None, help="μ: words frequent anywhere gain less from it "
                    "(default: the one the n-gram file carries, else 0)")
+    p.add_argument("--subword-word-start", action="store_const", const=True, default=None,
+                   help="a subword-framing TALL checkpoint (the paper's) predicts a piece that starts a word, not one "
+                        "that would continue the prefix's last word (a departure from the paper)")
     p.add_argument("--ngram-data", default=None, help="the training Hebrew the word-ngram reference counts, or a saved "
                    "n-gram (.json: checkpoints/demo/word_ngram.json); not one of the paper's baselines; without it "
                    "word-ngram is skipped")
@@ -247,8 +250,8 @@ def base_decoding(preset: str, tall=None, translation_max_new_tokens: int | None
                   **tall_only) -> Decoding:
     """The decoding every approach shares (so all read the same English for a prefix): the TALL checkpoint's
     when one is given, else the preset's; the he→en/en→he length limit and TALL's own options (`word_list`,
-    `prior`, `prior_weight`, `ngram`, `ngram_weight`; the baselines ignore them) where given (not None). An n-gram
-    to weigh makes TALL choose the best whole word (the ranking fusion reorders)."""
+    `prior`, `prior_weight`, `ngram`, `ngram_weight`, `subword_word_start`; the baselines ignore them) where given
+    (not None). An n-gram to weigh makes TALL choose the best whole word (the ranking fusion reorders)."""
     decoding = checkpoint_config(tall).decoding if isinstance(tall, (str, Path)) else preset_config(preset).decoding
     if translation_max_new_tokens is not None:
         decoding = decoding.replace(translation_max_new_tokens=translation_max_new_tokens)
@@ -267,7 +270,8 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
              word_list: str | Path | None = None, prior: str | Path | None = None,
              prior_weight: float | None = None, ngram_data: str | Path | None = None,
              ngram_order: int = DEFAULT_ORDER, ngram: str | Path | None = None,
-             ngram_weight: float | None = None, ngram_discount: float | None = None) -> dict:
+             ngram_weight: float | None = None, ngram_discount: float | None = None,
+             subword_word_start: bool | None = None) -> dict:
     """Evaluate the approaches on each dataset; writes OUT/metrics.{csv,json} and predictions.jsonl and returns
     the JSON payload. `backbones`: the preset's already-loaded backbones, to skip reloading. `backbone_dir`: its
     he-en/, lm/, en-he/ replace the preset's (tall_model.config.on_backbones). `device` (auto, cpu, cuda) and
@@ -286,7 +290,7 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
         raise CorpusError(f"datasets are named by file stem and these repeat: {names}; rename a file")
     decoding = base_decoding(preset, tall, translation_max_new_tokens, word_list=word_list, prior=prior,
                              prior_weight=prior_weight, ngram=ngram, ngram_weight=ngram_weight,
-                             ngram_discount=ngram_discount)
+                             ngram_discount=ngram_discount, subword_word_start=subword_word_start)
     config = preset_config(preset).replace(decoding=decoding)
     if backbone_dir is not None:
         config = on_backbones(config, backbone_dir)
@@ -334,6 +338,7 @@ def _payload(run: Evaluation, models: BaselineModels, datasets, skipped, started
         "prior_weight": decoding.prior_weight if decoding.prior else None,
         "ngram": decoding.ngram, "ngram_weight": decoding.ngram_weight if decoding.ngram else None,
         "ngram_discount": decoding.ngram_discount if decoding.ngram else None,
+        "subword_word_start": decoding.subword_word_start,
         "models": {a.name: a.describe() for a in run.approaches}, "skipped": skipped,
         "datasets": {d.name: {"path": d.path, "sentences": d.sentences, "examples": len(d.examples),
                               "dropped_no_hebrew_prefix": d.dropped_no_hebrew_prefix} for d in datasets},
@@ -370,7 +375,7 @@ def main(argv=None, *, backbones=None) -> dict:
                     device=args.device, dtype=args.dtype, word_list=args.word_list, prior=args.prior,
                     prior_weight=args.prior_weight, ngram_data=args.ngram_data, ngram_order=args.ngram_order,
                     ngram=args.ngram, ngram_weight=args.ngram_weight, ngram_discount=args.ngram_discount,
-                    backbone_dir=args.backbone_dir)
+                    subword_word_start=args.subword_word_start, backbone_dir=args.backbone_dir)
 
 
 def cli() -> None:

@@ -324,3 +324,25 @@ def test_a_backbone_dir_replaces_the_backbones_it_holds(files, tmp_path) -> None
                              "--no-progress"])
     assert payload["backbones"]["llm"] == str(tmp_path / "own" / "lm")
     assert payload["backbones"]["fingerprints"]["llm"] == qwen_print
+
+
+def test_evaluation_holds_a_subword_checkpoints_piece_to_word_starts_when_asked(files, models, tiny_model,
+                                                                                  tmp_path) -> None:
+    """--subword-word-start reaches the TALL approach's decoding and is recorded; the random subword model's free
+    piece (the paper's greedy) often continues a word, so the greedy words change with it."""
+    from tall_model import load
+    from tall_model.checkpoint import save_pretrained
+
+    root, _ = files
+    subword = load(tiny_model.config.changed({"framing": "subword", "loss": "last"}), backbones=models.backbones,
+                   seed=0)
+    checkpoint = save_pretrained(subword, tmp_path / "subword")
+    runs = {}
+    for flag in ([], ["--subword-word-start"]):
+        out = tmp_path / f"run{len(flag)}"
+        payload = evaluate_main(["--data", str(root / "news.txt"), "--tall", str(checkpoint), "--approaches", "tall",
+                                 "--seeds", "0", "--limit", "6", "--translation-cache", str(tmp_path / "tc.sqlite"),
+                                 "--out", str(out), "--no-progress", *flag], backbones=models.backbones)
+        assert payload["subword_word_start"] is bool(flag)
+        runs[bool(flag)] = [json.loads(line)["greedy"] for line in (out / "predictions.jsonl").open(encoding="utf-8")]
+    assert len(runs[True]) == len(runs[False]) > 0 and runs[True] != runs[False]
