@@ -189,7 +189,8 @@ def markdown(results: dict, waiting_rows: dict[str, list[int]] | None = None, mi
         f"test = the {test['n']:,} test-book examples, dev = all {dev['n']:,} "
         "DEV-book verses (which also chose each run's checkpoint). The last but one column is each seed's test greedy "
         "hits of the row minus TALL's; the last, the row's trainable parameters and how many more than TALL's"
-        f"{_tall_parameters(first)}, as the ablation table's run of the same configuration counted them.", "",
+        f"{_tall_parameters(first)}, as the ablation table's run of the same configuration (its decoding aside) "
+        "counted them.", "",
         table(results), "", verdict(results), "",
         *([waiting_sentence(waiting_rows, min_seeds), ""] if waiting_rows else [])])
 

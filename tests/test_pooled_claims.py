@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from demo_build.results import read_block
+from demo_build.results import listed, read_block
 from evaluation.report import read_predictions
 from evaluation.significance import mcnemar_exact
 from experiments import pooled_table
@@ -222,6 +222,58 @@ def test_the_subword_framing_sentence_is_its_records(readme):
     assert (f"level with TALL on all four measures too (test words per seed {per_seed_words(framing)}; every Holm "
             f"p = 1), but {min(made_up)}–{max(made_up)} of its 731 greedy test words are not words of the training "
             f"Hebrew at all (TALL's: {min(tall)}–{max(tall)})") in readme
+
+
+def test_the_word_start_sentence_is_its_records(readme):
+    """"Held to pieces that start a word ... keeps every test word its free piece found and finds a, b and c more
+    (exact McNemar p = ...), makes up N ..., and is the one row that finds more test words than TALL: ...; Both are
+    in effect one-piece predictors ...; Holm-corrected across all ... comparisons ..., its test p = x becomes y"."""
+    from transformers import AutoTokenizer
+
+    from evaluation.significance import holm
+
+    held = pooled("subword-framing-wordstart")
+    seeds = held["seeds"]
+    assert held["per_seed"] == gains("subword-framing-wordstart", seeds)
+    records = {row: [read_record(RUNS / f"{row}-s{s}.json") for s in seeds]
+               for row in ("subword-framing-wordstart", "subword-framing")}
+    both = list(zip(*records.values(), strict=True))
+    assert all(w[split]["top-5"] == f[split]["top-5"] for w, f in both for split in ("dev", "test"))  # same weights
+    found = [mcnemar_exact(record_hits(w, "test", "greedy"), record_hits(f, "test", "greedy")) for w, f in both]
+    assert all(lost == 0 for _, lost, _ in found)
+    made_up = sorted({w["test"]["unseen_count"] for w, _ in both})
+    said = ("keeps every test word its free piece found and finds " + listed([str(g) for g, _, _ in found])
+            + f" more (exact McNemar p = {', '.join(p_text(p) for _, _, p in found)}), makes up "
+            + ("".join(map(str, made_up)) + " of its 731 greedy test words at each seed" if len(made_up) == 1 else
+               f"{made_up[0]}–{made_up[-1]} of its 731 greedy test words"))
+    assert said in readme
+    test, dev = held["test"]["greedy"], held["dev"]["greedy"]
+    better = [r for r, c in pooled_rows().items() if c["test"]["greedy"]["difference"] > 0
+              and c["holm"]["test"]["greedy"] < 0.05]
+    assert better == ["subword-framing-wordstart"]  # "the one row that finds more test words than TALL"
+    assert (f"finds more test words than TALL: {per_seed_words(held)} a seed, {points(test['a_accuracy'])} against "
+            f"{points(test['b_accuracy'])} % pooled (+{points(test['difference'])} points, 95 % CI "
+            f"+{points(test['ci_low'])} … +{points(test['ci_high'])}, Holm p = {p_text(held['holm']['test']['greedy'])}; "
+            f"dev greedy Holm p = {p_text(held['holm']['dev']['greedy'])}; top-5 level)") in readme
+    assert dev["difference"] > 0 and max(held["holm"][s]["top-5"] for s in ("dev", "test")) >= 0.05
+    # one-piece predictors: the en→he pieces of the gold words and of the shipped TALL's greedy words
+    tokenizer = AutoTokenizer.from_pretrained(ROOT / "checkpoints" / "demo" / "en-he")
+    shipped = read_predictions(ROOT / "checkpoints" / "demo" / "eval" / "predictions.jsonl", "tall")
+    one_piece = [len(tokenizer(text_target=r["gold"], add_special_tokens=False)["input_ids"]) == 1 for r in shipped]
+    tall = [read_record(RUNS / f"tall-s{s}.json") for s in seeds]
+    for record in tall + records["subword-framing-wordstart"]:
+        assert all(single for hit, single in zip(record_hits(record, "test", "greedy"), one_piece, strict=True) if hit)
+    greedy_one_piece = sum(len(tokenizer(text_target=r["greedy"], add_special_tokens=False)["input_ids"]) == 1
+                           for r in shipped)
+    assert (f"({sum(one_piece)} of the 731 test words are), and {greedy_one_piece} of the shipped TALL's 731 greedy "
+            "words are one piece too") in readme
+    keys = [(row, split, m) for row in pooled_rows() for split in ("dev", "test") for m in ("greedy", "top-5")]
+    family = dict(zip(keys, holm([pooled_rows()[r][s][m]["permutation_p"] for r, s, m in keys]), strict=True))
+    across = family["subword-framing-wordstart", "test", "greedy"]
+    assert across >= 0.05
+    number = {10: "ten", 11: "eleven", 12: "twelve"}[len(pooled_rows())]
+    assert (f"across all {number} rows' {len(keys)} comparisons instead of a row's four, its test p = "
+            f"{p_text(test['permutation_p'])} becomes {p_text(across)}") in readme
 
 
 def test_the_depth_4_sentence_is_its_records(readme):
