@@ -219,9 +219,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--ngram-weight", type=float, default=None, help="its λ (default: the one the n-gram file carries)")
     p.add_argument("--ngram-discount", type=float, default=None, help="μ: words frequent anywhere gain less from it "
                    "(default: the one the n-gram file carries, else 0)")
-    p.add_argument("--subword-word-start", action="store_const", const=True, default=None,
+    p.add_argument("--subword-word-start", action=argparse.BooleanOptionalAction, default=None,
                    help="a subword-framing TALL checkpoint (the paper's) predicts a piece that starts a word, not one "
-                        "that would continue the prefix's last word (a departure from the paper)")
+                        "that would continue the prefix's last word (a departure from the paper); "
+                        "--no-subword-word-start: the paper's free piece (default: the checkpoint's)")
     p.add_argument("--ngram-data", default=None, help="the training Hebrew the word-ngram reference counts, or a saved "
                    "n-gram (.json: checkpoints/demo/word_ngram.json); not one of the paper's baselines; without it "
                    "word-ngram is skipped")

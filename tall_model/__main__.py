@@ -58,9 +58,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "(default: the one the n-gram file carries, the demo's chosen on dev; 0: no fusion)")
     p.add_argument("--ngram-discount", type=float, help="μ: fusion also subtracts μ · log P_train(word), so words "
                    "frequent anywhere gain less from the n-gram (default: the one the n-gram file carries, else 0)")
-    p.add_argument("--subword-word-start", action="store_const", const=True, default=None,
+    p.add_argument("--subword-word-start", action=argparse.BooleanOptionalAction, default=None,
                    help="a subword-framing checkpoint (the paper's): hold its predicted piece to pieces that start a "
-                        "word, not one that would continue the prefix's last word (a departure from the paper)")
+                        "word, not one that would continue the prefix's last word (a departure from the paper); "
+                        "--no-subword-word-start: the paper's free piece (default: the checkpoint's)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--dtype", default=None, help="of the frozen backbones: fp32 (default), bf16 or fp16")
     p.add_argument("--translation", help="use this English translation instead of translating the prefix")

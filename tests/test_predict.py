@@ -257,21 +257,25 @@ def test_a_subword_model_predicts_a_word_start_from_its_own_decoding(tiny_config
 
 
 def test_the_cli_holds_a_subword_checkpoints_piece_to_word_starts_when_asked(tiny_config, backbones, tmp_path, capsys):
-    """--subword-word-start reaches the decoding of a saved subword checkpoint; without it, the checkpoint's own
-    (the paper's) free piece is predicted, which for this random model continues a word."""
+    """--subword-word-start reaches the decoding of a saved subword checkpoint, and --no-subword-word-start turns off
+    a checkpoint's own; the free piece (the paper's) of this random model continues a word."""
     import json
 
     from tall_model import load
     from tall_model.__main__ import main as cli
     from tall_model.checkpoint import save_pretrained
 
-    subword = load(tiny_config.changed({"framing": "subword", "loss": "last"}), backbones=backbones, seed=0)
-    folder = save_pretrained(subword, tmp_path / "subword")
-    args = ["ויאמר אלהים יהי", "--preset", "tiny", "--checkpoint", str(folder), "--json",
-            "--translation", "And God said", "--threads", str(torch.get_num_threads())]
+    args = ["ויאמר אלהים יהי", "--preset", "tiny", "--json", "--translation", "And God said",
+            "--threads", str(torch.get_num_threads())]
     printed = {}
-    for flag in ([], ["--subword-word-start"]):
-        assert cli(args + flag) == 0
-        printed[bool(flag)] = json.loads(capsys.readouterr().out)["pieces"]
-    assert not printed[False][0][0].startswith(WORD_START)
-    assert printed[True][0][0].startswith(WORD_START) and len(printed[True]) == 1
+    for held in (False, True):
+        config = tiny_config.changed({"framing": "subword", "loss": "last", "decoding": {"subword_word_start": held}})
+        folder = save_pretrained(load(config, backbones=backbones, seed=0), tmp_path / f"subword-{held}")
+        for flag in ([], ["--subword-word-start"], ["--no-subword-word-start"]):
+            assert cli(args + ["--checkpoint", str(folder), *flag]) == 0
+            printed[held, tuple(flag)] = json.loads(capsys.readouterr().out)["pieces"]
+    starts = {key: pieces[0][0].startswith(WORD_START) for key, pieces in printed.items()}
+    assert starts == {(False, ()): False, (False, ("--subword-word-start",)): True,
+                      (False, ("--no-subword-word-start",)): False, (True, ()): True,
+                      (True, ("--subword-word-start",)): True, (True, ("--no-subword-word-start",)): False}
+    assert all(len(pieces) == 1 for pieces in printed.values())
