@@ -77,7 +77,7 @@ def parameter_counts(metrics: Path) -> dict[str, int]:
     rows = json.loads(metrics.read_text(encoding="utf-8"))["rows"]
     counted = {r["name"]: r["trainable_parameters"] for r in rows if changes.get(r["name"], None) == r["changes"]}
     by_shape = {_shape(changes[name]): n for name, n in counted.items()}
-    return {**{name: by_shape[_shape(c)] for name, c in changes.items() if _shape(c) in by_shape}, **counted}
+    return {name: by_shape[_shape(c)] for name, c in changes.items() if _shape(c) in by_shape}
 
 
 def pool_all(folder: Path, resamples: int = RESAMPLES, seed: int = SEED, min_seeds: int = MIN_SEEDS,

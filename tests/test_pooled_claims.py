@@ -20,6 +20,8 @@ from tall_model.word_list import demo_word_list, read_word_list
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "benchmarks" / "results" / "runs"
+NUMBER_WORDS = {3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten",
+                11: "eleven", 12: "twelve"}  # how the README writes a count of rows
 
 
 def pooled_rows() -> dict:
@@ -166,8 +168,7 @@ def top_word_share(row: str, seed: int) -> float:
 
 def test_the_frozen_decoder_sentence_is_its_records(readme):
     rows = pooled_rows()
-    number = {3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten",
-              11: "eleven", 12: "twelve"}[len(rows)]
+    number = NUMBER_WORDS[len(rows)]
     assert f"short budget can hide a difference, so {number} rows were also trained" in readme
 
     def lower_everywhere(result: dict) -> bool:
@@ -253,7 +254,8 @@ def test_the_word_start_sentence_is_its_records(readme):
     assert said in readme
     test, dev = held["test"]["greedy"], held["dev"]["greedy"]
     assert all(g > 0 for g in held["per_seed"]) and dev["difference"] > 0  # "more test words than TALL at every seed"
-    largest = max(pooled_rows(), key=lambda r: pooled_rows()[r]["test"]["greedy"]["difference"])
+    rows = pooled_rows()
+    largest = max(rows, key=lambda r: rows[r]["test"]["greedy"]["difference"])
     assert largest == "subword-framing-wordstart"  # "the largest gain of any row"
     assert (f"finds more test words than TALL at every seed: {per_seed_words(held)}, {points(test['a_accuracy'])} "
             f"against {points(test['b_accuracy'])} % pooled (+{points(test['difference'])} points, 95 % CI "
@@ -273,12 +275,11 @@ def test_the_word_start_sentence_is_its_records(readme):
                            for r in shipped)
     assert (f"({sum(one_piece)} of the 731 test words are), and {greedy_one_piece} of the shipped TALL's 731 greedy "
             "words are one piece too") in readme
-    keys = [(row, split, m) for row in pooled_rows() for split in ("dev", "test") for m in ("greedy", "top-5")]
-    family = dict(zip(keys, holm([pooled_rows()[r][s][m]["permutation_p"] for r, s, m in keys]), strict=True))
+    keys = [(row, split, m) for row in rows for split in ("dev", "test") for m in ("greedy", "top-5")]
+    family = dict(zip(keys, holm([rows[r][s][m]["permutation_p"] for r, s, m in keys]), strict=True))
     across = family["subword-framing-wordstart", "test", "greedy"]
     assert across >= 0.05
-    number = {10: "ten", 11: "eleven", 12: "twelve"}[len(pooled_rows())]
-    assert f"across all {number} rows' {len(keys)} comparisons its test p becomes {p_text(across)}: a lead" in readme
+    assert f"across all {NUMBER_WORDS[len(rows)]} rows' {len(keys)} comparisons its test p becomes {p_text(across)}: a lead" in readme
 
 
 def test_the_depth_4_sentence_is_its_records(readme):
