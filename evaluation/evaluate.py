@@ -223,6 +223,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="a subword-framing TALL checkpoint (the paper's) predicts a piece that starts a word, not one "
                         "that would continue the prefix's last word (a departure from the paper); "
                         "--no-subword-word-start: the paper's free piece (default: the checkpoint's)")
+    p.add_argument("--subword-skip-bare-start", action=argparse.BooleanOptionalAction, default=None,
+                   help="a subword-framing TALL checkpoint never predicts the word-start marker ▁ alone (the empty "
+                        "word; a departure from the paper; default: the checkpoint's)")
     p.add_argument("--ngram-data", default=None, help="the training Hebrew the word-ngram reference counts, or a saved "
                    "n-gram (.json: checkpoints/demo/word_ngram.json); not one of the paper's baselines; without it "
                    "word-ngram is skipped")
@@ -251,7 +254,7 @@ def base_decoding(preset: str, tall=None, translation_max_new_tokens: int | None
                   **tall_only) -> Decoding:
     """The decoding every approach shares (so all read the same English for a prefix): the TALL checkpoint's
     when one is given, else the preset's; the he→en/en→he length limit and TALL's own options (`word_list`,
-    `prior`, `prior_weight`, `ngram`, `ngram_weight`, `subword_word_start`; the baselines ignore them) where given
+    `prior`, `prior_weight`, `ngram`, `ngram_weight`, `subword_word_start`, `subword_skip_bare_start`; the baselines ignore them) where given
     (not None). An n-gram to weigh makes TALL choose the best whole word (the ranking fusion reorders)."""
     decoding = checkpoint_config(tall).decoding if isinstance(tall, (str, Path)) else preset_config(preset).decoding
     if translation_max_new_tokens is not None:
@@ -272,7 +275,7 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
              prior_weight: float | None = None, ngram_data: str | Path | None = None,
              ngram_order: int = DEFAULT_ORDER, ngram: str | Path | None = None,
              ngram_weight: float | None = None, ngram_discount: float | None = None,
-             subword_word_start: bool | None = None) -> dict:
+             subword_word_start: bool | None = None, subword_skip_bare_start: bool | None = None) -> dict:
     """Evaluate the approaches on each dataset; writes OUT/metrics.{csv,json} and predictions.jsonl and returns
     the JSON payload. `backbones`: the preset's already-loaded backbones, to skip reloading. `backbone_dir`: its
     he-en/, lm/, en-he/ replace the preset's (tall_model.config.on_backbones). `device` (auto, cpu, cuda) and
@@ -291,7 +294,8 @@ def evaluate(data: list[str | Path], *, preset: str = "tiny", tall=None, soft_pr
         raise CorpusError(f"datasets are named by file stem and these repeat: {names}; rename a file")
     decoding = base_decoding(preset, tall, translation_max_new_tokens, word_list=word_list, prior=prior,
                              prior_weight=prior_weight, ngram=ngram, ngram_weight=ngram_weight,
-                             ngram_discount=ngram_discount, subword_word_start=subword_word_start)
+                             ngram_discount=ngram_discount, subword_word_start=subword_word_start,
+                             subword_skip_bare_start=subword_skip_bare_start)
     config = preset_config(preset).replace(decoding=decoding)
     if backbone_dir is not None:
         config = on_backbones(config, backbone_dir)
@@ -340,6 +344,7 @@ def _payload(run: Evaluation, models: BaselineModels, datasets, skipped, started
         "ngram": decoding.ngram, "ngram_weight": decoding.ngram_weight if decoding.ngram else None,
         "ngram_discount": decoding.ngram_discount if decoding.ngram else None,
         "subword_word_start": decoding.subword_word_start,
+        "subword_skip_bare_start": decoding.subword_skip_bare_start,
         "models": {a.name: a.describe() for a in run.approaches}, "skipped": skipped,
         "datasets": {d.name: {"path": d.path, "sentences": d.sentences, "examples": len(d.examples),
                               "dropped_no_hebrew_prefix": d.dropped_no_hebrew_prefix} for d in datasets},
@@ -376,7 +381,8 @@ def main(argv=None, *, backbones=None) -> dict:
                     device=args.device, dtype=args.dtype, word_list=args.word_list, prior=args.prior,
                     prior_weight=args.prior_weight, ngram_data=args.ngram_data, ngram_order=args.ngram_order,
                     ngram=args.ngram, ngram_weight=args.ngram_weight, ngram_discount=args.ngram_discount,
-                    subword_word_start=args.subword_word_start, backbone_dir=args.backbone_dir)
+                    subword_word_start=args.subword_word_start,
+                    subword_skip_bare_start=args.subword_skip_bare_start, backbone_dir=args.backbone_dir)
 
 
 def cli() -> None:

@@ -62,6 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="a subword-framing checkpoint (the paper's): hold its predicted piece to pieces that start a "
                         "word, not one that would continue the prefix's last word (a departure from the paper); "
                         "--no-subword-word-start: the paper's free piece (default: the checkpoint's)")
+    p.add_argument("--subword-skip-bare-start", action=argparse.BooleanOptionalAction, default=None,
+                   help="a subword-framing checkpoint never predicts the word-start marker ▁ alone (the empty word; a "
+                        "departure from the paper; default: the checkpoint's)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--dtype", default=None, help="of the frozen backbones: fp32 (default), bf16 or fp16")
     p.add_argument("--translation", help="use this English translation instead of translating the prefix")
@@ -104,7 +107,8 @@ def main(argv=None) -> int:
                                  ("prior_weight", args.prior_weight), ("ngram", args.ngram),
                                  ("ngram_weight", args.ngram_weight),
                                  ("ngram_discount", args.ngram_discount),
-                                 ("subword_word_start", args.subword_word_start)) if v is not None}
+                                 ("subword_word_start", args.subword_word_start),
+                                 ("subword_skip_bare_start", args.subword_skip_bare_start)) if v is not None}
     try:
         decoding = model.config.decoding.replace(sample=args.sample, **changes)
     except ValueError as err:

@@ -27,7 +27,8 @@ if it carries none; benchmarks/RESULTS.md).
 A model with the paper's subword framing predicts one piece, and greedy takes the likeliest of all pieces, as the
 paper does, though a piece that continues a word cannot start the next one (the prefix ends at a word boundary).
 `subword_word_start` (default off, as in the paper) holds that piece to the pieces that start a word, as the word
-framing's first piece always is (the ablation row `subword-framing-wordstart`).
+framing's first piece always is (the ablation row `subword-framing-wordstart`). `subword_skip_bare_start` (default
+off) never picks the bare word-start marker ▁ as that piece: alone it is the empty word, which is never right.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Decoding:
     ngram_weight: float | None = None  # λ with an n-gram (0: no fusion); None: the n-gram file's own λ
     ngram_discount: float | None = None  # μ: fusion also subtracts μ · log P_train(word); None: the file's own μ
     subword_word_start: bool = False  # framing "subword": the predicted piece must start a word (a departure)
+    subword_skip_bare_start: bool = False  # framing "subword": the predicted piece is never ▁ alone (a departure)
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -92,8 +94,9 @@ class Decoding:
                 isinstance(self.ngram_discount, (int, float)) and 0 <= self.ngram_discount <= MAX_NGRAM_WEIGHT)):
             raise ValueError(f"ngram_discount must be a number from 0 to {MAX_NGRAM_WEIGHT}, got "
                              f"{self.ngram_discount!r}")
-        if not isinstance(self.subword_word_start, bool):
-            raise ValueError(f"subword_word_start must be true or false, got {self.subword_word_start!r}")
+        for name in ("subword_word_start", "subword_skip_bare_start"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if (self.ngram_weight or self.ngram_discount) and not self.ngram:
             raise ValueError("ngram_weight and ngram_discount weigh a word n-gram: name its file (ngram=...)")
         if self.fuses_ngram and self.word_choice != "best_candidate":

@@ -21,7 +21,7 @@ from .fusion import fusion_ngram, with_ngram_words
 from .logit_lens import LogitLens, LogitLensError, lens_parts, logit_lens
 from .model import PrefixEncoding
 from .prior import log_prior
-from .sampling import choose_piece, piece_masks
+from .sampling import bare_word_starts, choose_piece, piece_masks
 from .text import truncate_words, validate_prefix
 from .translate import translate
 from .word_list import WordTrie, word_trie
@@ -120,9 +120,11 @@ class WordDecoder:
 
 def generate_word(first_logits: torch.Tensor, next_logits: Callable[[int], torch.Tensor], masks,
                   settings: Decoding, generator: torch.Generator | None, subword: bool,
-                  trie: WordTrie | None = None, bias: torch.Tensor | None = None) -> list[PieceProb]:
+                  trie: WordTrie | None = None, bias: torch.Tensor | None = None,
+                  bare: torch.Tensor | None = None) -> list[PieceProb]:
     """Choose pieces until a word boundary (with a `trie`: among its words only; with a `bias`, the first piece by
-    its log-probability minus the bias, tall_model.prior). Shared by the cached and the uncached paths."""
+    its log-probability minus the bias, tall_model.prior; `bare`, the pieces that spell nothing, which a subword
+    pick skips when the settings say so). Shared by the cached and the uncached paths."""
     pieces: list[PieceProb] = []
     logits = first_logits
     word_start, end_of_word, never = masks
@@ -130,6 +132,10 @@ def generate_word(first_logits: torch.Tensor, next_logits: Callable[[int], torch
     node = trie.root if trie else None
     for step in range(max_pieces):
         allowed = word_start if (step == 0 and (not subword or settings.subword_word_start)) else ~never
+        if step == 0 and subword and settings.subword_skip_bare_start:
+            if bare is None:
+                raise ValueError("subword_skip_bare_start needs the mask of bare word-start pieces")
+            allowed = allowed & ~bare
         if node is not None:
             allowed = trie.first_pieces(word_start) if step == 0 else node.allowed(end_of_word)
         token_id, prob = choose_piece(logits, allowed, settings, generator, bias if step == 0 else None)
@@ -179,6 +185,7 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
     llm_probs = model.llm_next_token_logits(encoding).float().softmax(-1)
     hr_tok = model.backbones.hr_lr_tokenizer
     masks = piece_masks(hr_tok, model.hr_lr.lm_head.weight.shape[0], dev)
+    bare = bare_word_starts(hr_tok, model.hr_lr.lm_head.weight.shape[0], str(dev))
     trie = listed_words(model, settings)
     bias = prior_bias(model, settings)
     ngram, weight, discount = fusion_ngram(settings)
@@ -202,7 +209,7 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
                       [PieceProb("", t, p) for t, p in zip(chosen.ids, chosen.piece_probs, strict=True)])
         else:
             pieces = generate_word(decoder.logits, decoder.step, masks, settings, generator,
-                                   cfg.framing == "subword", trie, bias)
+                                   cfg.framing == "subword", trie, bias, bare)
         for p in pieces:
             p.piece = hr_tok.convert_ids_to_tokens(p.token_id)
         word = hr_tok.decode([p.token_id for p in pieces], skip_special_tokens=True).strip()
@@ -333,7 +340,8 @@ def predict_uncached(model, prefix: str, *, decoding: Decoding | None = None) ->
     masks = piece_masks(hr_tok, model.hr_lr.lm_head.weight.shape[0], dev)
     generator = torch.Generator(device=dev).manual_seed(settings.seed) if settings.sample else None
     pieces = generate_word(full_pass(), full_pass, masks, settings, generator, cfg.framing == "subword",
-                           listed_words(model, settings), prior_bias(model, settings))
+                           listed_words(model, settings), prior_bias(model, settings),
+                           bare_word_starts(hr_tok, model.hr_lr.lm_head.weight.shape[0], str(dev)))
     for p in pieces:
         p.piece = hr_tok.convert_ids_to_tokens(p.token_id)
     word = hr_tok.decode([p.token_id for p in pieces], skip_special_tokens=True).strip()

@@ -31,6 +31,14 @@ def _piece_masks(tokenizer, vocab_size: int, device: str):
     return word_start, end_of_word, never
 
 
+@lru_cache(maxsize=16)
+def bare_word_starts(tokenizer, vocab_size: int, device) -> torch.Tensor:
+    """A mask of the pieces that are the word-start marker alone: they start a word but spell nothing, so one
+    predicted alone (the subword framing's single piece) is the empty word."""
+    tokens = tokenizer.convert_ids_to_tokens(list(range(vocab_size)))
+    return torch.tensor([t == WORD_START for t in tokens], device=device)
+
+
 def choose_piece(logits: torch.Tensor, allowed: torch.Tensor, settings: Decoding,
                  generator: torch.Generator | None, bias: torch.Tensor | None = None) -> tuple[int, float]:
     """Pick a piece among `allowed` (by its log-probability minus `bias`, when given); returns (id, the model's own

@@ -346,3 +346,36 @@ def test_evaluation_holds_a_subword_checkpoints_piece_to_word_starts_when_asked(
         assert payload["subword_word_start"] is bool(flag)
         runs[bool(flag)] = [json.loads(line)["greedy"] for line in (out / "predictions.jsonl").open(encoding="utf-8")]
     assert len(runs[True]) == len(runs[False]) > 0 and runs[True] != runs[False]
+
+
+def test_evaluation_skips_the_bare_word_start_when_asked(files, models, tiny_model, tmp_path) -> None:
+    """--subword-skip-bare-start reaches the TALL approach's decoding and is recorded: with the word-start marker ▁
+    alone made the likeliest piece, a held subword checkpoint's greedy words are all empty without it and none with
+    it."""
+    from tall_model import load
+    from tall_model.checkpoint import save_pretrained
+    from tall_model.sampling import WORD_START
+
+    root, _ = files
+    held = load(tiny_model.config.changed({"framing": "subword", "loss": "last",
+                                           "decoding": {"subword_word_start": True}}),
+                backbones=models.backbones, seed=0)
+    checkpoint = save_pretrained(held, tmp_path / "held")
+    hr_lr = models.backbones.hr_lr
+    bias = hr_lr.final_logits_bias.clone()
+    hr_lr.final_logits_bias[..., models.backbones.hr_lr_tokenizer.convert_tokens_to_ids(WORD_START)] = 1e4
+    runs = {}
+    try:
+        for flag in ([], ["--subword-skip-bare-start"]):
+            out = tmp_path / f"run{len(flag)}"
+            payload = evaluate_main(["--data", str(root / "news.txt"), "--tall", str(checkpoint), "--approaches",
+                                     "tall", "--seeds", "0", "--limit", "6", "--translation-cache",
+                                     str(tmp_path / "tc.sqlite"), "--out", str(out), "--no-progress", *flag],
+                                    backbones=models.backbones)
+            assert payload["subword_skip_bare_start"] is bool(flag) and payload["subword_word_start"] is True
+            runs[bool(flag)] = [json.loads(line)["greedy"] for line in (out / "predictions.jsonl").open(
+                encoding="utf-8")]
+    finally:
+        hr_lr.final_logits_bias.copy_(bias)  # the backbones are shared with other tests
+    assert runs[False] and set(runs[False]) == {""}
+    assert len(runs[True]) == len(runs[False]) and all(runs[True]), runs[True]

@@ -242,6 +242,51 @@ def test_a_subword_piece_is_held_to_word_starts_only_when_asked():
         Decoding(subword_word_start="yes")
 
 
+def test_a_subword_pick_skips_the_bare_word_start_only_when_asked():
+    """Piece 2 is the word-start marker alone (the empty word) and the likeliest word start: held, the pick is it;
+    held and skipping it, the next word start (piece 1); free and skipping, still the likeliest of all (piece 3)."""
+    from tall_model.predict import generate_word
+
+    word_start, bare = torch.tensor([False, True, True, False]), torch.tensor([False, False, True, False])
+    masks = (word_start, word_start | torch.tensor([True, False, False, False]), torch.zeros(4, dtype=torch.bool))
+    logits = torch.tensor([[0.0, 1.0, 2.0, 5.0]])
+
+    def pick(**settings):
+        return [p.token_id for p in generate_word(logits, None, masks, Decoding(**settings), None, subword=True,
+                                                  bare=bare)]
+    assert pick(subword_word_start=True) == [2]
+    assert pick(subword_word_start=True, subword_skip_bare_start=True) == [1]
+    assert pick(subword_skip_bare_start=True) == [3]
+    with pytest.raises(ValueError, match="needs the mask of bare word-start pieces"):
+        generate_word(logits, None, masks, Decoding(subword_skip_bare_start=True), None, subword=True)
+    with pytest.raises(ValueError, match="subword_skip_bare_start must be true or false"):
+        Decoding(subword_skip_bare_start=1)
+
+
+def test_a_subword_model_skips_the_bare_word_start_from_its_own_decoding(tiny_config, backbones):
+    """With ▁ alone made the likeliest piece of every prediction, a held subword checkpoint predicts the empty word
+    unless its decoding skips it, in the cached and the uncached path."""
+    from tall_model import load
+
+    prefixes = [HEBREW_PREFIX, "ויאמר אלהים יהי"]
+    translations = ["In the beginning", "And God said"]
+    words = {}
+    for skip in (False, True):
+        model = load(tiny_config.changed({"framing": "subword", "loss": "last", "decoding": {
+            "subword_word_start": True, "subword_skip_bare_start": skip}}), backbones=backbones, seed=0)
+        marker = model.backbones.hr_lr_tokenizer.convert_tokens_to_ids(WORD_START)
+        bias = model.hr_lr.final_logits_bias.clone()
+        model.hr_lr.final_logits_bias[..., marker] = 1e4
+        try:
+            fast = predict(model, prefixes, translations=translations)
+            slow = predict_uncached(model, prefixes[1])
+        finally:
+            model.hr_lr.final_logits_bias.copy_(bias)  # the backbones are shared with other tests
+        words[skip] = ([r.pieces[0].piece for r in fast], slow.pieces[0].piece)
+    assert words[False] == ([WORD_START, WORD_START], WORD_START)
+    assert all(p.startswith(WORD_START) and p != WORD_START for p in [*words[True][0], words[True][1]]), words
+
+
 def test_a_subword_model_predicts_a_word_start_from_its_own_decoding(tiny_config, backbones):
     """Through predict (cached and uncached), the flag comes from the checkpoint's decoding like any other."""
     from tall_model import load
@@ -279,3 +324,26 @@ def test_the_cli_holds_a_subword_checkpoints_piece_to_word_starts_when_asked(tin
                       (False, ("--no-subword-word-start",)): False, (True, ()): True,
                       (True, ("--subword-word-start",)): True, (True, ("--no-subword-word-start",)): False}
     assert all(len(pieces) == 1 for pieces in printed.values())
+
+
+def test_the_cli_passes_the_bare_start_skip_on_and_off(tiny_config, backbones, tmp_path, monkeypatch, capsys):
+    """--subword-skip-bare-start / --no-subword-skip-bare-start reach the decoding predict gets; without either,
+    the checkpoint's own setting holds."""
+    import tall_model.__main__ as cli_module
+    from tall_model import load
+    from tall_model.checkpoint import save_pretrained
+
+    config = tiny_config.changed({"framing": "subword", "loss": "last", "decoding": {"subword_skip_bare_start": True}})
+    folder = save_pretrained(load(config, backbones=backbones, seed=0), tmp_path / "skips")
+    seen = []
+
+    def recording_predict(model, prefix, decoding, **kwargs):
+        seen.append(decoding.subword_skip_bare_start)
+        return predict(model, prefix, decoding=decoding, **kwargs)
+    monkeypatch.setattr(cli_module, "predict", recording_predict)
+    args = ["ויאמר אלהים יהי", "--checkpoint", str(folder), "--json", "--translation", "And God said",
+            "--threads", str(torch.get_num_threads())]
+    for flag in ([], ["--no-subword-skip-bare-start"], ["--subword-skip-bare-start"]):
+        assert cli_module.main(args + flag) == 0
+        capsys.readouterr()
+    assert seen == [True, False, True]
