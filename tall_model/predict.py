@@ -132,12 +132,12 @@ def generate_word(first_logits: torch.Tensor, next_logits: Callable[[int], torch
     node = trie.root if trie else None
     for step in range(max_pieces):
         allowed = word_start if (step == 0 and (not subword or settings.subword_word_start)) else ~never
-        if step == 0 and subword and settings.subword_skip_bare_start:
+        if node is not None:
+            allowed = trie.first_pieces(word_start) if step == 0 else node.allowed(end_of_word)
+        if step == 0 and subword and settings.subword_skip_bare_start:  # after the trie: its words may start with ▁
             if bare is None:
                 raise ValueError("subword_skip_bare_start needs the mask of bare word-start pieces")
             allowed = allowed & ~bare
-        if node is not None:
-            allowed = trie.first_pieces(word_start) if step == 0 else node.allowed(end_of_word)
         token_id, prob = choose_piece(logits, allowed, settings, generator, bias if step == 0 else None)
         if step > 0 and bool(end_of_word[token_id]):
             break

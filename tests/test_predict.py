@@ -257,6 +257,13 @@ def test_a_subword_pick_skips_the_bare_word_start_only_when_asked():
     assert pick(subword_word_start=True) == [2]
     assert pick(subword_word_start=True, subword_skip_bare_start=True) == [1]
     assert pick(subword_skip_bare_start=True) == [3]
+    # a word list whose words start with ▁ alone (piece 2) or piece 1: skipping still holds among its words
+    from tall_model.word_list import WordTrie
+    trie = WordTrie([[2, 0], [1]], max_pieces=2)
+    listed = [p.token_id for p in generate_word(logits, None, masks, Decoding(subword_word_start=True,
+                                                                              subword_skip_bare_start=True),
+                                                None, subword=True, trie=trie, bare=bare)]
+    assert listed == [1]
     with pytest.raises(ValueError, match="needs the mask of bare word-start pieces"):
         generate_word(logits, None, masks, Decoding(subword_skip_bare_start=True), None, subword=True)
     with pytest.raises(ValueError, match="subword_skip_bare_start must be true or false"):
