@@ -118,6 +118,13 @@ class WordDecoder:
         return self.logits
 
 
+def _bare_if_skipped(model, settings: Decoding) -> torch.Tensor | None:
+    """The bare word-start mask, only when the decoding skips it (building it is a pass over the vocabulary)."""
+    if not settings.subword_skip_bare_start:
+        return None
+    return bare_word_starts(model.backbones.hr_lr_tokenizer, model.hr_lr.lm_head.weight.shape[0], str(model.device))
+
+
 def generate_word(first_logits: torch.Tensor, next_logits: Callable[[int], torch.Tensor], masks,
                   settings: Decoding, generator: torch.Generator | None, subword: bool,
                   trie: WordTrie | None = None, bias: torch.Tensor | None = None,
@@ -185,7 +192,7 @@ def predict(model, prefixes, *, decoding: Decoding | None = None, translations=N
     llm_probs = model.llm_next_token_logits(encoding).float().softmax(-1)
     hr_tok = model.backbones.hr_lr_tokenizer
     masks = piece_masks(hr_tok, model.hr_lr.lm_head.weight.shape[0], dev)
-    bare = bare_word_starts(hr_tok, model.hr_lr.lm_head.weight.shape[0], str(dev))
+    bare = _bare_if_skipped(model, settings)
     trie = listed_words(model, settings)
     bias = prior_bias(model, settings)
     ngram, weight, discount = fusion_ngram(settings)
@@ -340,8 +347,7 @@ def predict_uncached(model, prefix: str, *, decoding: Decoding | None = None) ->
     masks = piece_masks(hr_tok, model.hr_lr.lm_head.weight.shape[0], dev)
     generator = torch.Generator(device=dev).manual_seed(settings.seed) if settings.sample else None
     pieces = generate_word(full_pass(), full_pass, masks, settings, generator, cfg.framing == "subword",
-                           listed_words(model, settings), prior_bias(model, settings),
-                           bare_word_starts(hr_tok, model.hr_lr.lm_head.weight.shape[0], str(dev)))
+                           listed_words(model, settings), prior_bias(model, settings), _bare_if_skipped(model, settings))
     for p in pieces:
         p.piece = hr_tok.convert_ids_to_tokens(p.token_id)
     word = hr_tok.decode([p.token_id for p in pieces], skip_special_tokens=True).strip()
