@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from demo_build.context import BuildContext
@@ -44,6 +44,7 @@ class Ablation:
     name: str
     what: str
     changes: dict  # TallConfig.changed(...) of the preset's config
+    train: dict = field(default_factory=dict)  # TrainConfig fields the row changes (its data), on top of the run's
 
 
 def ablations(base: TallConfig) -> list[Ablation]:
@@ -71,6 +72,8 @@ def ablations(base: TallConfig) -> list[Ablation]:
         Ablation("subword-framing-wordstart", "the paper's framing, its predicted piece held to pieces that start "
                  "a word (scored on whole words)",
                  {"framing": "subword", "loss": "last", "decoding": {"subword_word_start": True}}),
+        Ablation("one-piece-targets", "the word framing trained only on verses whose last word is one subword piece "
+                 "(what the subword framing is taught at a word boundary)", {}, train={"max_target_pieces": 1}),
         Ablation("no-scale-matching", "without our embedding-scale matching (match_llm_scale off, as in the paper)",
                  {"match_llm_scale": False}),
     ]
@@ -98,8 +101,8 @@ def _selected(ctx: BuildContext, base: TallConfig) -> list[Ablation]:
 def _train_config(ctx: BuildContext, base: TallConfig, row: Ablation, run: Path) -> TrainConfig:
     """The adapters stage's run with the row's change, on the ablation budget (one dev evaluation, at the end)."""
     steps = ctx.args.ablation_steps
-    return dataclasses.replace(adapter_config(ctx, run), model=base.changed(row.changes), max_steps=steps,
-                               eval_every=steps, log_every=50)
+    return dataclasses.replace(adapter_config(ctx, run), model=base.changed(row.changes), **row.train,
+                               max_steps=steps, eval_every=steps, log_every=50)
 
 
 def _train_row(ctx: BuildContext, base: TallConfig, row: Ablation, folder: Path) -> dict:
@@ -134,7 +137,7 @@ def _evaluate_row(ctx: BuildContext, row: Ablation, folder: Path, backbones) -> 
 def _table_row(row: Ablation, trained: dict, metrics: dict, batch_size: int) -> dict:
     (scores,) = [r for r in metrics["rows"] if r["approach"] == "tall"]
     dev = trained.get("final_dev") or {}
-    return {"name": row.name, "what": row.what, "changes": row.changes,
+    return {"name": row.name, "what": row.what, "changes": row.changes, **({"train": row.train} if row.train else {}),
             "trainable_parameters": trained["trainable_parameters"], "steps": trained["steps"],
             "batch_size": batch_size, "dev_accuracy": dev.get("dev_accuracy"), "examples": scores["examples"],
             "greedy": scores["accuracy"], "top5": scores["top5_accuracy"], "empty": scores["empty_greedy"]}

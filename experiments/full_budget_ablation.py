@@ -80,7 +80,7 @@ def row_config(ctx: BuildContext, name: str, seed: int, run: Path) -> tuple[Abla
         raise SystemExit(f"unknown row {name!r}; choose from {sorted(set(rows) - {REFERENCE})} (or {REFERENCE} "
                          f"with a --seed other than {ADAPTER_SEED}: the shipped TALL is that one)")
     row = rows[name]
-    return row, dataclasses.replace(adapter_config(ctx, run), model=base.changed(row.changes), seed=seed)
+    return row, dataclasses.replace(adapter_config(ctx, run), model=base.changed(row.changes), **row.train, seed=seed)
 
 
 def reference_run(result: dict) -> dict:
@@ -136,7 +136,7 @@ def main(argv=None) -> dict:
                          f"--tall {chosen} --approaches tall --seeds 0 --out {test_out}")
     reference_dev, reference_test = reference_predictions(ctx, args.against)
     label = row.name if args.seed == ADAPTER_SEED else f"{row.name}@seed{args.seed}"
-    result = {"row": row.name, "what": row.what, "changes": row.changes, "seed": args.seed,
+    result = {"row": row.name, "what": row.what, "changes": row.changes, "train": row.train, "seed": args.seed,
               "steps": config.max_steps or None, "reference": str(args.against or SHIPPED),
               "selection": selection,
               "dev": paired(label, read_predictions(dev_out / "predictions.jsonl", "tall"),

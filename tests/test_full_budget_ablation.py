@@ -50,6 +50,25 @@ def test_a_row_at_another_seed_is_the_shipped_run_with_one_change_and_that_seed(
     assert config.seed == 1 and config.model.match_llm_scale is False and shipped.model.match_llm_scale is True
     row, config = row_config(ctx, "no-scale-matching", ADAPTER_SEED, tmp_path / "run")
     assert config.seed == ADAPTER_SEED
+    # a row that changes the run's data, not the model: the shipped model, its training verses filtered
+    row, config = row_config(ctx, "one-piece-targets", 1, tmp_path / "run")
+    assert row.changes == {} and config.model == shipped.model and shipped.max_target_pieces is None
+    assert {**vars(config), "seed": ADAPTER_SEED, "max_target_pieces": None} == vars(shipped)
+    assert config.max_target_pieces == 1
+
+
+def test_the_400_step_table_trains_a_rows_data_change_too(tmp_path):
+    from demo_build.ablation_stages import _train_config, ablations
+    from demo_build.build import parse_args
+    from demo_build.context import BuildContext
+
+    ctx = BuildContext(args=parse_args(["--workdir", str(tmp_path)]), workdir=tmp_path, out=tmp_path / "out")
+    base = ctx.tall_config()
+    rows = {r.name: r for r in ablations(base)}
+    one_piece = _train_config(ctx, base, rows["one-piece-targets"], tmp_path / "run")
+    reference = _train_config(ctx, base, rows["tall"], tmp_path / "run")
+    assert one_piece.max_target_pieces == 1 and reference.max_target_pieces is None
+    assert {**vars(one_piece), "max_target_pieces": None} == vars(reference)
 
 
 def test_a_row_is_paired_with_the_shipped_tall_or_with_another_finished_experiment(tmp_path):

@@ -326,3 +326,28 @@ def test_dev_data_file_is_the_dev_set_and_every_sentence_trains(tmp_path, verses
     assert result.final_metrics["dev_examples"] == 3
     # every prefix translated once: 8 training sentences (none split off) + the 3 dev-file sentences
     assert result.translation_stats["requested"] == 11
+
+
+def test_max_target_pieces_keeps_the_one_piece_targets_in_train_and_every_target_in_dev(verses, backbones):
+    """The one-piece-targets row's data: training examples whose target word is more pieces than allowed are
+    dropped (the subword framing's pieces), the dev examples are not, and the flag parses as a number."""
+    from types import SimpleNamespace
+
+    from training.train_data import load_data
+
+    model, tokenizer = SimpleNamespace(backbones=backbones), backbones.lr_hr_tokenizer
+    every = load_data(config(Path("unused"), "x", positions="all"), model, verses, lambda _: None)
+    pieces = {ex.target: len(tokenizer.tokenize(ex.target)) for ex in every.train}
+    assert {1} < set(pieces.values())  # the corpus has words of one piece and of more: the filter has work to do
+    assert any(len(tokenizer.tokenize(ex.target)) > 1 for ex in every.dev)  # and so has dev, which keeps them
+    for most in (1, 2):
+        short = load_data(config(Path("unused"), "x", positions="all", max_target_pieces=most), model, verses,
+                          lambda _: None)
+        assert short.train == [ex for ex in every.train if pieces[ex.target] <= most]
+        assert short.dev == every.dev and short.fingerprint != every.fingerprint
+    assert train_module.config_from_args(train_module.parse_args(["--max-target-pieces", "1"])).max_target_pieces == 1
+    with pytest.raises(TrainError, match="max_target_pieces must be a positive number"):
+        config(Path("unused"), "x", max_target_pieces=0).validate()
+    subword = preset_config("tiny").changed({"framing": "subword", "loss": "last"})
+    with pytest.raises(TrainError, match="a subword target is one piece already"):
+        config(Path("unused"), "x", model=subword, max_target_pieces=1).validate()

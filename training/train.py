@@ -418,9 +418,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         elif f.type == "bool":
             ap.add_argument(flag, action=argparse.BooleanOptionalAction, help=f"default {f.default}")
         else:
-            kind = {"int": int, "float": float}.get(f.type, str)
-            if f.name == "max_sentences":
-                kind = int
+            kind = {"int": int, "float": float, "int | None": int}.get(f.type, str)
             ap.add_argument(flag, type=kind, help=f"default {f.default}")
     return ap.parse_args(argv)
 

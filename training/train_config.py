@@ -38,6 +38,10 @@ class TrainConfig:
     dev_fraction: float = 0.05
     dev_data: str | None = None  # a separate dev corpus (e.g. other books); then dev_fraction is not used
     positions: str | int = "last"  # "last", "all" or N sampled positions per sentence (word framing)
+    # word framing: train only on examples whose target word is at most this many pieces of the he→en tokenizer (the
+    # subword framing's pieces); dev is not filtered. None: every example. 1 teaches what the subword framing is
+    # taught at a word boundary (experiments: the one-piece-targets row)
+    max_target_pieces: int | None = None
     init: str | None = None  # start the trainable parts from this checkpoint (fresh optimizer)
     # optimisation
     epochs: int = 5
@@ -88,6 +92,10 @@ class TrainConfig:
              f"positions must be 'last', 'all' or a positive number, got {self.positions!r}")
         need(self.model.framing == "word" or self.positions == "last", "framing 'subword' (the paper's task) "
              "supports only positions 'last'")
+        need(self.max_target_pieces is None or self.max_target_pieces >= 1,
+             f"max_target_pieces must be a positive number (or unset), got {self.max_target_pieces!r}")
+        need(self.model.framing == "word" or self.max_target_pieces is None, "max_target_pieces filters whole-word "
+             "targets (framing 'word'); a subword target is one piece already")
 
     @classmethod
     def from_file(cls, path) -> "TrainConfig":

@@ -54,6 +54,8 @@ def load_data(config, model, sentences: list[str] | None, log: Callable[[str], N
     else:
         train, dev = split_examples(kept, config.dev_fraction, config.seed)
         how = f"dev split by sentence, seed {config.seed}"
+    if config.max_target_pieces:  # after the split: dev keeps every target, so it scores what the task asks
+        train = _short_targets(train, model.backbones.lr_hr_tokenizer, config.max_target_pieces, log)
     if not train:
         raise TrainError(f"no training examples from {len(sentences)} sentences (framing={config.model.framing!r}, "
                          f"positions={config.positions!r}); every sentence needs at least two words")
@@ -68,6 +70,13 @@ def _scorable(examples: list[Example], log) -> list[Example]:
     kept = [ex for ex in examples if has_hebrew(ex.prefix)]
     if len(kept) < len(examples):
         log(f"dropped {len(examples) - len(kept)} examples whose prefix has no Hebrew letter")
+    return kept
+
+
+def _short_targets(examples: list[Example], tokenizer, most: int, log) -> list[Example]:
+    # a word's pieces as the subword framing cuts a sentence: SentencePiece splits each whitespace word on its own
+    kept = [ex for ex in examples if len(tokenizer.tokenize(ex.target)) <= most]
+    log(f"kept {len(kept)} of {len(examples)} training examples whose target is at most {most} piece(s)")
     return kept
 
 
