@@ -70,7 +70,8 @@ def parameter_counts(metrics: Path) -> dict[str, int]:
     """{row: trainable parameters} from the ablation table's metrics.json (demo_build.ablation_stages), for the
     reference and every row whose change there is still the row's change now (a redefined row's count is dropped,
     not shown beside records of another configuration), and for a row absent there whose change differs from a
-    counted row's only in its decoding (subword-framing-wordstart has subword-framing's count). The count depends
+    counted row's only in its decoding (subword-framing-wordstart has subword-framing's count) or not at all (a row
+    that changes only the training data, one-piece-targets, has TALL's). The count depends
     only on the configuration, not on the budget, seed or decoding, so the 400-step run's count is the full-budget
     run's too."""
     changes = {r.name: r.changes for r in ablations(preset_config("demo"))}
