@@ -10,7 +10,8 @@ a digest of the examples (prefix and gold word), the greedy and top-5 hits as st
 frequent greedy word and how many greedy words are not words of the training Hebrew (made up, or a word's ending
 alone such as ך; checkpoints/demo/training_words.txt, which every run's own list equals): 4 KB a run. `shipped` is
 the shipped TALL (row tall, seed 0): its dev hits come from the build's own selection run in --workdir, its test hits from checkpoints/demo/eval. Each record is written as
-<row>-s<seed>.json.
+<row>-s<seed>.json; one of an experiment folder also says what the run trained on (`training`: sentences, examples,
+steps; records kept before session 33 lack it).
 """
 
 from __future__ import annotations
@@ -67,7 +68,15 @@ def run_record(folder: Path, training_words: set[str] | None = None) -> dict:
     selected = result["selection"]["selected"]
     predictions = {"dev": folder / "adapters" / "selection" / selected / "predictions.jsonl",
                    "test": folder / "test" / "predictions.jsonl"}
-    return make_record(result["row"], result["seed"], selected, predictions, str(folder), training_words)
+    record = make_record(result["row"], result["seed"], selected, predictions, str(folder), training_words)
+    return {**record, "training": training_size(folder / "adapters" / selected / "config.json")}
+
+
+def training_size(config: Path) -> dict:
+    """What the run trained on, from its chosen checkpoint: {sentences, examples, steps} (a row that filters its
+    data, such as one-piece-targets, trains on fewer examples of the same sentences, and so for fewer steps)."""
+    extra = json.loads(config.read_text(encoding="utf-8"))["extra"]
+    return {"sentences": extra["sentences"], "examples": extra["train_examples"], "steps": extra["total_steps"]}
 
 
 def shipped_record(ctx: BuildContext, training_words: set[str] | None = None) -> dict:

@@ -32,6 +32,9 @@ def write_run(folder, row, seed, reference, recs, selected="best"):
     """An experiment folder as full_budget_ablation leaves it: dev and test predictions and the result file."""
     write_predictions(folder / "adapters" / "selection" / selected / "predictions.jsonl", recs)
     write_predictions(folder / "test" / "predictions.jsonl", recs)
+    extra = {"step": 3, "total_steps": 3 + seed, "sentences": 9, "train_examples": 8 - seed}  # the checkpoint's
+    (folder / "adapters" / selected).mkdir(parents=True, exist_ok=True)
+    (folder / "adapters" / selected / "config.json").write_text(json.dumps({"extra": extra}))
     result = {"row": row, "seed": seed, "reference": reference, "selection": {"selected": selected}}
     name = "result.json" if reference in (SHIPPED, None) else f"result-against-{reference.rsplit('/', 1)[-1]}.json"
     (folder / name).write_text(json.dumps(result, ensure_ascii=False))
@@ -116,6 +119,10 @@ def test_records_pool_exactly_as_the_run_folders_they_were_made_from(tmp_path):
     assert shipped["selected"] == "best" and shipped["source"] == SHIPPED
     assert shipped["test"]["greedy"] == "011000" and shipped["test"]["top-5"] == "111100"
     assert json.loads((runs / "no-llm-s1.json").read_text())["selected"] == "last"
+    # what each run trained on, from its chosen checkpoint (here seed-dependent, so each is its own run's)
+    assert json.loads((runs / "no-llm-s1.json").read_text())["training"] == {"sentences": 9, "examples": 7, "steps": 4}
+    assert json.loads((runs / "no-llm-s0.json").read_text())["training"] == {"sentences": 9, "examples": 8, "steps": 3}
+    assert "training" not in shipped  # the shipped checkpoint does not say its example count
     assert (shipped["test"]["top_word"], shipped["test"]["top_word_count"]) == ("x", 4)
 
     from_records = main(["--records", str(runs), "--row", "no-llm", "--resamples", "300"])
