@@ -141,6 +141,26 @@ def test_records_pool_exactly_as_the_run_folders_they_were_made_from(tmp_path):
         main(["--records", str(runs)])  # a row is needed
 
 
+def test_against_pairs_a_row_with_another_row_at_the_same_seeds(tmp_path, capsys):
+    """--against ROW: the row against another row (not TALL), seed by seed, as the README's mechanism test does."""
+    runs = tmp_path / "runs"
+    folders = [write_run(tmp_path / f"full-{row}-s{s}", row, s, SHIPPED, records(*hits)).parent
+               for row, hits in (("tall", A), ("no-llm", A), ("concat-bridge", B)) for s in (1, 2)]
+    record_main([*map(str, folders), "--out", str(runs)])
+    result = main(["--records", str(runs), "--row", "no-llm", "--against", "concat-bridge", "--resamples", "300"])
+    assert result["reference"] == "concat-bridge" and result["seeds"] == [1, 2]
+    assert result["test"]["greedy"] == pooled_over_seeds([A[0]] * 2, [B[0]] * 2, resamples=300).as_dict()
+    against_tall = main(["--records", str(runs), "--row", "no-llm", "--resamples", "300"])
+    assert against_tall["reference"] == "tall" and against_tall["test"]["greedy"]["difference"] == 0
+    assert "no-llm against concat-bridge, pooled over seeds [1, 2]" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="not with itself"):
+        main(["--records", str(runs), "--row", "no-llm", "--against", "no-llm"])
+    with pytest.raises(SystemExit, match="no seed with both"):
+        main(["--records", str(runs), "--row", "no-llm", "--against", "bridges-2"])
+    with pytest.raises(SystemExit):
+        main([str(folders[2] / "result.json"), "--against", "concat-bridge"])  # result files name their reference
+
+
 def test_a_run_that_never_finished_has_no_record(tmp_path):
     (tmp_path / "full-x-s3").mkdir()
     with pytest.raises(SystemExit, match="no result"):
