@@ -11,7 +11,7 @@ frequent greedy word and how many greedy words are not words of the training Heb
 alone such as ך; checkpoints/demo/training_words.txt, which every run's own list equals): 4 KB a run. `shipped` is
 the shipped TALL (row tall, seed 0): its dev hits come from the build's own selection run in --workdir, its test hits from checkpoints/demo/eval. Each record is written as
 <row>-s<seed>.json; one of an experiment folder also says what the run trained on (`training`: sentences, examples,
-steps; records kept before session 33 lack it).
+steps, the chosen checkpoint's step; records kept before session 33 lack it).
 """
 
 from __future__ import annotations
@@ -73,10 +73,12 @@ def run_record(folder: Path, training_words: set[str] | None = None) -> dict:
 
 
 def training_size(config: Path) -> dict:
-    """What the run trained on, from its chosen checkpoint: {sentences, examples, steps} (a row that filters its
-    data, such as one-piece-targets, trains on fewer examples of the same sentences, and so for fewer steps)."""
+    """What the run trained on, from its chosen checkpoint: {sentences, examples, steps, chosen_step} (a row that
+    filters its data, such as one-piece-targets, trains on fewer examples of the same sentences, so for fewer steps;
+    a chosen step at the last says dev was still rising or level at the end)."""
     extra = json.loads(config.read_text(encoding="utf-8"))["extra"]
-    return {"sentences": extra["sentences"], "examples": extra["train_examples"], "steps": extra["total_steps"]}
+    return {"sentences": extra["sentences"], "examples": extra["train_examples"], "steps": extra["total_steps"],
+            "chosen_step": extra["step"]}
 
 
 def shipped_record(ctx: BuildContext, training_words: set[str] | None = None) -> dict:

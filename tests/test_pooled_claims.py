@@ -331,3 +331,54 @@ def test_the_depth_4_sentence_is_its_records(readme):
     assert (f"**Bridges of depth 4**, at {more} % more trainable parameters, find as many test words "
             f"({per_seed_words(deepest)}; Holm p = 1) and a lower test top-5 only before the correction "
             f"(p = {p_text(top5['permutation_p'])}, Holm p = {p_text(deepest['holm']['test']['top-5'])})") in readme
+
+
+def test_the_one_piece_sentence_is_its_records(readme):
+    """"Taught only one-piece words (... trained only on the a of b training verses ...; two epochs as TALL, so c
+    steps against its d ...), the word framing is never behind TALL (...), but pooled that is within noise: ...
+    Against the held subword row at the same seeds ... its greedy is level (...). All n of its greedy test hits are
+    one-piece words ... on e % of TALL's steps ... Its chosen checkpoint was its last (step c) at every seed"."""
+    from transformers import AutoTokenizer
+
+    row = pooled("one-piece-targets")
+    seeds = row["seeds"]
+    assert len(seeds) == 6 and row["per_seed"] == gains("one-piece-targets", seeds)
+    records = [read_record(RUNS / f"one-piece-targets-s{s}.json") for s in seeds]
+    (training,) = {json.dumps(r["training"], sort_keys=True) for r in records}  # the same data and budget each seed
+    training = json.loads(training)
+    tall_steps = json.loads((ROOT / "checkpoints" / "demo" / "tall" / "config.json").read_text())["extra"]["steps"]
+    assert (f"trained only on the {training['examples']:,} of {training['sentences']:,} training verses whose last word "
+            f"is one subword piece") in readme
+    assert f"two epochs as TALL, so {training['steps']:,} steps against its {tall_steps:,}" in readme
+    assert f"on {round(100 * training['steps'] / tall_steps)} % of TALL's steps" in readme
+    assert training["chosen_step"] == training["steps"]  # "its chosen checkpoint was its last ... at every seed"
+    assert f"Its chosen checkpoint was its last (step {training['steps']:,}) at every seed" in readme
+    dev_gains = gains("one-piece-targets", seeds, "dev")
+    assert min(row["per_seed"]) >= 0 and min(dev_gains) >= 0  # "never behind TALL"
+    dev_words = ", ".join(f"{g:+d}".replace("+0", "0") for g in dev_gains)
+    assert (f"the word framing is never behind TALL (test words per seed {per_seed_words(row)}; dev {dev_words}), but "
+            "pooled that is within noise") in readme
+    test, dev, top5 = row["test"]["greedy"], row["dev"]["greedy"], row["test"]["top-5"]
+    smallest = min(p for split in row["holm"].values() for p in split.values())
+    assert min(test["permutation_p"], dev["permutation_p"], top5["permutation_p"]) >= 0.05 and smallest >= 0.05
+    assert (f"test greedy {points(test['a_accuracy'])} against {points(test['b_accuracy'])} % "
+            f"({signed(test['difference'])} points, 95 % CI {signed(test['ci_low'])} … {signed(test['ci_high'])}, "
+            f"p = {p_text(test['permutation_p'])}), dev greedy {signed(dev['difference'])} "
+            f"(p = {p_text(dev['permutation_p'])}), test top-5 {signed(top5['difference'])} "
+            f"(p = {p_text(top5['permutation_p'])}), smallest Holm p {p_text(smallest)}") in readme
+    held = "subword-framing-wordstart"
+    versus = seed_pooled(pairs_from_records(RUNS, "one-piece-targets", seeds, held), reference=held)
+    level = [versus[split]["greedy"] for split in ("test", "dev")]
+    assert all(c["permutation_p"] >= 0.05 for c in level)  # "level"
+    assert (f"its greedy is level (test {signed(level[0]['difference'])} points, p = {p_text(level[0]['permutation_p'])}; "
+            f"dev {signed(level[1]['difference'])}, p = {p_text(level[1]['permutation_p'])})") in readme
+    tokenizer = AutoTokenizer.from_pretrained(ROOT / "checkpoints" / "demo" / "en-he")
+    shipped = read_predictions(ROOT / "checkpoints" / "demo" / "eval" / "predictions.jsonl", "tall")
+    one_piece = [len(tokenizer(text_target=r["gold"], add_special_tokens=False)["input_ids"]) == 1 for r in shipped]
+    found = [single for r in records for hit, single in zip(record_hits(r, "test", "greedy"), one_piece, strict=True)
+             if hit]
+    assert all(found) and all(r["test"]["unseen_count"] == 0 for r in records)
+    assert (f"All {len(found)} of its greedy test hits are one-piece words and none of its greedy words is made "
+            "up") in readme
+    theirs = pooled(held)["test"]["greedy"]["difference"]
+    assert theirs / 2 < test["difference"] < theirs  # "most of the held row's lead comes back" (most, not more)

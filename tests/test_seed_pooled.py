@@ -120,8 +120,10 @@ def test_records_pool_exactly_as_the_run_folders_they_were_made_from(tmp_path):
     assert shipped["test"]["greedy"] == "011000" and shipped["test"]["top-5"] == "111100"
     assert json.loads((runs / "no-llm-s1.json").read_text())["selected"] == "last"
     # what each run trained on, from its chosen checkpoint (here seed-dependent, so each is its own run's)
-    assert json.loads((runs / "no-llm-s1.json").read_text())["training"] == {"sentences": 9, "examples": 7, "steps": 4}
-    assert json.loads((runs / "no-llm-s0.json").read_text())["training"] == {"sentences": 9, "examples": 8, "steps": 3}
+    assert json.loads((runs / "no-llm-s1.json").read_text())["training"] == {"sentences": 9, "examples": 7, "steps": 4,
+                                                                         "chosen_step": 3}
+    assert json.loads((runs / "no-llm-s0.json").read_text())["training"] == {"sentences": 9, "examples": 8, "steps": 3,
+                                                                         "chosen_step": 3}
     assert "training" not in shipped  # the shipped checkpoint does not say its example count
     assert (shipped["test"]["top_word"], shipped["test"]["top_word_count"]) == ("x", 4)
 
