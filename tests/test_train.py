@@ -346,6 +346,11 @@ def test_max_target_pieces_keeps_the_one_piece_targets_in_train_and_every_target
         assert short.train == [ex for ex in every.train if pieces[ex.target] <= most]
         assert short.dev == every.dev and short.fingerprint != every.fingerprint
     assert train_module.config_from_args(train_module.parse_args(["--max-target-pieces", "1"])).max_target_pieces == 1
+    long_last = [v for v in verses if len(tokenizer.tokenize(v.split()[-1].strip(".,;:"))) > 1][:3]
+    assert len(long_last) == 3 and load_data(config(Path("unused"), "x", dev_fraction=0), model, long_last,
+                                             lambda _: None).train  # they train, unfiltered
+    with pytest.raises(TrainError, match=r"at most 1 piece\(s\) \(max_target_pieces\)"):
+        load_data(config(Path("unused"), "x", max_target_pieces=1, dev_fraction=0), model, long_last, lambda _: None)
     with pytest.raises(TrainError, match="max_target_pieces must be a positive number"):
         config(Path("unused"), "x", max_target_pieces=0).validate()
     subword = preset_config("tiny").changed({"framing": "subword", "loss": "last"})

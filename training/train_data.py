@@ -57,8 +57,10 @@ def load_data(config, model, sentences: list[str] | None, log: Callable[[str], N
     if config.max_target_pieces:  # after the split: dev keeps every target, so it scores what the task asks
         train = _short_targets(train, model.backbones.lr_hr_tokenizer, config.max_target_pieces, log)
     if not train:
+        short = (f", and a target word of at most {config.max_target_pieces} piece(s) (max_target_pieces)"
+                 if config.max_target_pieces else "")
         raise TrainError(f"no training examples from {len(sentences)} sentences (framing={config.model.framing!r}, "
-                         f"positions={config.positions!r}); every sentence needs at least two words")
+                         f"positions={config.positions!r}); every sentence needs at least two words{short}")
     log(f"{len(sentences)} sentences → {len(train)} training and {len(dev)} dev examples ({how})")
     digest = hashlib.sha256(json.dumps([[asdict(ex) for ex in train], [asdict(ex) for ex in dev]],
                                        ensure_ascii=False).encode("utf-8")).hexdigest()
