@@ -74,6 +74,8 @@ def ablations(base: TallConfig) -> list[Ablation]:
                  {"framing": "subword", "loss": "last", "decoding": {"subword_word_start": True}}),
         Ablation("one-piece-targets", "the word framing trained only on verses whose last word is one subword piece "
                  "(what the subword framing is taught at a word boundary)", {}, train={"max_target_pieces": 1}),
+        Ablation("one-piece-targets-3-epochs", "one-piece-targets for three epochs, not two (nearer TALL's steps: its "
+                 "fewer verses make shorter epochs)", {}, train={"max_target_pieces": 1, "epochs": 3}),
         Ablation("no-scale-matching", "without our embedding-scale matching (match_llm_scale off, as in the paper)",
                  {"match_llm_scale": False}),
     ]

@@ -55,6 +55,9 @@ def test_a_row_at_another_seed_is_the_shipped_run_with_one_change_and_that_seed(
     assert row.changes == {} and config.model == shipped.model and shipped.max_target_pieces is None
     assert {**vars(config), "seed": ADAPTER_SEED, "max_target_pieces": None} == vars(shipped)
     assert config.max_target_pieces == 1
+    row, longer = row_config(ctx, "one-piece-targets-3-epochs", 1, tmp_path / "run")
+    assert longer.max_target_pieces == 1 and (longer.epochs, shipped.epochs) == (3, 2)
+    assert {**vars(longer), "epochs": 2} == vars(config)  # the one-piece row, one epoch longer
 
 
 def test_the_400_step_table_trains_a_rows_data_change_too(tmp_path):
