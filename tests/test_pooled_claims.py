@@ -64,6 +64,23 @@ def readme() -> str:
     return " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())  # the README's own line breaks aside
 
 
+def en_he_pieces(word: str, tokenizer) -> int:
+    return len(tokenizer(text_target=word, add_special_tokens=False)["input_ids"])
+
+
+def shipped_tall_steps() -> int:
+    """The shipped TALL's training steps (its checkpoint's config)."""
+    return json.loads((ROOT / "checkpoints" / "demo" / "tall" / "config.json").read_text())["extra"]["steps"]
+
+
+def table_wide_holm(rows: dict) -> tuple[int, dict]:
+    """(how many comparisons, {(row, split, measure): Holm p}) over every row's four measures in the table."""
+    from evaluation.significance import holm
+
+    keys = [(row, split, m) for row in rows for split in ("dev", "test") for m in ("greedy", "top-5")]
+    return len(keys), dict(zip(keys, holm([rows[r][split][m]["permutation_p"] for r, split, m in keys]), strict=True))
+
+
 def test_every_pooled_row_pairs_each_seed_with_tall_on_every_example():
     rows = pooled_rows()
     assert {"no-llm", "concat-bridge", "no-translation", "no-scale-matching"} <= set(rows)
@@ -247,8 +264,6 @@ def test_the_word_start_sentence_is_its_records(readme):
     that shrinks on fresh seeds, not an established gain. Both are in effect one-piece predictors ..."."""
     from transformers import AutoTokenizer
 
-    from evaluation.significance import holm
-
     held = pooled("subword-framing-wordstart")
     seeds = held["seeds"]
     assert held["per_seed"] == gains("subword-framing-wordstart", seeds)
@@ -297,7 +312,7 @@ def test_the_word_start_sentence_is_its_records(readme):
     # one-piece predictors: the en→he pieces of the gold words and of the shipped TALL's greedy words
     tokenizer = AutoTokenizer.from_pretrained(ROOT / "checkpoints" / "demo" / "en-he")
     shipped = read_predictions(ROOT / "checkpoints" / "demo" / "eval" / "predictions.jsonl", "tall")
-    one_piece = [len(tokenizer(text_target=r["gold"], add_special_tokens=False)["input_ids"]) == 1 for r in shipped]
+    one_piece = [en_he_pieces(r["gold"], tokenizer) == 1 for r in shipped]
     tall = [read_record(RUNS / f"tall-s{s}.json") for s in seeds]
 
     def one_piece_hits(records: list[dict]) -> str:
@@ -307,15 +322,13 @@ def test_the_word_start_sentence_is_its_records(readme):
         return f"all {len(found)}" if all(found) else f"{sum(found)} of {len(found)}"
     assert (f"of their greedy test hits over the {NUMBER_WORDS[len(seeds)]} seeds, {one_piece_hits(held_records)} of "
             f"the held row's and {one_piece_hits(tall)} of TALL's are words of one en→he piece") in readme
-    greedy_one_piece = sum(len(tokenizer(text_target=r["greedy"], add_special_tokens=False)["input_ids"]) == 1
-                           for r in shipped)
+    greedy_one_piece = sum(en_he_pieces(r["greedy"], tokenizer) == 1 for r in shipped)
     assert (f"({sum(one_piece)} of the 731 test words are), and {greedy_one_piece} of the shipped TALL's 731 greedy "
             "words are one piece too") in readme
-    keys = [(row, split, m) for row in rows for split in ("dev", "test") for m in ("greedy", "top-5")]
-    family = dict(zip(keys, holm([rows[r][s][m]["permutation_p"] for r, s, m in keys]), strict=True))
+    comparisons, family = table_wide_holm(rows)
     across = family["subword-framing-wordstart", "test", "greedy"]
     assert across >= 0.05
-    assert (f"across all {NUMBER_WORDS[len(rows)]} rows' {len(keys)} comparisons its test p becomes {p_text(across)}: "
+    assert (f"across all {NUMBER_WORDS[len(rows)]} rows' {comparisons} comparisons its test p becomes {p_text(across)}: "
             "a lead that shrinks on fresh seeds, not an established gain") in readme
 
 
@@ -346,7 +359,7 @@ def test_the_one_piece_sentence_is_its_records(readme):
     records = [read_record(RUNS / f"one-piece-targets-s{s}.json") for s in seeds]
     (training,) = {json.dumps(r["training"], sort_keys=True) for r in records}  # the same data and budget each seed
     training = json.loads(training)
-    tall_steps = json.loads((ROOT / "checkpoints" / "demo" / "tall" / "config.json").read_text())["extra"]["steps"]
+    tall_steps = shipped_tall_steps()
     assert (f"trained only on the {training['examples']:,} of {training['sentences']:,} training verses whose last word "
             f"is one subword piece") in readme
     assert f"two epochs as TALL, so {training['steps']:,} steps against its {tall_steps:,}" in readme
@@ -374,7 +387,7 @@ def test_the_one_piece_sentence_is_its_records(readme):
             f"dev {signed(level[1]['difference'])}, p = {p_text(level[1]['permutation_p'])})") in readme
     tokenizer = AutoTokenizer.from_pretrained(ROOT / "checkpoints" / "demo" / "en-he")
     shipped = read_predictions(ROOT / "checkpoints" / "demo" / "eval" / "predictions.jsonl", "tall")
-    one_piece = [len(tokenizer(text_target=r["gold"], add_special_tokens=False)["input_ids"]) == 1 for r in shipped]
+    one_piece = [en_he_pieces(r["gold"], tokenizer) == 1 for r in shipped]
     found = [single for r in records for hit, single in zip(record_hits(r, "test", "greedy"), one_piece, strict=True)
              if hit]
     assert all(found) and all(r["test"]["unseen_count"] == 0 for r in records)
@@ -388,14 +401,12 @@ def test_the_three_epoch_one_piece_sentence_is_its_records(readme):
     """"Given a third epoch (...: c steps, e % of TALL's; seeds ...), it finds more words than TALL at each seed (...):
     ... Holm p ... the largest gain of any row, and ... more than the two-epoch row at the same seeds (...). ... across
     the table's n comparisons its test p is q"."""
-    from evaluation.significance import holm
-
     name = "one-piece-targets-3-epochs"
     row, rows = pooled(name), pooled_rows()
     seeds = row["seeds"]
     records = [read_record(RUNS / f"{name}-s{s}.json") for s in seeds]
     steps = {r["training"]["steps"] for r in records}
-    tall_steps = json.loads((ROOT / "checkpoints" / "demo" / "tall" / "config.json").read_text())["extra"]["steps"]
+    tall_steps = shipped_tall_steps()
     assert len(steps) == 1 and row["per_seed"] == gains(name, seeds)
     (steps,) = steps
     assert (f"(`{name}`: {steps:,} steps, {round(100 * steps / tall_steps)} % of TALL's; seeds "
@@ -418,8 +429,7 @@ def test_the_three_epoch_one_piece_sentence_is_its_records(readme):
     assert (f"and {points(more['difference'])} test points more than the two-epoch row at the same seeds "
             f"(p = {p_text(more['permutation_p'])}; dev {signed(more_dev['difference'])}, "
             f"p = {p_text(more_dev['permutation_p'])})") in readme
-    keys = [(r, split, m) for r in rows for split in ("dev", "test") for m in ("greedy", "top-5")]
-    family = dict(zip(keys, holm([rows[r][split][m]["permutation_p"] for r, split, m in keys]), strict=True))
+    comparisons, family = table_wide_holm(rows)
     across = family[name, "test", "greedy"]
     assert across >= 0.05
-    assert f"across the table's {len(keys)} comparisons its test p is {p_text(across)}" in readme
+    assert f"across the table's {comparisons} comparisons its test p is {p_text(across)}" in readme
