@@ -76,6 +76,9 @@ def ablations(base: TallConfig) -> list[Ablation]:
                  "(what the subword framing is taught at a word boundary)", {}, train={"max_target_pieces": 1}),
         Ablation("one-piece-targets-3-epochs", "one-piece-targets for three epochs, not two (nearer TALL's steps: its "
                  "fewer verses make shorter epochs)", {}, train={"max_target_pieces": 1, "epochs": 3}),
+        Ablation("two-piece-targets-3-epochs", "the word framing for three epochs on verses whose last word is at "
+                 "most two subword pieces (does the one-piece rows' gain hold as longer targets come back?)", {},
+                 train={"max_target_pieces": 2, "epochs": 3}),
         Ablation("no-scale-matching", "without our embedding-scale matching (match_llm_scale off, as in the paper)",
                  {"match_llm_scale": False}),
     ]

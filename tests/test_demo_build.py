@@ -450,7 +450,7 @@ def test_the_stage_7_row_tries_the_other_way_from_the_base():
     assert "decoder-lora" not in rows
     rows = {r.name: r.changes for r in ablations(demo.replace(decoder_lora_rank=0))}
     assert rows["decoder-lora"] == {"decoder_lora_rank": LORA_RANK} and "frozen-decoder" not in rows
-    assert list(rows)[0] == "tall" and len(rows) == 14  # the reference first, then thirteen changes
+    assert list(rows)[0] == "tall" and len(rows) == 15  # the reference first, then fourteen changes
 
 
 def test_tall_stages_train_and_score_on_the_backbones_out_holds(built, tmp_path):

@@ -58,6 +58,8 @@ def test_a_row_at_another_seed_is_the_shipped_run_with_one_change_and_that_seed(
     row, longer = row_config(ctx, "one-piece-targets-3-epochs", 1, tmp_path / "run")
     assert longer.max_target_pieces == 1 and (longer.epochs, shipped.epochs) == (3, 2)
     assert {**vars(longer), "epochs": 2} == vars(config)  # the one-piece row, one epoch longer
+    row, two = row_config(ctx, "two-piece-targets-3-epochs", 1, tmp_path / "run")
+    assert {**vars(two), "max_target_pieces": 1} == vars(longer)  # the three-epoch row, two-piece targets kept too
 
 
 def test_the_400_step_table_trains_a_rows_data_change_too(tmp_path):
