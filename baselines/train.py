@@ -33,6 +33,7 @@ from baselines.approach import BaselineModels
 from baselines.soft_prompt_data import build_soft_prompt_data
 from baselines.word_lm import prompt_ids
 from tall_data.corpus import CorpusError, read_corpus
+from tall_data.examples import short_target_sentences
 from tall_data.translation_cache import DEFAULT_TRANSLATION_CACHE, open_prefix_cache, translate_prefixes
 from tall_model import preset_config
 from tall_model.backbones import BackboneNotFoundError, load_backbones
@@ -164,6 +165,20 @@ def train_baseline(models: BaselineModels, sentences: list[str], options: Baseli
     return save_adapter(model, out_dir, options.kind, models.config.llm, llm_fingerprint(models.llm), meta)
 
 
+def with_short_targets(sentences: list[str], backbones, most: int | None) -> list[str]:
+    """The sentences a TALL run with max_target_pieces = `most` trains on (all of them when unset), so that a
+    baseline compared with it is given the same verses."""
+    if most is None:
+        return sentences
+    if most < 1:
+        raise TrainingDataError(f"--max-target-pieces must be a positive number, got {most}")
+    kept = short_target_sentences(sentences, backbones.lr_hr_tokenizer, most)
+    if not kept:
+        raise TrainingDataError(f"none of the {len(sentences)} sentences ends in a word of at most {most} he→en "
+                                "piece(s) (--max-target-pieces)")
+    return kept
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m baselines.train", description=__doc__.split("\n\n")[0])
     p.add_argument("kind", choices=KINDS)
@@ -178,6 +193,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--max-sentences", type=int, default=None)
+    p.add_argument("--max-target-pieces", type=int, default=None,
+                   help="train only on the sentences whose last word is at most N he→en pieces (as a TALL run with "
+                        "max_target_pieces N, so both see the same verses)")
     p.add_argument("--positions", default="last", help="soft-prompt: 'last', 'all' or N pairs per sentence")
     p.add_argument("--virtual-tokens", type=int, default=20)
     p.add_argument("--lora-r", type=int, default=8)
@@ -204,9 +222,11 @@ def main(argv=None, *, backbones=None) -> Path:
     if backbones is None:
         backbones = load_backbones(config)
     corpus = read_corpus(args.data, max_sentences=args.max_sentences)
+    sentences = with_short_targets(corpus.sentences, backbones, args.max_target_pieces)
     command = shlex.join(["python", "-m", "baselines.train", *(sys.argv[1:] if argv is None else argv)])
-    out = train_baseline(BaselineModels(config, backbones), corpus.sentences, options, args.out,
-                         args.translation_cache, extra={"data": str(args.data), "sentences": len(corpus),
+    out = train_baseline(BaselineModels(config, backbones), sentences, options, args.out,
+                         args.translation_cache, extra={"data": str(args.data), "sentences": len(sentences),
+                                                        "max_target_pieces": args.max_target_pieces,
                                                         "command": command})
     print(f"Saved the {args.kind} adapter to {out}")
     return out

@@ -165,6 +165,9 @@ def parse_args(argv=None):
                     "(a seeded sample; 0 = all ~21k, whose translation takes ~6 min on 2 cores)")
     ap.add_argument("--adapter-positions", default="last", help="TrainConfig.positions of the TALL run")
     ap.add_argument("--adapter-epochs", type=int, default=2)
+    ap.add_argument("--adapter-max-target-pieces", type=int, default=0,
+                    help="train TALL, and give the baselines, only the verses whose last word is at most N he→en "
+                         "pieces (TrainConfig.max_target_pieces; 0: every verse; see the one-piece ablation rows)")
     ap.add_argument("--adapter-steps", type=int, default=0, help="cap on TALL training steps (0: epochs decide)")
     ap.add_argument("--adapter-batch-size", type=int, default=16)
     ap.add_argument("--adapter-lr", type=float, default=5e-4)

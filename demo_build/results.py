@@ -69,7 +69,9 @@ def budget_section(m: dict) -> list[str]:
              "| approach | steps | batch | TRAIN verses | trainable parameters |", "|---|---|---|---|---|"]
     for name, b in budgets.items():
         count = b.get("trainable_parameters")
-        lines.append(f"| {name} | {b.get('steps')} | {b.get('batch_size')} | {b.get('sentences') or 'all'} | "
+        verses = f"{b.get('sentences') or 'all'}" + (f" (last word ≤ {b['max_target_pieces']} he→en piece(s))"
+                                                     if b.get("max_target_pieces") else "")
+        lines.append(f"| {name} | {b.get('steps')} | {b.get('batch_size')} | {verses} | "
                      f"{'' if count is None else f'{count:,}'} |")
     return [*lines, ""]
 

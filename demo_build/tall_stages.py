@@ -33,7 +33,7 @@ import torch
 
 from baselines.adapters import KINDS
 from baselines.approach import BaselineModels
-from baselines.train import BaselineConfig, train_baseline
+from baselines.train import BaselineConfig, train_baseline, with_short_targets
 from demo_build.context import BuildContext, repo_relative
 from demo_build.data import read_jsonl
 from demo_build.selection import choose_checkpoint
@@ -123,6 +123,7 @@ def adapter_config(ctx: BuildContext, run: Path) -> TrainConfig:
     return TrainConfig(
         model=ctx.tall_config(), data=str(files["train"]), dev_data=str(files["dev"]),
         max_sentences=a.adapter_sentences or None, positions=a.adapter_positions, epochs=a.adapter_epochs,
+        max_target_pieces=a.adapter_max_target_pieces or None,
         max_steps=a.adapter_steps, batch_size=a.adapter_batch_size, lr=a.adapter_lr,
         eval_every=a.adapter_eval_every, eval_limit=DEV_SAMPLE, log_every=20, out=str(run),
         translation_cache=str(translation_cache(ctx)), threads=a.threads, seed=ADAPTER_SEED,
@@ -191,10 +192,13 @@ def stage_adapters(ctx: BuildContext):
     selection = choose_checkpoint(run, he_files(ctx)["dev_all"], translation_cache(ctx), ctx.backbone_dir)
     best = run / selection["selected"]
     model = load(best, device="cpu")
+    trained = json.loads((best / "config.json").read_text(encoding="utf-8"))["extra"]
     history = json.loads((run / "history.json").read_text()) if (run / "history.json").exists() else []
     save_pretrained(model, ctx.out / "tall", dtype=torch.float16,
                     extra={"trained_by": "python -m demo_build (stage adapters)",
                            "selected": best.name, "steps": info["step"],
+                           "train_examples": trained.get("train_examples"),
+                           "max_target_pieces": config.max_target_pieces,
                            "dev": "seeded sample of DEV-book verses", "best_dev": info.get("best"),
                            "selection": selection})
     curve = [{k: r.get(k) for k in ("step", "train_loss", "dev_loss", "dev_accuracy")} for r in history
@@ -223,8 +227,11 @@ def tall_budget(ctx: BuildContext) -> dict:
     meta = json.loads(path.read_text())
     # the verses read as the baselines read them (duplicates dropped), so the budgets table compares like with like
     sentences = len(read_corpus(he_files(ctx)["train"], max_sentences=ctx.args.adapter_sentences or None))
-    return {"steps": int(meta["extra"]["steps"]), "batch_size": ctx.args.adapter_batch_size,
-            "sentences": sentences, "trainable_parameters": meta["parameters"]["trainable"]}
+    budget = {"steps": int(meta["extra"]["steps"]), "batch_size": ctx.args.adapter_batch_size,
+              "sentences": sentences, "trainable_parameters": meta["parameters"]["trainable"]}
+    if meta["extra"].get("max_target_pieces"):  # only the verses whose last word is short (one example each)
+        budget.update(sentences=meta["extra"]["train_examples"], max_target_pieces=meta["extra"]["max_target_pieces"])
+    return budget
 
 
 def baseline_budget(ctx: BuildContext) -> tuple[int, int]:
@@ -239,8 +246,10 @@ def stage_baselines(ctx: BuildContext):
     steps, sentences = baseline_budget(ctx)
     config = ctx.tall_config()
     models = BaselineModels(config, load_backbones(config))  # loaded once for both baselines
-    # the first N of the same shuffled file: TALL's own training verses
+    # the first N of the same shuffled file, those whose last word is short if TALL's were: TALL's own verses
     corpus = read_corpus(train_file, max_sentences=sentences or None)
+    most = a.adapter_max_target_pieces or None
+    verses = with_short_targets(corpus.sentences, models.backbones, most)
     out = {}
     for kind in KINDS:
         target = ctx.out / "baselines" / kind
@@ -248,12 +257,15 @@ def stage_baselines(ctx: BuildContext):
         command = command_line("baselines.train", kind, *ctx.preset_args(), "--data", train_file,
                                "--out", target, "--steps", steps, "--seed", ADAPTER_SEED,
                                "--batch-size", a.adapter_batch_size, "--translation-cache", cache,
-                               *(["--max-sentences", sentences] if sentences else []))
+                               *(["--max-sentences", sentences] if sentences else []),
+                               *(["--max-target-pieces", most] if most else []))
         ctx.log(f"[baselines] {kind}: {command}")
-        train_baseline(models, corpus.sentences, options, target, cache,
-                       extra={"data": repo_relative(train_file), "sentences": len(corpus), "command": command})
+        train_baseline(models, verses, options, target, cache,
+                       extra={"data": repo_relative(train_file), "sentences": len(verses),
+                              "max_target_pieces": most, "command": command})
         meta = json.loads((target / "baseline.json").read_text())
-        out[kind] = {"steps": steps, "batch_size": a.adapter_batch_size, "sentences": len(corpus),
+        out[kind] = {"steps": steps, "batch_size": a.adapter_batch_size, "sentences": len(verses),
+                     **({"max_target_pieces": most} if most else {}),
                      "final_loss": meta.get("final_loss"), "seconds": meta.get("seconds"),
                      "trainable_parameters": meta.get("trainable_parameters")}
     ctx.add_metrics({"baselines": out, "budgets": {"tall": tall_budget(ctx), **out}})

@@ -127,3 +127,15 @@ def split_examples(
     train = [ex for ex in examples if ex.sentence not in dev_sentences]
     dev = [ex for ex in examples if ex.sentence in dev_sentences]
     return train, dev
+
+
+def target_pieces(word: str, tokenizer: PieceTokenizer) -> int:
+    """How many pieces the subword framing cuts `word` into: SentencePiece splits each whitespace word on its own."""
+    return len(tokenizer.tokenize(word))
+
+
+def short_target_sentences(sentences: Iterable[str], tokenizer: PieceTokenizer, most: int) -> list[str]:
+    """The sentences whose last-word example (word framing) has a target of at most `most` pieces: the verses a
+    TALL run with `max_target_pieces` trains on, so that a baseline can be given the same ones."""
+    return [ex.sentence for ex in make_examples(sentences, positions="last")
+            if target_pieces(ex.target, tokenizer) <= most]

@@ -483,3 +483,33 @@ def test_tall_stages_train_and_score_on_the_backbones_out_holds(built, tmp_path)
     # the shipped folder holds the demo preset's own backbones: its commands stay `--preset demo`
     shipped = BuildContext(args=parse_args([]), workdir=work, out=demo_dir())
     assert shipped.tall_config() == preset_config("demo") and shipped.backbone_dir is None
+
+
+def test_a_build_that_keeps_short_targets_gives_the_baselines_talls_verses(built, tmp_path):
+    """--adapter-max-target-pieces N: TALL trains on the verses whose last word is at most N he→en pieces, and the
+    baselines are given exactly those verses (the fair comparison), which the budgets and commands say."""
+    from demo_build.results import budget_section
+    from tall_data.corpus import read_corpus
+    from tall_model import preset_config
+    from tall_model.backbones import load_backbones
+    from tall_model.text import word_core
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    shutil.copytree(built[0] / "data", work / "data")
+    build_main(["--workdir", str(work), "--out", str(out), "--tall-preset", "tiny", "--threads", "1",
+                "--stages", "hebrew,adapters,baselines", "--adapter-sentences", "24", "--adapter-steps", "2",
+                "--adapter-eval-every", "2", "--baseline-steps", "1", "--adapter-max-target-pieces", "4"])
+    tokenizer = load_backbones(preset_config("tiny")).lr_hr_tokenizer
+    verses = read_corpus(work / "data" / "he_train.jsonl", max_sentences=24).sentences
+    short = [v for v in verses if len(tokenizer.tokenize(word_core(v.split()[-1]))) <= 4]
+    assert 0 < len(short) < len(verses)  # the filter keeps some verses and drops others
+    extra = json.loads((out / "tall" / "config.json").read_text())["extra"]
+    assert extra["max_target_pieces"] == 4 and extra["train_examples"] == len(short)
+    budgets = json.loads((out / "metrics.json").read_text())["budgets"]
+    assert {kind: budgets[kind]["sentences"] for kind in budgets} == dict.fromkeys(budgets, len(short))
+    assert {budgets[kind]["max_target_pieces"] for kind in budgets} == {4}
+    for kind in ("soft-prompt", "fine-tuned"):
+        baseline = json.loads((out / "baselines" / kind / "baseline.json").read_text())
+        assert "--max-target-pieces 4" in baseline["command"] and baseline["sentences"] == len(short)
+    assert f"| tall | 2 | 16 | {len(short)} (last word ≤ 4 he→en piece(s)) |" in "\n".join(budget_section(
+        {"budgets": budgets}))

@@ -326,6 +326,35 @@ def test_a_backbone_dir_replaces_the_backbones_it_holds(files, tmp_path) -> None
     assert payload["backbones"]["fingerprints"]["llm"] == qwen_print
 
 
+def test_a_baseline_trained_with_max_target_pieces_sees_only_the_short_target_verses(files, models, tmp_path) -> None:
+    """baselines.train --max-target-pieces N keeps the verses a TALL run with max_target_pieces N trains on (last
+    word at most N he→en pieces), and refuses a filter that leaves nothing, naming it."""
+    from baselines.train import TrainingDataError
+    from tall_model.text import word_core
+
+    root, _ = files
+    tokenizer = models.backbones.lr_hr_tokenizer
+    verses = read_corpus(root / "train.txt").sentences
+    pieces = [len(tokenizer.tokenize(word_core(v.split()[-1]))) for v in verses]
+    most = sorted(pieces)[len(pieces) // 2]  # the median: some verses are kept, some dropped
+    kept = sum(p <= most for p in pieces)
+    assert 0 < kept < len(verses)
+    common = ["--data", str(root / "train.txt"), "--steps", "1", "--batch-size", "2", "--no-progress"]
+    lora = train_main(["fine-tuned", "--out", str(tmp_path / "lora"), "--max-target-pieces", str(most), *common],
+                      backbones=models.backbones)
+    meta = json.loads((lora / "baseline.json").read_text(encoding="utf-8"))
+    assert meta["sentences"] == kept and meta["max_target_pieces"] == most
+    with pytest.raises(TrainingDataError, match="must be a positive number, got 0"):
+        train_main(["fine-tuned", "--out", str(tmp_path / "none"), "--max-target-pieces", "0", *common],
+                   backbones=models.backbones)
+    long_ended = [v for v, p in zip(verses, pieces) if p > 1]
+    assert len(long_ended) >= 2
+    (tmp_path / "long.txt").write_text("\n".join(long_ended) + "\n", encoding="utf-8")
+    with pytest.raises(TrainingDataError, match=r"none of the \d+ sentences ends in a word of at most 1 he→en"):
+        train_main(["fine-tuned", "--out", str(tmp_path / "none"), "--max-target-pieces", "1", *common,
+                    "--data", str(tmp_path / "long.txt")], backbones=models.backbones)
+
+
 def test_evaluation_holds_a_subword_checkpoints_piece_to_word_starts_when_asked(files, models, tiny_model,
                                                                                   tmp_path) -> None:
     """--subword-word-start reaches the TALL approach's decoding and is recorded; the random subword model's free

@@ -98,3 +98,15 @@ def test_dev_split_is_by_sentence_and_seeded() -> None:
     assert len({ex.sentence for ex in split_examples(examples[:6], 0.01, seed=0)[1]}) == 1  # at least one
     with pytest.raises(ValueError, match="dev_fraction"):
         split_examples(examples, 1.0, seed=0)
+
+
+def test_short_target_sentences_keep_verses_whose_last_word_core_is_short() -> None:
+    """The last word is measured as the word framing's target (punctuation stripped); a one-word sentence has no
+    example and is dropped."""
+    from tall_data.examples import short_target_sentences
+
+    tok = FakePieceTokenizer()
+    sentences = ["אני הולך הביתה.", "הוא אמר לא!", "שלום", "ילד ילדה ילדים"]
+    # targets: הביתה (5 letters: 2 pieces), לא (1), ילדים (2); "שלום" alone has no prefix
+    assert short_target_sentences(sentences, tok, 1) == ["הוא אמר לא!"]
+    assert short_target_sentences(sentences, tok, 2) == ["אני הולך הביתה.", "הוא אמר לא!", "ילד ילדה ילדים"]

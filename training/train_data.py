@@ -12,7 +12,7 @@ import numpy as np
 from accelerate.utils import gather_object
 
 from tall_data.corpus import read_corpus
-from tall_data.examples import Example, distinct_words, make_examples, split_examples
+from tall_data.examples import Example, distinct_words, make_examples, split_examples, target_pieces
 from tall_data.translation_cache import fill_shared, open_prefix_cache
 from tall_model.text import has_hebrew
 from tall_model.word_list import TRAINING_WORDS
@@ -76,8 +76,7 @@ def _scorable(examples: list[Example], log) -> list[Example]:
 
 
 def _short_targets(examples: list[Example], tokenizer, most: int, log) -> list[Example]:
-    # a word's pieces as the subword framing cuts a sentence: SentencePiece splits each whitespace word on its own
-    kept = [ex for ex in examples if len(tokenizer.tokenize(ex.target)) <= most]
+    kept = [ex for ex in examples if target_pieces(ex.target, tokenizer) <= most]
     log(f"kept {len(kept)} of {len(examples)} training examples whose target is at most {most} piece(s)")
     return kept
 
