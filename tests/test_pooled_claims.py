@@ -398,38 +398,48 @@ def test_the_one_piece_sentence_is_its_records(readme):
 
 
 def test_the_three_epoch_one_piece_sentence_is_its_records(readme):
-    """"Given a third epoch (...: c steps, e % of TALL's; seeds ...), it finds more words than TALL at each seed (...):
-    ... Holm p ... the largest gain of any row, and ... more than the two-epoch row at the same seeds (...). ... across
-    the table's n comparisons its test p is q"."""
+    """"Given a third epoch (...: c steps, e % of TALL's; seeds 0, 1 and 2, run after ..., then seeds 3, 4 and 5, queued
+    together ...), it finds more words than TALL at each seed (...): ... Holm p a (test) and b (dev) within the row, the
+    largest gain of any row, and ... more than the two-epoch row at the same seeds (...). ... But the fresh seeds ...
+    alone, run to confirm it, give ... and across the table's n comparisons its test p is q (dev r)"."""
     name = "one-piece-targets-3-epochs"
     row, rows = pooled(name), pooled_rows()
     seeds = row["seeds"]
+    first, fresh_seeds = seeds[:3], seeds[3:]  # 0-2 designed after the two-epoch row; 3-5 run to confirm
     records = [read_record(RUNS / f"{name}-s{s}.json") for s in seeds]
     steps = {r["training"]["steps"] for r in records}
     tall_steps = shipped_tall_steps()
-    assert len(steps) == 1 and row["per_seed"] == gains(name, seeds)
+    assert len(steps) == 1 and row["per_seed"] == gains(name, seeds) and fresh_seeds
     (steps,) = steps
     assert (f"(`{name}`: {steps:,} steps, {round(100 * steps / tall_steps)} % of TALL's; seeds "
-            f"{listed([str(s) for s in seeds])}, run after") in readme
+            f"{listed([str(s) for s in first])}, run after the two-epoch row was seen, then seeds "
+            f"{listed([str(s) for s in fresh_seeds])}, queued together") in readme
     dev_gains = gains(name, seeds, "dev")
     assert min(row["per_seed"]) > 0 and min(dev_gains) > 0  # "more words than TALL at each seed"
     assert (f"at each seed (test {per_seed_words(row)}; dev {', '.join(f'{g:+d}' for g in dev_gains)})") in readme
     test, dev = row["test"]["greedy"], row["dev"]["greedy"]
-    holm_greedy = {p_text(row["holm"][split]["greedy"]) for split in ("dev", "test")}
-    assert len(holm_greedy) == 1 and max(row["holm"][s]["greedy"] for s in ("dev", "test")) < 0.05
+    holm_test, holm_dev = row["holm"]["test"]["greedy"], row["holm"]["dev"]["greedy"]
+    assert holm_dev < 0.05 <= holm_test  # "it finds more dev words than TALL"
     assert min(row["test"]["top-5"]["permutation_p"], row["dev"]["top-5"]["permutation_p"]) >= 0.05  # "top-5 level"
     assert (f"{points(test['a_accuracy'])} against {points(test['b_accuracy'])} % test greedy pooled "
             f"({signed(test['difference'])} points, 95 % CI {signed(test['ci_low'])} … {signed(test['ci_high'])}, "
             f"p = {p_text(test['permutation_p'])}; dev greedy {signed(dev['difference'])}, "
-            f"p = {p_text(dev['permutation_p'])}; top-5 level), Holm p {holm_greedy.pop()} for both greedy measures, "
-            "the largest gain of any row") in readme
+            f"p = {p_text(dev['permutation_p'])}; top-5 level), Holm p {p_text(holm_test)} (test) and "
+            f"{p_text(holm_dev)} (dev) within the row, the largest gain of any row") in readme
     assert max(rows, key=lambda r: rows[r]["test"]["greedy"]["difference"]) == name
     versus = seed_pooled(pairs_from_records(RUNS, name, seeds, "one-piece-targets"), reference="one-piece-targets")
     more, more_dev = versus["test"]["greedy"], versus["dev"]["greedy"]
     assert (f"and {points(more['difference'])} test points more than the two-epoch row at the same seeds "
             f"(p = {p_text(more['permutation_p'])}; dev {signed(more_dev['difference'])}, "
             f"p = {p_text(more_dev['permutation_p'])})") in readme
+    fresh = seed_pooled(pairs_from_records(RUNS, name, fresh_seeds))
+    assert min(fresh[split]["greedy"]["permutation_p"] for split in ("test", "dev")) >= 0.05  # not confirmed
+    assert (f"But the fresh seeds {listed([str(s) for s in fresh_seeds])} alone, run to confirm it, give "
+            f"{signed(fresh['test']['greedy']['difference'])} test points (p = "
+            f"{p_text(fresh['test']['greedy']['permutation_p'])}; dev {signed(fresh['dev']['greedy']['difference'])}, "
+            f"p = {p_text(fresh['dev']['greedy']['permutation_p'])})") in readme
     comparisons, family = table_wide_holm(rows)
-    across = family[name, "test", "greedy"]
-    assert across >= 0.05
-    assert f"across the table's {comparisons} comparisons its test p is {p_text(across)}" in readme
+    across, across_dev = family[name, "test", "greedy"], family[name, "dev", "greedy"]
+    assert min(across, across_dev) >= 0.05
+    assert (f"across the table's {comparisons} comparisons its test p is {p_text(across)} "
+            f"(dev {p_text(across_dev)})") in readme

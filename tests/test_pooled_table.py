@@ -170,7 +170,7 @@ def test_each_row_shows_its_trainable_parameters_against_talls_and_a_redefined_r
     counts = pooled_table.parameter_counts(metrics)
     # no-llm's and adapter-x2's changes are not theirs now; one-piece-targets changes the data only: TALL's model
     assert counts == {"tall": 2_516_512, "bridges-2": 3_677_824, "one-piece-targets": 2_516_512,
-                      "one-piece-targets-3-epochs": 2_516_512}
+                      "one-piece-targets-3-epochs": 2_516_512, "two-piece-targets-3-epochs": 2_516_512}
     rows = json.loads(metrics.read_text(encoding="utf-8"))["rows"]
     subword = {"name": "subword-framing", "changes": {"framing": "subword", "loss": "last"}, "trainable_parameters": 7}
     metrics.write_text(json.dumps({"rows": rows + [subword]}), encoding="utf-8")
