@@ -443,3 +443,35 @@ def test_the_three_epoch_one_piece_sentence_is_its_records(readme):
     assert min(across, across_dev) >= 0.05
     assert (f"across the table's {comparisons} comparisons its test p is {p_text(across)} "
             f"(dev {p_text(across_dev)})") in readme
+
+
+def test_the_two_piece_sentence_is_its_records(readme):
+    """"Keeping the two-piece words too (...: three epochs on the a of b training verses whose last word is at most two
+    pieces, c steps; seeds ... queued together ...), ... test words per seed ...; dev ...: pooled test greedy ...
+    Against the three-epoch one-piece row at the same seeds ... The dev rule chose step ..."."""
+    name, one_piece = "two-piece-targets-3-epochs", "one-piece-targets-3-epochs"
+    row = pooled(name)
+    seeds = row["seeds"]
+    records = [read_record(RUNS / f"{name}-s{s}.json") for s in seeds]
+    trained = [r["training"] for r in records]
+    (sizes,) = {(t["examples"], t["sentences"], t["steps"]) for t in trained}  # the same data and budget each seed
+    examples, sentences, steps = sizes
+    assert examples > read_record(RUNS / f"{one_piece}-s0.json")["training"]["examples"]  # the one-piece verses and more
+    assert (f"(`{name}`: three epochs on the {examples:,} of {sentences:,} training verses whose last word is at most "
+            f"two pieces, {steps:,} steps; seeds {listed([str(s) for s in seeds])} queued together") in readme
+    dev_gains = ", ".join(f"{g:+d}".replace("+0", "0") for g in gains(name, seeds, "dev"))
+    assert row["per_seed"] == gains(name, seeds)
+    assert f"test words per seed {per_seed_words(row)}; dev {dev_gains}" in readme
+    test, dev, top5 = row["test"]["greedy"], row["dev"]["greedy"], row["test"]["top-5"]
+    assert (f"test greedy {points(test['a_accuracy'])} against {points(test['b_accuracy'])} % "
+            f"({signed(test['difference'])} points, 95 % CI {signed(test['ci_low'])} … {signed(test['ci_high'])}, "
+            f"p = {p_text(test['permutation_p'])}), dev greedy {signed(dev['difference'])} "
+            f"(p = {p_text(dev['permutation_p'])}), test top-5 {signed(top5['difference'])} "
+            f"(p = {p_text(top5['permutation_p'])})") in readme
+    versus = seed_pooled(pairs_from_records(RUNS, name, seeds, one_piece), reference=one_piece)
+    v_test, v_dev = versus["test"]["greedy"], versus["dev"]["greedy"]
+    assert (f"Against the three-epoch one-piece row at the same seeds it finds {signed(v_test['difference'])} test "
+            f"points (p = {p_text(v_test['permutation_p'])}; dev {signed(v_dev['difference'])}, "
+            f"p = {p_text(v_dev['permutation_p'])})") in readme
+    chosen = listed([f"{t['chosen_step']:,}" for t in trained])
+    assert f"The dev rule chose step {chosen} of {steps:,}" in readme
