@@ -120,6 +120,10 @@ def _app_examples(test, seed: int) -> list[dict]:
 def adapter_config(ctx: BuildContext, run: Path) -> TrainConfig:
     """The TALL training run of the build (the demo preset's whole model config, the build's data and settings)."""
     a, files = ctx.args, he_files(ctx)
+    if a.adapter_max_target_pieces and a.adapter_positions != "last":
+        # the baselines are given the verses whose *last* word is short: only one example per verse matches that
+        raise ValueError(f"--adapter-max-target-pieces keeps verses by their last word, so it needs "
+                         f"--adapter-positions last (got {a.adapter_positions!r})")
     return TrainConfig(
         model=ctx.tall_config(), data=str(files["train"]), dev_data=str(files["dev"]),
         max_sentences=a.adapter_sentences or None, positions=a.adapter_positions, epochs=a.adapter_epochs,

@@ -513,3 +513,6 @@ def test_a_build_that_keeps_short_targets_gives_the_baselines_talls_verses(built
         assert "--max-target-pieces 4" in baseline["command"] and baseline["sentences"] == len(short)
     assert f"| tall | 2 | 16 | {len(short)} (last word ≤ 4 he→en piece(s)) |" in "\n".join(budget_section(
         {"budgets": budgets}))
+    with pytest.raises(ValueError, match="needs --adapter-positions last"):
+        build_main(["--workdir", str(work), "--out", str(out), "--tall-preset", "tiny", "--stages", "adapters",
+                    "--adapter-max-target-pieces", "4", "--adapter-positions", "all", "--force", "adapters"])
