@@ -41,6 +41,7 @@ from demo_build.cards import write_cards, write_demo_readme
 from demo_build.context import SEED, BuildContext, Stage, dir_mb, machine
 from demo_build.results import output_stats, update_readme
 from demo_build.tall_stages import he_files
+from demo_build.targets import stage_minutes
 from evaluation.report import read_predictions
 from tall_model.config import REPO_ROOT, demo_dir
 from tall_model.prior import PRIOR_FILE
@@ -50,6 +51,10 @@ from tall_model.word_list import TRAINING_WORDS
 def stage_cards(ctx: BuildContext):
     sizes = write_cards(ctx)
     ctx.add_metrics({"sizes_mb": sizes})
+    log = ctx.out / "build_log.json"
+    if log.exists():  # the build-time target's figure, so the README reads it from metrics.json
+        ctx.add_metrics({"build_minutes": stage_minutes(json.loads(log.read_text(encoding="utf-8")))},
+                        replace=True)
     predictions, training = ctx.out / "eval" / "predictions.jsonl", he_files(ctx)["train"]
     if predictions.exists() and training.exists():  # computed here, so the README never types a count
         records = read_predictions(predictions)

@@ -8,8 +8,8 @@ the build's translation cache) into checkpoints/demo/first_piece_prior.safetenso
 WEIGHTS on every DEV-book verse (he_dev_all.jsonl): the best greedy exact match among the weights whose most
 frequent dev word is at most TOP_WORD_CEILING of the outputs (issue 13's ceiling; if none is, among all; a tie goes
 to the smaller w, the nearer to the paper); scores every test-book verse with it (build/demo/eval-prior) and pairs
-each example with the free TALL of the evaluate stage: the exact McNemar p of the greedy hits and how the outputs
-change. The file carries the chosen w, so the app's "greedy, prior-corrected" and `--prior` without `--prior-weight`
+each example with the free TALL of the evaluate stage (the exact McNemar p of the greedy hits and how the outputs
+change) and with each baseline of that stage (whether the issue's "above every baseline" holds for this decoding too). The file carries the chosen w, so the app's "greedy, prior-corrected" and `--prior` without `--prior-weight`
 decode as scored here. Runs after evaluate.
 
 When the checkpoint chooses the best whole word (`word_choice="best_candidate"`, the shipped demo), the prior only
@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from demo_build.context import BuildContext
 from demo_build.results import output_stats
 from demo_build.tall_stages import command_line, he_files, translation_cache
+from demo_build.targets import TOP_WORD_CEILING  # the most frequent greedy word's share that a chosen w may leave
 from demo_build.word_list_stage import training_words
 from evaluation.evaluate import base_decoding, evaluate, load_dataset
 from evaluation.metrics import accuracy
@@ -40,7 +41,6 @@ from tall_model.prior import PRIOR_FILE, estimate_prior, log_prior, save_prior
 
 CORRECTED = "tall, prior-corrected"  # the approach name of the corrected run in the paired test
 WEIGHTS = (0.25, 0.5, 0.75, 1.0)
-TOP_WORD_CEILING = 0.03  # the most frequent greedy word's share of the examples that a chosen w may leave
 PRIOR_PREFIXES, PRIOR_SEED = 2000, 0
 BATCH = 16
 
@@ -134,6 +134,7 @@ def stage_prior(ctx: BuildContext):
     free = read_predictions(free_file, "tall")
     corrected = [{**r, "approach": CORRECTED} for r in read_predictions(work / "test" / PREDICTIONS)]
     (paired,) = compare(free + corrected, reference="tall")
+    baselines = [r for r in read_predictions(free_file) if r["approach"] != "tall"]
     (row,) = payload["rows"]
     words = set(training_words(files["train"]))
     result = {"file": PRIOR_FILE, "prefixes": len(prefixes), "seed": PRIOR_SEED, "weight": weight,
@@ -141,7 +142,8 @@ def stage_prior(ctx: BuildContext):
               "dev_top_word_share": {f"{w:g}": v for w, v in shares.items()}, "top_word_ceiling": TOP_WORD_CEILING,
               "command": command, "examples": row["examples"], "greedy": row["accuracy"], "top5": row["top5_accuracy"],
               "changed_greedy": sum(f["greedy"] != c["greedy"] for f, c in zip(free, corrected, strict=True)),
-              "vs_free": paired.as_dict(), "output": output_stats(corrected, words)[CORRECTED]}
+              "vs_free": paired.as_dict(), "output": output_stats(corrected, words)[CORRECTED],
+              "vs_baselines": [c.as_dict() for c in compare(corrected + baselines, reference=CORRECTED)]}
     ctx.add_metrics({"prior": result})
     return {k: result[k] for k in ("weight", "greedy", "top5", "changed_greedy")}
 

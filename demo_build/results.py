@@ -9,6 +9,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from demo_build.targets import targets_section
 from evaluation.metrics import normalize_word
 from evaluation.report import format_markdown, rows_from_json
 from evaluation.significance import PairedComparison
@@ -305,7 +306,7 @@ def results_markdown(m: dict) -> str:
     rows = nw.get("rows") or []
     n = rows[0]["examples"] if rows else 0
     return "\n".join([
-        *held_out_section(m),
+        *targets_section(m), *held_out_section(m),
         f"The paper's table in miniature: every test-book verse without its last word ({n} examples), exact match "
         f"of the whole word; sampled = mean over seeds {', '.join(map(str, nw.get('seeds', [])))} (temperature 0.7, "
         "top-k 50, top-p "

@@ -68,8 +68,10 @@ def test_stages_write_adapters_baselines_and_table(built):
     assert all(r["examples"] == 6 and r["seeds"] == 2 for r in table["rows"])
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"adapters", "baselines", "next_word"} <= set(metrics)
+    assert set(metrics["build_minutes"]) >= {"hebrew", "adapters", "baselines", "evaluate"}  # the build-time target
     readme = (out / "README.md").read_text(encoding="utf-8")
     assert "| he_test | tall | 6 |" in readme and "| he_test | naive | 6 |" in readme
+    assert "Issue 13's targets against this demo" in readme and "| whole build ≤ 150 min" in readme
     log = json.loads((out / "build_log.json").read_text())
     assert all(log["stages"][s]["status"] == "done"
                for s in ("hebrew", "adapters", "baselines", "evaluate", "ablations"))
@@ -111,6 +113,9 @@ def test_prior_stage_estimates_chooses_w_on_dev_and_pairs_with_free_tall(built):
     assert weight == result["weight"] and logp.exp().sum().item() == pytest.approx(1.0, rel=1e-3)
     corrected = [json.loads(line) for line in (work / "eval-prior" / "test" / "predictions.jsonl").open()]
     assert len(corrected) == 6 and result["vs_free"]["n"] == 6 and result["examples"] == 6
+    paired = {c["approach"]: c for c in result["vs_baselines"]}  # the issue's "above every baseline", this decoding
+    assert set(paired) == {"direct", "naive", "soft-prompt", "fine-tuned"}
+    assert all(c["n"] == 6 and c["reference"] == "tall, prior-corrected" for c in paired.values())
     assert f"--prior-weight {result['weight']:g}" in result["command"]
     assert "`tall, prior-corrected`" in (out / "README.md").read_text(encoding="utf-8")
 
