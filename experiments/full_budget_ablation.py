@@ -11,6 +11,9 @@ dev sample and evaluation steps), picks best/ or last/ on every DEV-book verse b
 shipped TALL on the same dev verses (the build's own selection run) and test verses (checkpoints/demo/eval): exact
 McNemar p on greedy hits and a 95 % paired bootstrap interval (evaluation.significance), and top-5 hits.
 
+`--reproduce` retrains the shipped TALL itself (row tall, seed 0: the adapters stage's run again, in --out) and says
+how close it comes: the same chosen step, the same greedy words and candidate lists, the weights as shipped (fp16).
+
 `--against DIR` pairs the row with another finished experiment folder instead (e.g. with tall at the same seed).
 `--seed S` trains the row at another seed (initialisation, positions, batch order, dropout); row `tall` at a seed
 other than the shipped one's is the reference retrained, which says how far two seeds of the same model differ.
@@ -28,6 +31,7 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from demo_build.ablation_stages import REFERENCE, Ablation, ablations
 from demo_build.build import parse_args
@@ -72,15 +76,34 @@ def paired(row: str, ours: list[dict], shipped: list[dict]) -> dict:
                                        "only_shipped": only_shipped, "mcnemar_p": p}}
 
 
-def row_config(ctx: BuildContext, name: str, seed: int, run: Path) -> tuple[Ablation, TrainConfig]:
+def row_config(ctx: BuildContext, name: str, seed: int, run: Path,
+               reproduce: bool = False) -> tuple[Ablation, TrainConfig]:
     """The row and its training run: the shipped TALL's (adapter_config) with the row's one change and `seed`."""
     base = ctx.tall_config()
     rows = {r.name: r for r in ablations(base)}
-    if name not in rows or (name == REFERENCE and seed == ADAPTER_SEED):
+    shipped = name == REFERENCE and seed == ADAPTER_SEED
+    if reproduce and not shipped:
+        raise SystemExit(f"--reproduce retrains the shipped TALL: row {REFERENCE} at --seed {ADAPTER_SEED}")
+    if name not in rows or (shipped and not reproduce):
         raise SystemExit(f"unknown row {name!r}; choose from {sorted(set(rows) - {REFERENCE})} (or {REFERENCE} "
-                         f"with a --seed other than {ADAPTER_SEED}: the shipped TALL is that one)")
+                         f"with a --seed other than {ADAPTER_SEED}: the shipped TALL is that one; --reproduce retrains it)")
     row = rows[name]
     return row, dataclasses.replace(adapter_config(ctx, run), model=base.changed(row.changes), **row.train, seed=seed)
+
+
+def reproduction(chosen: Path, shipped: Path, splits: dict[str, tuple[list[dict], list[dict]]]) -> dict:
+    """How close a retrained shipped TALL comes to it: per split, the examples whose greedy word and candidate list
+    are the same; the weights cast to the shipped dtype (fp16), tensor by tensor."""
+    out = {split: {"examples": len(ours), "same_greedy": sum(a["greedy"] == b["greedy"] for a, b in zip(ours, theirs, strict=True)),
+                   "same_candidates": sum(a["candidates"] == b["candidates"] for a, b in zip(ours, theirs, strict=True))}
+           for split, (ours, theirs) in splits.items()}
+    ours_w, theirs_w = load_file(chosen / "model.safetensors"), load_file(shipped / "model.safetensors")
+    if set(ours_w) != set(theirs_w):
+        raise SystemExit(f"{chosen} and {shipped} hold different tensors: not the same model")
+    diffs = {k: (ours_w[k].to(v.dtype).float() - v.float()).abs().max().item() for k, v in theirs_w.items()}
+    out["weights"] = {"tensors": len(diffs), "identical": sum(d == 0 for d in diffs.values()),
+                      "max_abs_difference": max(diffs.values()), "dtype": str(next(iter(theirs_w.values())).dtype)}
+    return out
 
 
 def reference_run(result: dict) -> dict:
@@ -114,13 +137,15 @@ def main(argv=None) -> dict:
     ap.add_argument("--against", type=Path, default=None,
                     help="pair with another finished experiment folder (e.g. tall at the same --seed) instead of the "
                          "shipped TALL; writes result-against-<its name>.json")
+    ap.add_argument("--reproduce", action="store_true",
+                    help="retrain the shipped TALL itself (row tall, seed 0) and say how close it comes")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     build = parse_args(["--workdir", args.workdir, "--threads", str(args.threads)])  # the shipped build's settings
     ctx = BuildContext(args=build, workdir=Path(args.workdir), out=Path(build.out))
     run, files, cache = args.out / "adapters", he_files(ctx), translation_cache(ctx)
-    row, config = row_config(ctx, args.row, args.seed, run)
+    row, config = row_config(ctx, args.row, args.seed, run, args.reproduce)
     check_same_run(run, config, args.row)
     if not (run / "finished.json").exists():
         result = train_resumable(ctx, run, config, args.row)
@@ -135,7 +160,8 @@ def main(argv=None) -> dict:
                  command=f"python -m evaluation.evaluate --preset {build.tall_preset} --data {files['test']} "
                          f"--tall {chosen} --approaches tall --seeds 0 --out {test_out}")
     reference_dev, reference_test = reference_predictions(ctx, args.against)
-    label = row.name if args.seed == ADAPTER_SEED else f"{row.name}@seed{args.seed}"
+    label = ("tall@reproduced" if args.reproduce else row.name if args.seed == ADAPTER_SEED
+             else f"{row.name}@seed{args.seed}")
     result = {"row": row.name, "what": row.what, "changes": row.changes, "train": row.train, "seed": args.seed,
               "steps": config.max_steps or None, "reference": str(args.against or SHIPPED),
               "selection": selection,
@@ -143,6 +169,11 @@ def main(argv=None) -> dict:
                             read_predictions(reference_dev, "tall")),
               "test": paired(label, read_predictions(test_out / "predictions.jsonl", "tall"),
                              read_predictions(reference_test, "tall"))}
+    if args.reproduce:
+        result["reproduction"] = reproduction(chosen, ctx.out / "tall", {
+            split: (read_predictions(ours, "tall"), read_predictions(theirs, "tall"))
+            for split, ours, theirs in (("dev", dev_out / "predictions.jsonl", reference_dev),
+                                        ("test", test_out / "predictions.jsonl", reference_test))})
     name = f"result-against-{args.against.name}.json" if args.against else "result.json"
     (args.out / name).write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
     print(json.dumps(result, indent=2, ensure_ascii=False, default=str))

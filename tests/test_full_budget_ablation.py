@@ -96,3 +96,43 @@ def test_a_row_is_paired_with_the_shipped_tall_or_with_another_finished_experime
     (other / "result.json").write_text(json.dumps({"selection": {"selected": "best"}}))
     assert reference_predictions(ctx, other) == (other / "adapters/selection/best/predictions.jsonl",
                                                  other / "test/predictions.jsonl")
+
+
+def test_reproduce_is_the_shipped_run_itself_and_only_that(tmp_path):
+    from demo_build.build import parse_args
+    from demo_build.context import BuildContext
+    from demo_build.tall_stages import ADAPTER_SEED, adapter_config
+    from experiments.full_budget_ablation import row_config
+
+    ctx = BuildContext(args=parse_args(["--workdir", str(tmp_path / "build")]), workdir=tmp_path / "build",
+                       out=tmp_path / "out")
+    row, config = row_config(ctx, "tall", ADAPTER_SEED, tmp_path / "run", reproduce=True)
+    assert row.changes == {} and row.train == {} and vars(config) == vars(adapter_config(ctx, tmp_path / "run"))
+    for name, seed in (("tall", 1), ("concat-bridge", ADAPTER_SEED)):
+        with pytest.raises(SystemExit, match="--reproduce retrains the shipped TALL"):
+            row_config(ctx, name, seed, tmp_path / "run", reproduce=True)
+
+
+def test_reproduction_counts_the_same_words_and_compares_the_weights_as_shipped(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from experiments.full_budget_ablation import reproduction
+
+    ours, shipped = tmp_path / "ours", tmp_path / "shipped"
+    ours.mkdir(), shipped.mkdir()
+    weight = torch.tensor([1.0, 2.0, 3.0])
+    save_file({"a": weight, "b": weight + 1e-5}, str(ours / "model.safetensors"))  # fp32, as a run keeps them
+    save_file({"a": weight.half(), "b": weight.half()}, str(shipped / "model.safetensors"))  # fp16, as shipped
+    theirs = [rec("א", "יהוה", "יהוה", ["יהוה", "לו"]), rec("ב", "לו", "לי", ["לי", "לו"])]
+    mine = [rec("א", "יהוה", "יהוה", ["יהוה", "המלך"]), rec("ב", "לו", "לו", ["לו", "לי"])]
+    out = reproduction(ours, shipped, {"test": (mine, theirs)})
+    assert out["test"] == {"examples": 2, "same_greedy": 1, "same_candidates": 0}
+    # a difference of 1e-5 is below fp16's resolution at these values: as shipped, both tensors are the same
+    assert out["weights"] == {"tensors": 2, "identical": 2, "max_abs_difference": 0.0, "dtype": "torch.float16"}
+    save_file({"a": weight, "b": weight + 0.01}, str(ours / "model.safetensors"))
+    moved = reproduction(ours, shipped, {})["weights"]
+    assert moved["identical"] == 1 and moved["max_abs_difference"] == pytest.approx(0.01, abs=2e-3)
+    save_file({"a": weight}, str(ours / "model.safetensors"))
+    with pytest.raises(SystemExit, match="different tensors"):
+        reproduction(ours, shipped, {})
