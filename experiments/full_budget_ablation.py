@@ -31,11 +31,10 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from demo_build.ablation_stages import REFERENCE, Ablation, ablations
 from demo_build.build import parse_args
-from demo_build.context import BuildContext
+from demo_build.context import BuildContext, machine
 from demo_build.selection import choose_checkpoint, dev_hits
 from demo_build.tall_stages import (
     ADAPTER_SEED,
@@ -49,6 +48,7 @@ from evaluation.evaluate import evaluate
 from evaluation.metrics import exact_match
 from evaluation.report import read_predictions
 from evaluation.significance import compare, mcnemar_exact
+from experiments.same_predictions import same_predictions, same_weights
 from training.train_config import TrainConfig
 
 SHIPPED = "the shipped TALL"  # a result's "reference" when it is paired with the shipped TALL (no --against)
@@ -92,18 +92,24 @@ def row_config(ctx: BuildContext, name: str, seed: int, run: Path,
 
 
 def reproduction(chosen: Path, shipped: Path, splits: dict[str, tuple[list[dict], list[dict]]]) -> dict:
-    """How close a retrained shipped TALL comes to it: per split, the examples whose greedy word and candidate list
-    are the same; the weights cast to the shipped dtype (fp16), tensor by tensor."""
-    out = {split: {"examples": len(ours), "same_greedy": sum(a["greedy"] == b["greedy"] for a, b in zip(ours, theirs, strict=True)),
-                   "same_candidates": sum(a["candidates"] == b["candidates"] for a, b in zip(ours, theirs, strict=True))}
-           for split, (ours, theirs) in splits.items()}
-    ours_w, theirs_w = load_file(chosen / "model.safetensors"), load_file(shipped / "model.safetensors")
-    if set(ours_w) != set(theirs_w):
-        raise SystemExit(f"{chosen} and {shipped} hold different tensors: not the same model")
-    diffs = {k: (ours_w[k].to(v.dtype).float() - v.float()).abs().max().item() for k, v in theirs_w.items()}
-    out["weights"] = {"tensors": len(diffs), "identical": sum(d == 0 for d in diffs.values()),
-                      "max_abs_difference": max(diffs.values()), "dtype": str(next(iter(theirs_w.values())).dtype)}
+    """How close a retrained shipped TALL comes to it: per split, the examples whose greedy word, candidate list
+    (and the rest of experiments.same_predictions) are the same; the weights cast to the shipped dtype (fp16)."""
+    out = {split: next(iter(same_predictions(ours, theirs).values())) for split, (ours, theirs) in splits.items()}
+    try:
+        out["weights"] = same_weights(shipped / "model.safetensors", chosen / "model.safetensors")
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     return out
+
+
+def curve_agreement(ours: list[dict], shipped: list[dict]) -> dict:
+    """A retrained run's dev curve against the shipped run's (metrics.json's adapters.dev_curve), step by step."""
+    theirs = {r["step"]: r for r in shipped}
+    pairs = [(r, theirs[r["step"]]) for r in ours if r.get("dev_loss") is not None and r["step"] in theirs]
+    if not pairs:
+        raise SystemExit("the two runs share no evaluated step")
+    return {"steps": len(pairs), "same_dev_accuracy": sum(a["dev_accuracy"] == b["dev_accuracy"] for a, b in pairs),
+            **{f"{k}_largest_difference": max(abs(a[k] - b[k]) for a, b in pairs) for k in ("dev_loss", "train_loss")}}
 
 
 def reference_run(result: dict) -> dict:
@@ -174,6 +180,10 @@ def main(argv=None) -> dict:
             split: (read_predictions(ours, "tall"), read_predictions(theirs, "tall"))
             for split, ours, theirs in (("dev", dev_out / "predictions.jsonl", reference_dev),
                                         ("test", test_out / "predictions.jsonl", reference_test))})
+        result["reproduction"]["dev_curve"] = curve_agreement(
+            json.loads((run / "history.json").read_text()),
+            json.loads((ctx.out / "metrics.json").read_text())["adapters"]["dev_curve"])
+        result["reproduction"]["machine"] = machine()
     name = f"result-against-{args.against.name}.json" if args.against else "result.json"
     (args.out / name).write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
     print(json.dumps(result, indent=2, ensure_ascii=False, default=str))

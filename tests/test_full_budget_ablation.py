@@ -127,7 +127,9 @@ def test_reproduction_counts_the_same_words_and_compares_the_weights_as_shipped(
     theirs = [rec("א", "יהוה", "יהוה", ["יהוה", "לו"]), rec("ב", "לו", "לי", ["לי", "לו"])]
     mine = [rec("א", "יהוה", "יהוה", ["יהוה", "המלך"]), rec("ב", "לו", "לו", ["לו", "לי"])]
     out = reproduction(ours, shipped, {"test": (mine, theirs)})
-    assert out["test"] == {"examples": 2, "same_greedy": 1, "same_candidates": 0}
+    assert out["test"] | {"same_translation": None} == {
+        "examples": 2, "same_greedy": 1, "same_candidates": 0, "same_sampled": 2, "same_translation": None,
+        "log_prob_largest_difference": None}
     # a difference of 1e-5 is below fp16's resolution at these values: as shipped, both tensors are the same
     assert out["weights"] == {"tensors": 2, "identical": 2, "max_abs_difference": 0.0, "dtype": "torch.float16"}
     save_file({"a": weight, "b": weight + 0.01}, str(ours / "model.safetensors"))
@@ -136,3 +138,19 @@ def test_reproduction_counts_the_same_words_and_compares_the_weights_as_shipped(
     save_file({"a": weight}, str(ours / "model.safetensors"))
     with pytest.raises(SystemExit, match="different tensors"):
         reproduction(ours, shipped, {})
+
+
+def test_a_retrained_curve_is_compared_step_by_step_on_the_steps_both_evaluated():
+    from experiments.full_budget_ablation import curve_agreement
+
+    shipped = [{"step": 250, "train_loss": 3.5, "dev_loss": 4.2, "dev_accuracy": 0.05},
+               {"step": 500, "train_loss": 3.2, "dev_loss": 4.08, "dev_accuracy": 0.075}]
+    ours = [{"step": 20, "train_loss": 5.3, "dev_loss": None, "dev_accuracy": None},  # a logged, unevaluated step
+            {"step": 250, "train_loss": 3.5 + 1e-6, "dev_loss": 4.2, "dev_accuracy": 0.05},
+            {"step": 500, "train_loss": 3.2, "dev_loss": 4.08 - 2e-7, "dev_accuracy": 0.0725}]
+    out = curve_agreement(ours, shipped)
+    assert out["steps"] == 2 and out["same_dev_accuracy"] == 1
+    assert out["train_loss_largest_difference"] == pytest.approx(1e-6)
+    assert out["dev_loss_largest_difference"] == pytest.approx(2e-7)
+    with pytest.raises(SystemExit, match="no evaluated step"):
+        curve_agreement(ours[:1], shipped)

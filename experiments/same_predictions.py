@@ -1,0 +1,103 @@
+"""How close two evaluations of the same examples are: a rebuild, or the same build on another CPU, against the
+shipped one (issue 13: "a rebuild reproduces the same metrics.json up to floating-point noise; say how close").
+
+    python -m experiments.same_predictions checkpoints/demo/eval build/eval-again [--out FILE]
+    python -m experiments.same_predictions --weights SHIPPED.safetensors RETRAINED.safetensors
+
+Both folders are `evaluation.evaluate` outputs (predictions.jsonl, metrics.json). Per approach: the examples whose
+greedy word, he→en translation, candidate list and sampled words are the same, and the largest difference of the gold word's
+log-probability; per table row: the largest difference of any number in it. Examples pair by position within a
+dataset and approach; folders that scored different examples are refused. `--weights` compares two weight files
+instead: the tensors that are the same once cast to the first file's dtype (the shipped fp16), and the largest
+difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+from evaluation.report import PREDICTIONS, read_predictions
+
+ROW_NUMBERS = ("accuracy", "sampled_accuracy", "top5_accuracy", "mean_log_prob", "empty_greedy")
+
+
+def _by_approach(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    out: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        out.setdefault((r["dataset"], r["approach"]), []).append(r)
+    return out
+
+
+def _largest(pairs) -> float | None:
+    gaps = [abs(a - b) for a, b in pairs if a is not None and b is not None]
+    return max(gaps) if gaps else None
+
+
+def same_predictions(ours: list[dict], theirs: list[dict]) -> dict[str, dict]:
+    """Per "dataset/approach": examples, and how many have the same greedy word, candidates and sampled words."""
+    mine, other = _by_approach(ours), _by_approach(theirs)
+    if set(mine) != set(other):
+        raise ValueError(f"different approaches: {sorted(set(mine) ^ set(other))}")
+    out = {}
+    for key, rs in mine.items():
+        them = other[key]
+        if [(r["prefix"], r["gold"]) for r in rs] != [(r["prefix"], r["gold"]) for r in them]:
+            raise ValueError(f"{key[0]}/{key[1]}: the two evaluations scored different examples")
+        pairs = list(zip(rs, them, strict=True))
+        out[f"{key[0]}/{key[1]}"] = {
+            "examples": len(pairs),
+            "same_greedy": sum(a["greedy"] == b["greedy"] for a, b in pairs),
+            "same_translation": sum(a.get("translation") == b.get("translation") for a, b in pairs),
+            "same_candidates": sum(a.get("candidates") == b.get("candidates") for a, b in pairs),
+            "same_sampled": sum(a.get("sampled") == b.get("sampled") for a, b in pairs),
+            "log_prob_largest_difference": _largest((a.get("log_prob"), b.get("log_prob")) for a, b in pairs)}
+    return out
+
+
+def same_rows(ours: list[dict], theirs: list[dict]) -> dict[str, float | None]:
+    """Per "dataset/approach" row of metrics.json: the largest difference of any of its numbers."""
+    other = {(r["dataset"], r["approach"]): r for r in theirs}
+    return {f"{r['dataset']}/{r['approach']}": _largest((r.get(k), other[(r["dataset"], r["approach"])].get(k))
+                                                        for k in ROW_NUMBERS) for r in ours}
+
+
+def same_weights(theirs: Path, ours: Path) -> dict:
+    """Two weight files of one model, tensor by tensor, ours cast to their dtype (the shipped fp16 against an fp32
+    run). Files with different tensors are refused: not the same model."""
+    mine, other = load_file(str(ours)), load_file(str(theirs))
+    if set(mine) != set(other):
+        raise ValueError(f"{ours} and {theirs} hold different tensors: not the same model")
+    gaps = {k: (mine[k].to(v.dtype).float() - v.float()).abs().max().item() for k, v in other.items()}
+    return {"tensors": len(gaps), "identical": sum(g == 0 for g in gaps.values()),
+            "max_abs_difference": max(gaps.values()), "dtype": str(next(iter(other.values())).dtype)}
+
+
+def compare_folders(ours: Path, theirs: Path) -> dict:
+    rows = [json.loads((d / "metrics.json").read_text(encoding="utf-8"))["rows"] for d in (ours, theirs)]
+    return {"ours": str(ours), "theirs": str(theirs),
+            "predictions": same_predictions(read_predictions(ours / PREDICTIONS), read_predictions(theirs / PREDICTIONS)),
+            "rows_largest_difference": same_rows(*rows)}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m experiments.same_predictions", description=__doc__.split("\n\n")[0])
+    ap.add_argument("theirs", type=Path, help="the reference evaluation folder (e.g. checkpoints/demo/eval)")
+    ap.add_argument("ours", type=Path, help="the evaluation to compare with it")
+    ap.add_argument("--weights", action="store_true", help="the two paths are weight files (.safetensors)")
+    ap.add_argument("--out", type=Path, help="also write the comparison here (JSON)")
+    args = ap.parse_args(argv)
+    result = (same_weights(args.theirs, args.ours) if args.weights else compare_folders(args.ours, args.theirs))
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return result
+
+
+if __name__ == "__main__":
+    main()
