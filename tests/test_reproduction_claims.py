@@ -1,0 +1,53 @@
+"""The README's reproduction figures are those kept in benchmarks/results/reproduction/ (the shipped TALL retrained
+and the shipped table re-scored on another CPU), so a rerun that changes them, or an edit that retypes them, fails."""
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+KEPT = ROOT / "benchmarks" / "results" / "reproduction"
+
+
+def kept(name: str) -> dict:
+    return json.loads((KEPT / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def of(same: int, n: int) -> str:
+    """How the README says how many of n were the same."""
+    return f"all {n:,}" if same == n else f"{same:,} of {n:,}"
+
+
+def readme() -> str:
+    return flat((ROOT / "README.md").read_text(encoding="utf-8"))
+
+
+def test_the_retrained_tall_sentence_is_its_record():
+    r = kept("tall-s0")
+    rep, curve, steps = r["reproduction"], r["reproduction"]["dev_curve"], r["selection"]["steps"]
+    assert r["row"] == "tall" and r["seed"] == 0 and "--reproduce" in r["command"]
+    assert r["shipped_machine"].split(",")[0] != rep["machine"].split(",")[0]  # another CPU, or it proves nothing
+    said = (f"the adapters stage retrained (`{r['command']}`) has the shipped run's dev accuracy at "
+            f"{of(curve['same_dev_accuracy'], curve['steps'])} evaluated steps and its dev loss to within {curve['dev_loss_largest_difference']:.2g}, "
+            f"chooses the same checkpoint (step {steps[r['selection']['selected']]:,}), and predicts the same greedy "
+            f"word on {of(rep['dev']['same_greedy'], rep['dev']['examples'])} dev and "
+            f"{of(rep['test']['same_greedy'], rep['test']['examples'])} test verses; as shipped (fp16), "
+            f"{rep['weights']['identical']} of its {rep['weights']['tensors']} tensors are bitwise the shipped ones "
+            f"and the others differ by at most {rep['weights']['max_abs_difference']:.2g}.")
+    assert flat(said) in readme()
+
+
+def test_the_rescored_table_sentence_is_its_record():
+    e = kept("eval")
+    counts = e["predictions"].values()
+    total = sum(c["examples"] for c in counts)
+    same = {k: sum(c[f"same_{k}"] for c in counts) for k in ("greedy", "translation", "sampled", "candidates")}
+    assert same["greedy"] == same["translation"] == same["sampled"] == total  # what the sentence says as "all"
+    examples = {c["examples"] for c in counts}
+    said = (f"give the same greedy words, translations and sampled words for every approach on all "
+            f"{examples.pop()} test verses, the same candidate lists on {same['candidates']:,} of {total:,}, and the "
+            f"table's numbers to within {max(e['rows_largest_difference'].values()):.2g}.")
+    assert not examples and flat(said) in readme()
