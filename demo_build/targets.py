@@ -125,5 +125,6 @@ def targets_section(m: dict) -> list[str]:
     outputs, backbones = output_rows(m), backbone_rows(m)
     if not outputs and not backbones:
         return []
-    return ["Issue 13's targets against this demo (thresholds from the issue; every figure from metrics.json):", "",
+    return ["The targets set for this demo (the project's issue 13) against what it measures (every figure from "
+            "metrics.json):", "",
             *outputs, "", *ngram_note(m), *backbones, ""]
