@@ -5,9 +5,10 @@ shipped one (issue 13: "a rebuild reproduces the same metrics.json up to floatin
     python -m experiments.same_predictions --weights SHIPPED.safetensors RETRAINED.safetensors
 
 Both folders are `evaluation.evaluate` outputs (predictions.jsonl, metrics.json). Per approach: the examples whose
-greedy word, he→en translation, candidate list and sampled words are the same, and the largest difference of the gold word's
-log-probability; per table row: the largest difference of any number in it. Examples pair by position within a
-dataset and approach; folders that scored different examples are refused. `--weights` compares two weight files
+greedy word, he→en translation, candidate list and sampled words are the same, and the largest difference of the
+gold word's log-probability; per table row: the largest difference of any number in it. Examples pair by position within a
+dataset and approach; the approaches only one folder scored are left out (a re-scored subset compares with the
+whole table), and folders that scored different examples are refused. `--weights` compares two weight files
 instead: the tensors that are the same once cast to the first file's dtype (the shipped fp16), and the largest
 difference.
 """
@@ -38,12 +39,15 @@ def _largest(pairs) -> float | None:
 
 
 def same_predictions(ours: list[dict], theirs: list[dict]) -> dict[str, dict]:
-    """Per "dataset/approach": examples, and how many have the same greedy word, candidates and sampled words."""
+    """Per "dataset/approach" that both scored: examples, and how many have the same greedy word, translation,
+    candidates and sampled words."""
     mine, other = _by_approach(ours), _by_approach(theirs)
-    if set(mine) != set(other):
-        raise ValueError(f"different approaches: {sorted(set(mine) ^ set(other))}")
+    if not set(mine) & set(other):
+        raise ValueError(f"no approach in common: {sorted(mine)} against {sorted(other)}")
     out = {}
     for key, rs in mine.items():
+        if key not in other:
+            continue
         them = other[key]
         if [(r["prefix"], r["gold"]) for r in rs] != [(r["prefix"], r["gold"]) for r in them]:
             raise ValueError(f"{key[0]}/{key[1]}: the two evaluations scored different examples")
@@ -62,7 +66,8 @@ def same_rows(ours: list[dict], theirs: list[dict]) -> dict[str, float | None]:
     """Per "dataset/approach" row of metrics.json: the largest difference of any of its numbers."""
     other = {(r["dataset"], r["approach"]): r for r in theirs}
     return {f"{r['dataset']}/{r['approach']}": _largest((r.get(k), other[(r["dataset"], r["approach"])].get(k))
-                                                        for k in ROW_NUMBERS) for r in ours}
+                                                        for k in ROW_NUMBERS)
+            for r in ours if (r["dataset"], r["approach"]) in other}
 
 
 def same_weights(theirs: Path, ours: Path) -> dict:

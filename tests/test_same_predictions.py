@@ -29,8 +29,10 @@ def test_different_examples_or_approaches_are_refused():
     theirs = [rec("tall", "א", "לו", [], [], -1.0)]
     with pytest.raises(ValueError, match="different examples"):
         same_predictions([rec("tall", "ב", "לו", [], [], -1.0)], theirs)
-    with pytest.raises(ValueError, match="different approaches"):
+    with pytest.raises(ValueError, match="no approach in common"):
         same_predictions([rec("naive", "א", "לו", [], [], -1.0)], theirs)
+    both = same_predictions(theirs, theirs + [rec("naive", "א", "לו", [], [], -1.0)])  # a re-scored subset
+    assert list(both) == ["he_test/tall"] and both["he_test/tall"]["same_greedy"] == 1
 
 
 def test_rows_report_their_largest_difference(tmp_path):
