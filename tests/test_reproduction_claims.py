@@ -51,3 +51,21 @@ def test_the_rescored_table_sentence_is_its_record():
             f"{examples.pop()} test verses, the same candidate lists on {same['candidates']:,} of {total:,}, and the "
             f"table's numbers to within {max(e['rows_largest_difference'].values()):.2g}.")
     assert not examples and flat(said) in readme()
+
+
+def test_the_retrained_baselines_sentence_is_their_record():
+    b = kept("baselines")
+    soft, tuned, ev = b["soft-prompt"]["losses"], b["fine-tuned"]["losses"], b["evaluation"]
+    same = {k: ev["predictions"][f"he_test/{k}"] for k in ("soft-prompt", "fine-tuned")}
+    acc, logp = ev["greedy_accuracy"]["fine-tuned"], ev["mean_log_prob"]["fine-tuned"]
+    said = (f"soft-prompt's logged losses stay within {soft['largest_difference']:.1g} of the shipped run's at "
+            f"{of(soft['steps'], soft['steps'])} steps, and it predicts the same greedy word on "
+            f"{of(same['soft-prompt']['same_greedy'], same['soft-prompt']['examples'])} test verses. Fine-tuned's "
+            f"LoRA training amplifies the noise: its losses are the shipped ones until step "
+            f"{tuned['first_different_step'] - 1} and then up to {tuned['largest_difference']:.2g} apart (final loss "
+            f"{tuned['final'][1]:.5g} against {tuned['final'][0]:.5g}), so its greedy word is the same on "
+            f"{of(same['fine-tuned']['same_greedy'], same['fine-tuned']['examples'])} test verses, its greedy exact "
+            f"match {100 * acc['retrained']:.2f} % against {100 * acc['shipped']:.2f} % and its mean "
+            f"log-probability of the gold word {logp['retrained']:.2f} against {logp['shipped']:.2f}.")
+    assert soft["largest_difference"] < 1.5e-5 and same["soft-prompt"]["same_greedy"] == same["soft-prompt"]["examples"]
+    assert flat(said) in readme()

@@ -23,6 +23,8 @@ def test_counts_what_is_the_same_per_approach():
         "log_prob_largest_difference": None}
     assert out["he_test/tall"]["log_prob_largest_difference"] == pytest.approx(0.5)
     assert out["he_test/naive"]["same_translation"] == 0 and out["he_test/naive"]["log_prob_largest_difference"] is None
+    unsampled = same_predictions([{**r, "sampled": []} for r in ours], theirs)  # scored with --seeds 0
+    assert unsampled["he_test/tall"]["same_sampled"] is None and unsampled["he_test/tall"]["same_greedy"] == 2
 
 
 def test_different_examples_or_approaches_are_refused():
@@ -62,3 +64,21 @@ def test_weights_are_compared_as_the_reference_stores_them(tmp_path):
     save_file({"v": torch.tensor([0.5])}, str(tmp_path / "other.safetensors"))
     with pytest.raises(ValueError, match="different tensors"):
         main(["--weights", str(tmp_path / "shipped.safetensors"), str(tmp_path / "other.safetensors")])
+
+
+def test_two_baseline_runs_are_compared_loss_by_loss_and_weight_by_weight(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    for name, losses, w in (("shipped", [7.4, 9.1, 5.0], 0.5), ("again", [7.4, 9.1, 5.2], 0.75)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "baseline.json").write_text(json.dumps({"losses": losses}))
+        save_file({"lora": torch.tensor([w])}, str(tmp_path / name / "adapter_model.safetensors"))
+    out = main(["--baseline", str(tmp_path / "shipped"), str(tmp_path / "again")])
+    assert out["losses"] | {"largest_difference": None} == {"steps": 3, "same": 2, "first_different_step": 3,
+                                                            "largest_difference": None, "final": [5.0, 5.2]}
+    assert out["losses"]["largest_difference"] == pytest.approx(0.2)
+    assert out["weights"]["max_abs_difference"] == 0.25 and out["weights"]["identical"] == 0
+    (tmp_path / "again" / "baseline.json").write_text(json.dumps({"losses": [7.4, 9.1]}))
+    with pytest.raises(ValueError, match="not the same budget"):
+        main(["--baseline", str(tmp_path / "shipped"), str(tmp_path / "again")])
