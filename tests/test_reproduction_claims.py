@@ -69,3 +69,16 @@ def test_the_retrained_baselines_sentence_is_their_record():
             f"log-probability of the gold word {logp['retrained']:.2f} against {logp['shipped']:.2f}.")
     assert soft["largest_difference"] < 1.5e-5 and same["soft-prompt"]["same_greedy"] == same["soft-prompt"]["examples"]
     assert flat(said) in readme()
+
+
+def test_the_retrained_lm_sentence_is_its_record():
+    lm = kept("lm")
+    dev, train, w = lm["dev_token_ppl"], lm["train_loss"], lm["weights"]
+    shipped, ours = lm["test_books_ppl_fp16"]
+    assert shipped == ours and lm["same_samples"] and lm["best_dev_token_ppl"][0] == lm["best_dev_token_ppl"][1]
+    said = (f"{lm['minutes']:.0f} min; the shipped run's CPU was not logged, and it was resumed across sessions) has "
+            f"the shipped run's dev perplexity at {of(dev['same'], dev['steps'])} logged steps and its train loss at "
+            f"{of(train['same'], train['steps'])}, the same test-book perplexity ({ours['token_ppl']} per token) and "
+            f"the same greedy samples; as shipped (fp16), {w['identical']} of its {w['tensors']} tensors are bitwise "
+            f"the shipped ones and the others differ by at most {w['max_abs_difference']:.2g}.")
+    assert flat(said) in readme()
