@@ -82,3 +82,16 @@ def test_the_retrained_lm_sentence_is_its_record():
             f"the same greedy samples; as shipped (fp16), {w['identical']} of its {w['tensors']} tensors are bitwise "
             f"the shipped ones and the others differ by at most {w['max_abs_difference']:.2g}.")
     assert flat(said) in readme()
+
+
+def test_the_partial_translator_sentence_is_its_record():
+    t = kept("he-en-partial")
+    n = len(t["compared_steps"])
+    train, dev, other = t["train_loss"], t["dev_loss_he_en"], t["dev_loss_en_he"]
+    assert train["steps"] == dev["steps"] == other["steps"] == n and train["same"] == dev["same"]
+    said = (f"The he→en translator's stage, run there with the shipped recipe and stopped at step "
+            f"{t['compared_steps'][-1]:,} of its {t['budget']:,}, logged the shipped run's train loss and he→en dev "
+            f"loss (4 decimals) at {of(train['same'], n)} of its checkpoints (its en→he dev loss, a direction it does "
+            f"not train, at {other['same']}, the other {other['largest_difference']:.1g} apart); the rest of the "
+            f"translators' 112 minutes was not re-run.")
+    assert flat(said) in readme()
