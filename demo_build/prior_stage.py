@@ -9,7 +9,8 @@ WEIGHTS on every DEV-book verse (he_dev_all.jsonl): the best greedy exact match 
 frequent dev word is at most TOP_WORD_CEILING of the outputs (issue 13's ceiling; if none is, among all; a tie goes
 to the smaller w, the nearer to the paper); scores every test-book verse with it (build/demo/eval-prior) and pairs
 each example with the free TALL of the evaluate stage (the exact McNemar p of the greedy hits and how the outputs
-change) and with each baseline of that stage (whether the issue's "above every baseline" holds for this decoding too). The file carries the chosen w, so the app's "greedy, prior-corrected" and `--prior` without `--prior-weight`
+change) and with each baseline of that stage (whether the issue's "above every baseline" holds for this decoding
+too). The file carries the chosen w, so the app's "greedy, prior-corrected" and `--prior` without `--prior-weight`
 decode as scored here. Runs after evaluate.
 
 When the checkpoint chooses the best whole word (`word_choice="best_candidate"`, the shipped demo), the prior only

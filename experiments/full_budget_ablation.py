@@ -86,7 +86,8 @@ def row_config(ctx: BuildContext, name: str, seed: int, run: Path,
         raise SystemExit(f"--reproduce retrains the shipped TALL: row {REFERENCE} at --seed {ADAPTER_SEED}")
     if name not in rows or (shipped and not reproduce):
         raise SystemExit(f"unknown row {name!r}; choose from {sorted(set(rows) - {REFERENCE})} (or {REFERENCE} "
-                         f"with a --seed other than {ADAPTER_SEED}: the shipped TALL is that one; --reproduce retrains it)")
+                         f"with a --seed other than {ADAPTER_SEED}: the shipped TALL is that one; --reproduce "
+                         "retrains it)")
     row = rows[name]
     return row, dataclasses.replace(adapter_config(ctx, run), model=base.changed(row.changes), **row.train, seed=seed)
 

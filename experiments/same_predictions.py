@@ -7,9 +7,9 @@ shipped one (issue 13: "a rebuild reproduces the same metrics.json up to floatin
 
 Both folders are `evaluation.evaluate` outputs (predictions.jsonl, metrics.json). Per approach: the examples whose
 greedy word, he→en translation, candidate list and sampled words are the same, and the largest difference of the
-gold word's log-probability; per table row: the largest difference of any number in it. Examples pair by position within a
-dataset and approach; the approaches only one folder scored are left out (a re-scored subset compares with the
-whole table), and folders that scored different examples are refused. `--weights` compares two weight files
+gold word's log-probability; per table row: the largest difference of any number in it. Examples pair by position
+within a dataset and approach; the approaches only one folder scored are left out (a re-scored subset compares with
+the whole table), and folders that scored different examples are refused. `--weights` compares two weight files
 instead: the tensors that are the same once cast to the first file's dtype (the shipped fp16), and the largest
 difference. `--baseline` compares two `baselines.train` runs: their logged losses step by step, and their weights.
 """
@@ -103,7 +103,8 @@ def same_baseline(theirs: Path, ours: Path) -> dict:
 def compare_folders(ours: Path, theirs: Path) -> dict:
     rows = [json.loads((d / "metrics.json").read_text(encoding="utf-8"))["rows"] for d in (ours, theirs)]
     return {"ours": str(ours), "theirs": str(theirs),
-            "predictions": same_predictions(read_predictions(ours / PREDICTIONS), read_predictions(theirs / PREDICTIONS)),
+            "predictions": same_predictions(read_predictions(ours / PREDICTIONS),
+                                            read_predictions(theirs / PREDICTIONS)),
             "rows_largest_difference": same_rows(*rows)}
 
 

@@ -31,7 +31,8 @@ def test_the_retrained_tall_sentence_is_its_record():
     assert r["row"] == "tall" and r["seed"] == 0 and "--reproduce" in r["command"]
     assert r["shipped_machine"].split(",")[0] != rep["machine"].split(",")[0]  # another CPU, or it proves nothing
     said = (f"the adapters stage retrained (`{r['command']}`) has the shipped run's dev accuracy at "
-            f"{of(curve['same_dev_accuracy'], curve['steps'])} evaluated steps and its dev loss to within {curve['dev_loss_largest_difference']:.2g}, "
+            f"{of(curve['same_dev_accuracy'], curve['steps'])} evaluated steps and its dev loss to within "
+            f"{curve['dev_loss_largest_difference']:.2g}, "
             f"chooses the same checkpoint (step {steps[r['selection']['selected']]:,}), and predicts the same greedy "
             f"word on {of(rep['dev']['same_greedy'], rep['dev']['examples'])} dev and "
             f"{of(rep['test']['same_greedy'], rep['test']['examples'])} test verses; as shipped (fp16), "
