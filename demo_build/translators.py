@@ -213,6 +213,7 @@ class _TranslatorRun:
                                      weight_decay=0.01)
         if (self.ckpt_dir / "state.json").exists():
             self.state = load_stage_ckpt(self.ckpt_dir, self.model, self.opt, self.data_size)
+            self.ema = self.state.get("ema")  # the logged train loss continues as if never interrupted
             self.log(f"[{self.direction}] resumed at step {self.state['step']}, "
                      f"{self.state['elapsed'] / 60:.1f} min")
 
@@ -296,6 +297,7 @@ class _TranslatorRun:
         dls = self.dev_losses()
         state["history"].append(dict(step=state["step"], minutes=round(state["elapsed"] / 60, 2),
                                      train_loss=round(self.ema, 4), dev_loss=dls))
+        state["ema"] = self.ema
         self.log(f"[{self.direction}] step {state['step']} {state['elapsed'] / 60:.1f} min th={self.tuner.cur} "
                  f"train {self.ema:.3f} dev {dls}")
         save_stage_ckpt(self.ckpt_dir, self.model, self.opt, state)

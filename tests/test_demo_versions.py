@@ -238,6 +238,11 @@ def test_translator_stops_at_exactly_n_steps_and_resumes_to_n(tmp_path):
     a = load_file(str(tmp_path / "straight" / "final" / "model.safetensors"))
     b = load_file(str(tmp_path / "resumed" / "final" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # the same run, interrupted or not
+
+    def curve(info):  # the logged train loss too: its running mean is kept in the checkpoint
+        return [(h["step"], h["train_loss"], h["dev_loss"]) for h in info["history"]]
+
+    assert curve(resumed) == curve(straight)
     from demo_build.stage_ckpt import StaleCheckpointError
     with pytest.raises(StaleCheckpointError, match="saved while training on 17 items, this run has 12"):
         train_translator(stage_dir=tmp_path / "resumed", log=lambda m: None, **{**kw, "extra_pairs": None})
