@@ -48,12 +48,13 @@ def score(hyps, refs) -> dict:
                 BLEU=round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2))
 
 
+def in_loop(text: str, n: int = 3) -> bool:
+    """Whether some word n-gram occurs >= 3 times in `text` (a crude loop detector)."""
+    w = text.split()
+    counts = Counter(tuple(w[i:i + n]) for i in range(len(w) - n + 1))
+    return bool(counts) and max(counts.values()) >= 3
+
+
 def loop_fraction(hyps, n: int = 3) -> float:
-    """Share of outputs in which some word n-gram occurs >= 3 times (a crude loop detector)."""
-    bad = 0
-    for h in hyps:
-        w = h.split()
-        counts = Counter(tuple(w[i:i + n]) for i in range(len(w) - n + 1))
-        if counts and max(counts.values()) >= 3:
-            bad += 1
-    return round(bad / max(1, len(hyps)), 3)
+    """Share of outputs caught in a loop (`in_loop`)."""
+    return round(sum(in_loop(h, n) for h in hyps) / max(1, len(hyps)), 3)

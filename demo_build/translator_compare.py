@@ -7,8 +7,8 @@ Each model (NAME=FOLDER, a folder the he-en / en-he stage exports) translates ev
 test books' pairs (the report) twice: plain greedy and greedy under the no-repeat guard of three (how TALL's stage 3
 reads a prefix), scored as the eval-translators stage scores (`demo_build.scoring`: chrF, BLEU, loop share). Every
 model after the first is then compared with the first on each split and decoding: how many of its outputs differ,
-and a two-sided paired approximate randomization on corpus chrF (10,000 trials, seed 0; `paired_p`): "better"
-needs p < 0.05.
+a two-sided paired approximate randomization on corpus chrF (10,000 trials, seed 0; `paired_p`): "better"
+needs p < 0.05; and the verses only the first / only this model loops on, with their exact McNemar p.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from transformers import MarianMTModel
 
 from demo_build import data as dd
 from demo_build.marian_tokenizer import load_marian_tokenizer
-from demo_build.scoring import GEN_CANDIDATES, LENGTH_RATIO, loop_fraction, score, translate
+from demo_build.scoring import GEN_CANDIDATES, LENGTH_RATIO, in_loop, loop_fraction, score, translate
+from evaluation.significance import mcnemar_exact
 
 DECODINGS = ("greedy", "greedy_nrep3")
 TRIALS, SEED = 10_000, 0
@@ -89,6 +90,8 @@ def compare(models: dict[str, Path], direction: str, splits: dict) -> list[dict]
                 theirs = hyps[base][(split, decoding)]
                 row[f"p_vs_{base}"] = paired_p(ref, theirs, hyp)
                 row[f"differ_from_{base}"] = sum(a != b for a, b in zip(theirs, hyp, strict=True))
+                # verses only the base loops on / only this model loops on, and the exact McNemar p of that split
+                row[f"loops_vs_{base}"] = list(mcnemar_exact([in_loop(h) for h in theirs], [in_loop(h) for h in hyp]))
             rows.append(row)
     return rows
 
@@ -113,12 +116,14 @@ def main(argv=None) -> list[dict]:
         ap.error("model names must differ")
     rows = compare(models, args.direction, held_out(args.data, args.direction, args.dev_limit))
     base = args.models[0][0]
-    print(f"| model | split | decoding | n | chrF | BLEU | loops | outputs not {base}'s | chrF vs {base}, AR p |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| model | split | decoding | n | chrF | BLEU | loops | outputs not {base}'s | chrF vs {base}, AR p | "
+          f"loops only {base} / only this, McNemar p |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        p, differ = r.get(f"p_vs_{base}"), r.get(f"differ_from_{base}", "—")
+        p, differ, loops = r.get(f"p_vs_{base}"), r.get(f"differ_from_{base}", "—"), r.get(f"loops_vs_{base}")
         print(f"| {r['model']} | {r['split']} | {r['decoding']} | {r['n']} | {r['chrF']:.2f} | {r['BLEU']:.2f} | "
-              f"{100 * r['loops']:.1f} % | {differ} | {'—' if p is None else f'{p:.4f}'} |")
+              f"{100 * r['loops']:.1f} % | {differ} | {'—' if p is None else f'{p:.4f}'} | "
+              f"{'—' if loops is None else f'{loops[0]} / {loops[1]}, {loops[2]:.3g}'} |")
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return rows

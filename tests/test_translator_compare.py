@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -46,6 +47,7 @@ def test_each_model_is_scored_as_the_stage_scores_and_tested_against_the_first(d
     assert (base_test["chrF"], base_test["BLEU"]) == (expected["chrF"], expected["BLEU"])
     again = [r for r in rows if r["model"] == "again"]
     assert all(r["p_vs_base"] == 1.0 and r["differ_from_base"] == 0 for r in again)  # every swap ties them
+    assert all(r["loops_vs_base"] == [0, 0, 1.0] for r in again)
     assert all("p_vs_base" not in r for r in rows if r["model"] == "base")
     assert "| again | test | greedy | 4 |" in capsys.readouterr().out
 
@@ -70,3 +72,20 @@ def test_the_randomization_test_finds_a_real_difference_and_not_a_one_verse_one(
     once[0] = refs[0]  # one verse better: swapping that verse alone gives the same |difference|
     assert paired_p(refs, bad, once, trials=500) > 0.3
     assert paired_p(refs, bad, bad, trials=500) == 1.0
+
+
+def test_loops_are_counted_per_verse_and_paired_with_the_first_model(monkeypatch):
+    import demo_build.translator_compare as tc
+    from demo_build.scoring import in_loop
+
+    assert in_loop("and the king , and the king , and the king") and not in_loop("and the king , and the king")
+    loop, clean = "we we we we we", "we went home"
+    hyps = {"base": [loop] * 6 + [clean] * 4, "fixed": [clean] * 5 + [loop] + [clean] * 4}
+    monkeypatch.setattr(tc, "outputs", lambda folder, direction, splits: {("test", "greedy"): hyps[folder.name]})
+    splits = {"test": (["src"] * 10, ["we went home"] * 10)}
+    rows = tc.compare({"base": Path("base"), "fixed": Path("fixed")}, "he-en", splits)
+    fixed = rows[1]
+    assert (rows[0]["loops"], fixed["loops"]) == (0.6, 0.1)
+    only_base, only_fixed, p = fixed["loops_vs_base"]
+    assert (only_base, only_fixed) == (5, 0) and p == pytest.approx(2 / 2 ** 5)  # exact two-sided binomial
+    assert fixed["differ_from_base"] == 5
