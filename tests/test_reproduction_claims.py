@@ -85,14 +85,19 @@ def test_the_retrained_lm_sentence_is_its_record():
     assert flat(said) in readme()
 
 
-def test_the_partial_translator_sentence_is_its_record():
-    t = kept("he-en-partial")
+def test_the_translator_sentence_is_its_record():
+    t = kept("he-en")
     n = len(t["compared_steps"])
-    train, dev, other = t["train_loss"], t["dev_loss_he_en"], t["dev_loss_en_he"]
-    assert train["steps"] == dev["steps"] == other["steps"] == n and train["same"] == dev["same"]
-    said = (f"The he→en translator's stage, run there with the shipped recipe and stopped at step "
-            f"{t['compared_steps'][-1]:,} of its {t['budget']:,}, logged the shipped run's train loss and he→en dev "
-            f"loss (4 decimals) at {of(train['same'], n)} of its checkpoints (its en→he dev loss, a direction it does "
-            f"not train, at {other['same']}, the other {other['largest_difference']:.1g} apart); the rest of the "
-            f"translators' 112 minutes was not re-run.")
+    dev, other, w = t["dev_loss_he_en"], t["dev_loss_en_he"], t["weights_fp16"]
+    test, dev_out = t["outputs"]["test_greedy"], t["outputs"]["dev_greedy"]
+    assert t["compared_steps"][-1] == t["budget"] and dev["steps"] == other["steps"] == n
+    said = (f"The he→en translator's stage, run there with the shipped recipe ({t['minutes']:.0f} min, interrupted "
+            f"once and resumed), logged the shipped run's he→en dev loss (4 decimals) at {of(dev['same'], n)} of its "
+            f"checkpoints (its en→he dev loss, a direction it does not train, at {other['same']}, the others at most "
+            f"{other['largest_difference']:.1g} apart); as shipped (fp16), {w['identical']} of its {w['tensors']} "
+            f"tensors are bitwise the shipped ones and the others differ by at most {w['max_abs_difference']:.2g}, "
+            f"and its greedy translation is the shipped one for {of(test['same_outputs'], test['n'])} test-book "
+            f"verses and {of(dev_out['same_outputs'], dev_out['n'])} dev verses (test chrF {test['chrF']} against "
+            f"{test['shipped_chrF']}, paired randomization p = {test['chrF_p']:.2f}; repetition loops "
+            f"{100 * test['loops']:.1f} % against {100 * test['shipped_loops']:.1f} %).")
     assert flat(said) in readme()
