@@ -101,3 +101,21 @@ def test_the_translator_sentence_is_its_record():
             f"{test['shipped_chrF']}, paired randomization p = {test['chrF_p']:.2f}; repetition loops "
             f"{100 * test['loops']:.1f} % against {100 * test['shipped_loops']:.1f} %).")
     assert flat(said) in readme()
+
+
+def test_the_en_he_sentence_is_its_record():
+    t = kept("en-he")
+    n = len(t["compared_steps"])
+    dev, w = t["dev_loss_en_he"], t["weights_fp16"]
+    test, dev_out = t["outputs"]["test_greedy"], t["outputs"]["dev_greedy"]
+    assert t["compared_steps"][-1] == t["budget"] and dev["steps"] == n
+    said = (f"The en→he stage, warm-started there from that run's final model as the build does "
+            f"({t['minutes']:.0f} min, slowed by a test run beside it), logged an en→he dev loss within "
+            f"{dev['largest_difference']:.1g} of the shipped run's at every one of its {n} checkpoints (equal to 4 "
+            f"decimals at {dev['same']}); as shipped (fp16), {w['identical']} of its {w['tensors']} tensors "
+            f"{'is' if w['identical'] == 1 else 'are'} bitwise the shipped ones and the others differ by at most "
+            f"{w['max_abs_difference']:.2g}, and its greedy translation is the shipped one for "
+            f"{of(test['same_outputs'], test['n'])} test-book verses and {of(dev_out['same_outputs'], dev_out['n'])} "
+            f"dev verses (test chrF {test['chrF']:.2f} against {test['shipped_chrF']:.2f}, paired randomization "
+            f"p = {test['chrF_p']:.2f}).")
+    assert flat(said) in readme()
