@@ -85,37 +85,42 @@ def test_the_retrained_lm_sentence_is_its_record():
     assert flat(said) in readme()
 
 
+def translator_record(name: str) -> dict:
+    """A translator stage's record, checked to cover the whole budget."""
+    t = kept(name)
+    assert t["compared_steps"][-1] == t["budget"]
+    assert t["dev_loss_en_he"]["steps"] == t["dev_loss_he_en"]["steps"] == len(t["compared_steps"])
+    return t
+
+
+def weights_and_outputs(t: dict) -> str:
+    """The part of the README's two translator sentences that says the same of both: weights and greedy outputs."""
+    w, test, dev = t["weights_fp16"], t["outputs"]["test_greedy"], t["outputs"]["dev_greedy"]
+    return (f"as shipped (fp16), {w['identical']} of its {w['tensors']} tensors "
+            f"{'is' if w['identical'] == 1 else 'are'} bitwise the shipped ones and the others differ by at most "
+            f"{w['max_abs_difference']:.2g}, and its greedy translation is the shipped one for "
+            f"{of(test['same_outputs'], test['n'])} test-book verses and {of(dev['same_outputs'], dev['n'])} dev "
+            f"verses (test chrF {test['chrF']:.2f} against {test['shipped_chrF']:.2f}, paired randomization "
+            f"p = {test['chrF_p']:.2f}")
+
+
 def test_the_translator_sentence_is_its_record():
-    t = kept("he-en")
-    n = len(t["compared_steps"])
-    dev, other, w = t["dev_loss_he_en"], t["dev_loss_en_he"], t["weights_fp16"]
-    test, dev_out = t["outputs"]["test_greedy"], t["outputs"]["dev_greedy"]
-    assert t["compared_steps"][-1] == t["budget"] and dev["steps"] == other["steps"] == n
+    t = translator_record("he-en")
+    dev, other, test = t["dev_loss_he_en"], t["dev_loss_en_he"], t["outputs"]["test_greedy"]
     said = (f"The he→en translator's stage, run there with the shipped recipe ({t['minutes']:.0f} min, interrupted "
-            f"once and resumed), logged the shipped run's he→en dev loss (4 decimals) at {of(dev['same'], n)} of its "
-            f"checkpoints (its en→he dev loss, a direction it does not train, at {other['same']}, the others at most "
-            f"{other['largest_difference']:.1g} apart); as shipped (fp16), {w['identical']} of its {w['tensors']} "
-            f"tensors are bitwise the shipped ones and the others differ by at most {w['max_abs_difference']:.2g}, "
-            f"and its greedy translation is the shipped one for {of(test['same_outputs'], test['n'])} test-book "
-            f"verses and {of(dev_out['same_outputs'], dev_out['n'])} dev verses (test chrF {test['chrF']} against "
-            f"{test['shipped_chrF']}, paired randomization p = {test['chrF_p']:.2f}; repetition loops "
-            f"{100 * test['loops']:.1f} % against {100 * test['shipped_loops']:.1f} %).")
+            f"once and resumed), logged the shipped run's he→en dev loss (4 decimals) at "
+            f"{of(dev['same'], dev['steps'])} of its checkpoints (its en→he dev loss, a direction it does not train, "
+            f"at {other['same']}, the others at most {other['largest_difference']:.1g} apart); "
+            f"{weights_and_outputs(t)}; repetition loops {100 * test['loops']:.1f} % against "
+            f"{100 * test['shipped_loops']:.1f} %).")
     assert flat(said) in readme()
 
 
 def test_the_en_he_sentence_is_its_record():
-    t = kept("en-he")
-    n = len(t["compared_steps"])
-    dev, w = t["dev_loss_en_he"], t["weights_fp16"]
-    test, dev_out = t["outputs"]["test_greedy"], t["outputs"]["dev_greedy"]
-    assert t["compared_steps"][-1] == t["budget"] and dev["steps"] == n
+    t = translator_record("en-he")
+    dev = t["dev_loss_en_he"]
     said = (f"The en→he stage, warm-started there from that run's final model as the build does "
             f"({t['minutes']:.0f} min, slowed by a test run beside it), logged an en→he dev loss within "
-            f"{dev['largest_difference']:.1g} of the shipped run's at every one of its {n} checkpoints (equal to 4 "
-            f"decimals at {dev['same']}); as shipped (fp16), {w['identical']} of its {w['tensors']} tensors "
-            f"{'is' if w['identical'] == 1 else 'are'} bitwise the shipped ones and the others differ by at most "
-            f"{w['max_abs_difference']:.2g}, and its greedy translation is the shipped one for "
-            f"{of(test['same_outputs'], test['n'])} test-book verses and {of(dev_out['same_outputs'], dev_out['n'])} "
-            f"dev verses (test chrF {test['chrF']:.2f} against {test['shipped_chrF']:.2f}, paired randomization "
-            f"p = {test['chrF_p']:.2f}).")
+            f"{dev['largest_difference']:.1g} of the shipped run's at every one of its {dev['steps']} checkpoints "
+            f"(equal to 4 decimals at {dev['same']}); {weights_and_outputs(t)}).")
     assert flat(said) in readme()
