@@ -76,7 +76,8 @@ def _train_translator(ctx: BuildContext, direction: str, steps: int, init_from=N
 def stage_he_en(ctx: BuildContext):
     # he->en pairs only (the calibrated recipe); --bidir trains one model on both directions (experimental).
     mix = {"he-en": 1.0, "en-he": 1.0} if ctx.args.bidir else None
-    return _train_translator(ctx, "he-en", ctx.args.steps_he_en, mix=mix, max_tokens=ctx.args.max_tokens)
+    return _train_translator(ctx, "he-en", ctx.args.steps_he_en, mix=mix, max_tokens=ctx.args.max_tokens,
+                             lr=ctx.args.he_en_lr)
 
 
 def stage_en_he(ctx: BuildContext):

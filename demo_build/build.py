@@ -152,6 +152,7 @@ def parse_args(argv=None):
                          "English gave a worse JPS dev perplexity (benchmarks/RESULTS.md)")
     ap.add_argument("--no-versions-new-testament", dest="versions_new_testament", action="store_false",
                     help="leave the versions' New Testament out of the LM text")
+    ap.add_argument("--he-en-lr", type=float, default=1e-3, help="peak learning rate of the he->en translator")
     ap.add_argument("--en-he-init", choices=["he-en", "scratch"], default="he-en")
     ap.add_argument("--en-he-lr", type=float, default=1e-3)
     ap.add_argument("--en-he-warmup", type=int, default=200)

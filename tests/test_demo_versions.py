@@ -351,8 +351,8 @@ def test_export_writes_plain_greedy_whatever_the_source_carried(tmp_path):
 
 
 def test_build_flags_reach_the_translator_recipe(tmp_path, monkeypatch):
-    """--en-he-dropout is the en->he warm start's dropout (default 0.1: the shipped recipe) and --snapshot-steps
-    reaches both translator stages."""
+    """--en-he-dropout is the en->he warm start's dropout (default 0.1: the shipped recipe), --he-en-lr the he->en
+    stage's learning rate only (default 1e-3), and --snapshot-steps reaches both translator stages."""
     import demo_build.backbone_stages as stages
     from demo_build.build import parse_args
     from demo_build.context import BuildContext
@@ -362,7 +362,8 @@ def test_build_flags_reach_the_translator_recipe(tmp_path, monkeypatch):
     monkeypatch.setattr(stages, "export_fp16", lambda *a, **k: None)
     monkeypatch.setattr(stages, "load_marian_tokenizer", lambda path: None)
     monkeypatch.setattr(stages, "_pairs", lambda ctx, split: [])
-    for argv, dropout in (([], 0.1), (["--en-he-dropout", "0.2", "--snapshot-steps", "500"], 0.2)):
+    changed = ["--en-he-dropout", "0.2", "--snapshot-steps", "500", "--he-en-lr", "2e-3"]
+    for argv, dropout in (([], 0.1), (changed, 0.2)):
         seen.clear()
         args = parse_args(["--workdir", str(tmp_path), "--out", str(tmp_path / "out"), "--versions-for", "none", *argv])
         ctx = BuildContext(args=args, workdir=tmp_path, out=tmp_path / "out")
@@ -370,4 +371,5 @@ def test_build_flags_reach_the_translator_recipe(tmp_path, monkeypatch):
         stages.stage_en_he(ctx)
         assert seen["en-he"]["cont_dropout"] == dropout and "cont_dropout" not in seen["he-en"]
         assert seen["en-he"]["snapshot_steps"] == seen["he-en"]["snapshot_steps"] == (500 if argv else 0)
+        assert (seen["he-en"]["lr"], seen["en-he"]["lr"]) == ((2e-3 if argv else 1e-3), 1e-3)
 
