@@ -109,6 +109,20 @@ def _loss(model, batch, smoothing: float):
                            label_smoothing=smoothing)
 
 
+def new_optimizer(model, lr: float) -> torch.optim.AdamW:
+    return torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.01)
+
+
+def optimizer_step(model, opt, batch, smoothing: float) -> torch.Tensor:
+    """One training step on `batch` (clipped to norm 1); returns the loss."""
+    loss = _loss(model, batch, smoothing)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss
+
+
 @torch.no_grad()
 def dev_loss(model, data, pad_id, dec_start, max_tokens=6000):
     model.eval()
@@ -209,8 +223,7 @@ class _TranslatorRun:
         self.dev_by = {d: encode_pairs(self.tok, dev_pairs, d)[:300] for d in DIRECTIONS}
         self.data_size = sum(len(v) for v in self.data_by.values())
         self.state["data_size"] = self.data_size
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.recipe.lr, betas=(0.9, 0.98), eps=1e-9,
-                                     weight_decay=0.01)
+        self.opt = new_optimizer(self.model, self.recipe.lr)
         if (self.ckpt_dir / "state.json").exists():
             self.state = load_stage_ckpt(self.ckpt_dir, self.model, self.opt, self.data_size)
             self.ema = self.state.get("ema")  # the logged train loss continues as if never interrupted
@@ -271,11 +284,7 @@ class _TranslatorRun:
         state = self.state
         for g in self.opt.param_groups:
             g["lr"] = self.lr_at(state["step"])
-        loss = _loss(self.model, batch, self.recipe.smoothing)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.opt.step()
+        loss = optimizer_step(self.model, self.opt, batch, self.recipe.smoothing)
         state["step"] += 1
         state["pos"] += 1
         now = time.time()
