@@ -97,6 +97,16 @@ def time_by_kind(step: TrainStep, batches) -> tuple[dict[str, float], dict[str, 
     return out, other
 
 
+def step_seconds(step: TrainStep, batches) -> list[float]:
+    """Wall-clock seconds of one step on each of `batches`."""
+    times = []
+    for batch in batches:
+        begin = time.perf_counter()
+        step(batch)
+        times.append(time.perf_counter() - begin)
+    return times
+
+
 def square_matmul_rate(n: int = 2048, repeats: int = 10) -> float:
     """FLOP/s of one n x n fp32 matrix product on this CPU (the fastest of `repeats`: the floor computed from it is
     the lowest)."""
@@ -144,11 +154,7 @@ def main(argv=None) -> None:
     timed = collated[3:3 + args.steps]
     for batch in collated[:3]:
         step(batch)
-    times = []
-    for batch in timed:
-        begin = time.perf_counter()
-        step(batch)
-        times.append(time.perf_counter() - begin)
+    times = step_seconds(step, timed)
     flops = [matmul_flops(step, batch) for batch in timed]  # a batch's FLOPs depend on its shapes only
     counted = collated[:args.count_batches]
     epoch_forward = forward_matmul_flops(step.model, counted)
@@ -162,9 +168,9 @@ def main(argv=None) -> None:
           f"{sum(flops) / sum(times) / 1e9:.1f} GFLOP/s over the whole step, "
           f"{sum(flops) / (matmul_share * sum(times)) / 1e9:.1f} GFLOP/s in them; "
           f"one 2048-square product here: {square / 1e9:.1f} GFLOP/s")
-    print(f"the epoch's mean step ({len(counted)} batches): {per_step / 1e9:.1f} GFLOP of matrix products (training = {backward_ratio:.2f} x "
-          f"forward); {args.budget_steps:,} steps of them at the square product's rate: "
-          f"{args.budget_steps * per_step / square / 60:.1f} min")
+    print(f"the epoch's mean step ({len(counted)} batches): {per_step / 1e9:.1f} GFLOP of matrix products "
+          f"(training = {backward_ratio:.2f} x forward); {args.budget_steps:,} steps of them at the square "
+          f"product's rate: {args.budget_steps * per_step / square / 60:.1f} min")
     for kind, seconds in kinds.items():
         print(f"  {kind:34s} {seconds / total:6.1%}")
     top = sorted(other.items(), key=lambda kv: -kv[1])[:6]
