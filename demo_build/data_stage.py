@@ -88,6 +88,11 @@ def read_version_pairs(ctx: BuildContext) -> list[dd.VersePair]:
     path = ctx.data_dir / "train_versions.jsonl"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run the data stage first (--stages data --force data)")
+    return read_pairs(path)
+
+
+def read_pairs(path) -> list[dd.VersePair]:
+    """A JSONL of the build's verse pairs (JPS or a version's) as VersePairs; other keys (id, version) dropped."""
     with open(path, encoding="utf-8") as f:
         return [dd.VersePair(d["book"], d["chapter"], d["verse"], d["he"], d["en"]) for d in map(json.loads, f)]
 

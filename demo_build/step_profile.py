@@ -16,7 +16,6 @@ tokens a batch) on a fresh translator of the shipped size, trained as the stage 
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import time
@@ -25,7 +24,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from demo_build import data as dd
+from demo_build.data_stage import read_pairs
 from demo_build.marian_tokenizer import load_marian_tokenizer
 from demo_build.translators import collate, encode_pairs, make_batches, new_marian, new_optimizer, optimizer_step
 
@@ -118,12 +117,6 @@ def square_matmul_rate(n: int = 2048, repeats: int = 10) -> float:
         a @ b
         best = min(best, time.perf_counter() - begin)
     return 2 * n ** 3 / best
-
-
-def read_pairs(path: str) -> list[dd.VersePair]:
-    """A JSONL of verse pairs, the build's TRAIN pairs or its English versions' (whose extra keys are dropped)."""
-    with open(path, encoding="utf-8") as f:
-        return [dd.VersePair(d["book"], d["chapter"], d["verse"], d["he"], d["en"]) for d in map(json.loads, f)]
 
 
 def main(argv=None) -> None:
